@@ -1,0 +1,80 @@
+/**
+ * The value cipher: AES-256-GCM with sops's 32-byte IV, written as
+ * `ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:<type>]`.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { SopsError, ExitCode } from '../errors.js';
+
+export const IV_SIZE = 32;
+const TAG_SIZE = 16;
+
+export interface EncryptedValue {
+  data: Buffer;
+  iv: Buffer;
+  tag: Buffer;
+  type: string;
+}
+
+const ENC_PREFIX = 'ENC[AES256_GCM,data:';
+const ENC_RE = /^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]/s;
+
+/** True if a string has the shape of an encrypted sops value. */
+export function isEncryptedValue(s: string): boolean {
+  return s.startsWith(ENC_PREFIX);
+}
+
+/** Parse `ENC[...]`; throws a SopsError for anything else. */
+export function parseEncrypted(value: string): EncryptedValue {
+  const m = ENC_RE.exec(value);
+  if (!m) throw new SopsError(`value is not in sops's encrypted format: ${preview(value)}`, ExitCode.ErrorDecryptingTree);
+  return { data: b64(m[1]!, 'data'), iv: b64(m[2]!, 'iv'), tag: b64(m[3]!, 'tag'), type: m[4]! };
+}
+
+function b64(s: string, what: string): Buffer {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) {
+    throw new SopsError(`could not base64-decode the ${what} of an encrypted value`, ExitCode.ErrorDecryptingTree);
+  }
+  return Buffer.from(s, 'base64');
+}
+
+function preview(v: string): string {
+  // never print a whole value: it may be a secret that failed to encrypt
+  return v.length > 12 ? `${v.slice(0, 12)}…` : v.replace(/./g, '*');
+}
+
+/**
+ * Encrypt `plaintext` (UTF-8 text or raw bytes) under `key` with `aad`; `iv` reuses a stashed IV
+ * (edit/set keep unchanged values' ciphertext), otherwise a fresh random one.
+ */
+export function encryptValue(plaintext: string | Buffer, type: string, key: Buffer, aad: string, iv?: Buffer): string {
+  const nonce = iv ?? randomBytes(IV_SIZE);
+  const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_SIZE });
+  c.setAAD(Buffer.from(aad, 'utf8'));
+  const data = Buffer.concat([c.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext), c.final()]);
+  const tag = c.getAuthTag();
+  return `ENC[AES256_GCM,data:${data.toString('base64')},iv:${nonce.toString('base64')},tag:${tag.toString('base64')},type:${type}]`;
+}
+
+/** Decrypt a parsed value; throws a SopsError when the key, data or additional data do not match. */
+export function decryptParsed(v: EncryptedValue, key: Buffer, aad: string): Buffer {
+  if (v.iv.length === 0) throw new SopsError('an encrypted value has an empty IV', ExitCode.ErrorDecryptingTree);
+  if (v.tag.length !== TAG_SIZE) throw new SopsError('an encrypted value has a malformed tag', ExitCode.ErrorDecryptingTree);
+  try {
+    const d = createDecipheriv('aes-256-gcm', key, v.iv, { authTagLength: TAG_SIZE });
+    d.setAAD(Buffer.from(aad, 'utf8'));
+    d.setAuthTag(v.tag);
+    return Buffer.concat([d.update(v.data), d.final()]);
+  } catch {
+    throw new SopsError(
+      `could not decrypt the value at ${describeAad(aad)}: authentication failed (wrong data key, or the value or its key path was changed)`,
+      ExitCode.ErrorDecryptingTree,
+    );
+  }
+}
+
+/** A human-readable key path for messages: `a:b:` → `["a"]["b"]`. */
+export function describeAad(aad: string): string {
+  const parts = aad.split(':').slice(0, -1);
+  if (parts.length === 0) return 'the top level';
+  return parts.map((p) => `[${JSON.stringify(p)}]`).join('');
+}

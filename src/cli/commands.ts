@@ -1,0 +1,49 @@
+/**
+ * The commands: each reads its input, calls the library, and writes its output. No command writes
+ * anything when it fails.
+ */
+import { ExitCode, SopsError } from '../errors.js';
+import { storeFor } from '../stores/index.js';
+import { parseTreePath } from '../tree/path.js';
+import { hasSopsMetadata, loadPlain, newMetadata, openEncrypted, renderPlain, sealTree } from '../sops/file.js';
+import { decryptionOrder, makeLog, planEncryption, planIo, readPlanned, writeResult } from './context.js';
+import type { CliOptions } from './options.js';
+
+export async function encryptCommand(file: string | undefined, o: CliOptions): Promise<void> {
+  const log = makeLog(o);
+  const io = planIo(file, o);
+  const data = readPlanned(io);
+  const plan = await planEncryption(io.path, o, io.outFormat, log);
+  const indent = io.indent ?? plan.indent;
+  const name = io.path ?? 'standard input';
+  const { tree } = await loadPlain(data, io.inFormat, { filename: name, storeOptions: { indent } });
+  if (hasSopsMetadata(tree, io.inFormat)) {
+    throw new SopsError(`${name}: the file is already encrypted (it has sops metadata)`, ExitCode.FileAlreadyEncrypted);
+  }
+  const metadata = newMetadata(plan);
+  const out = await storeFor(io.outFormat, { indent });
+  const sealed = await sealTree(tree, metadata, out, { filename: name, log });
+  writeResult(sealed, io, o);
+}
+
+export async function decryptCommand(file: string | undefined, o: CliOptions): Promise<void> {
+  const log = makeLog(o);
+  const io = planIo(file, o);
+  const data = readPlanned(io);
+  const name = io.path ?? 'standard input';
+  const opened = await openEncrypted(data, {
+    format: io.inFormat,
+    filename: name,
+    log,
+    ignoreMac: o.ignoreMac,
+    decryptionOrder: decryptionOrder(o),
+    storeOptions: { indent: io.indent },
+  });
+  const out = await storeFor(io.outFormat, { indent: io.indent });
+  const result = renderPlain(opened.tree, out, o.extract !== undefined ? parseTreePath(o.extract) : []);
+  writeResult(result, io, o);
+}
+
+export function notYet(what: string): never {
+  throw new SopsError(`${what} is not available in this version of tsops yet`, ExitCode.ErrorGeneric);
+}

@@ -1,0 +1,181 @@
+/**
+ * What every command works out from its flags: the input and output formats, where output goes,
+ * the verbose log, and (for encryption) which keys and scope to use — from flags, else from the
+ * matching `.sops.yaml` creation rule.
+ */
+import { dirname, resolve } from 'node:path';
+import { ExitCode, SopsError } from '../errors.js';
+import type { KeyGroup, MasterKey } from '../keys/types.js';
+import { formatFromPath } from '../stores/index.js';
+import { FORMATS, type Format } from '../stores/types.js';
+import type { Scope } from '../tree/crypt.js';
+import { parseDecryptionOrder } from '../sops/datakey.js';
+import { readInput, writeFileAtomic } from '../util/fs.js';
+import type { CliOptions } from './options.js';
+
+export function makeLog(o: CliOptions): (msg: string) => void {
+  return o.verbose ? (msg) => process.stderr.write(`[tsops] ${msg}\n`) : () => {};
+}
+
+function parseFormat(s: string, flag: string): Format {
+  const f = s.trim().toLowerCase();
+  const alias: Record<string, Format> = { yml: 'yaml', env: 'dotenv' };
+  const out = alias[f] ?? f;
+  if (!(FORMATS as readonly string[]).includes(out)) {
+    throw new SopsError(`invalid ${flag} ${JSON.stringify(s)}: use one of ${FORMATS.join(', ')}`, ExitCode.ErrorGeneric);
+  }
+  return out as Format;
+}
+
+export interface IoPlan {
+  /** The file to read (undefined: standard input). */
+  file: string | undefined;
+  /** The path that decides the format and the creation rule. */
+  path: string | undefined;
+  inFormat: Format;
+  outFormat: Format;
+  indent: number | undefined;
+}
+
+export function planIo(file: string | undefined, o: CliOptions): IoPlan {
+  const stdin = file === undefined || file === '-';
+  const path = o.filenameOverride ?? (stdin ? undefined : file);
+  let inFormat: Format;
+  if (o.inputType) inFormat = parseFormat(o.inputType, '--input-type');
+  else if (path) inFormat = formatFromPath(path);
+  else {
+    throw new SopsError('reading standard input: give --input-type (or --filename-override) so tsops knows its format', ExitCode.NoFileSpecified);
+  }
+  const outFormat = o.outputType ? parseFormat(o.outputType, '--output-type') : o.inputType ? inFormat : path ? formatFromPath(path) : inFormat;
+  let indent: number | undefined;
+  if (o.indent !== undefined) {
+    indent = Number(o.indent);
+    if (!Number.isInteger(indent) || indent < 0 || indent > 16) throw new SopsError(`invalid --indent ${JSON.stringify(o.indent)}: a whole number from 0 to 16`, ExitCode.ErrorGeneric);
+  }
+  return { file: stdin ? undefined : file, path, inFormat, outFormat, indent };
+}
+
+export function readPlanned(p: IoPlan): Buffer {
+  return readInput(p.file);
+}
+
+/** Write a command's result: in place, to --output, or to standard output. */
+export function writeResult(data: Buffer, p: IoPlan, o: CliOptions): void {
+  if (o.inPlace) {
+    if (!p.file) throw new SopsError('--in-place needs a file, not standard input', ExitCode.ErrorGeneric);
+    writeFileAtomic(p.file, data);
+  } else if (o.output) {
+    writeFileAtomic(o.output, data);
+  } else {
+    process.stdout.write(data);
+  }
+}
+
+export function decryptionOrder(o: CliOptions) {
+  return parseDecryptionOrder(o.decryptionOrder);
+}
+
+function splitList(s: string | undefined): string[] {
+  if (!s) return [];
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+}
+
+/** Keys given with flags (or their environment variables), as one key group. */
+export async function keysFromFlags(o: CliOptions): Promise<MasterKey[]> {
+  const keys: MasterKey[] = [];
+  for (const recipient of splitList(o.age)) keys.push({ type: 'age', recipient, enc: '' });
+  for (const fp of splitList(o.pgp)) keys.push({ type: 'pgp', fp: fp.replace(/\s+/g, ''), enc: '' });
+  if (o.kms || o.gcpKms || o.azureKv || o.hcVaultTransit) {
+    const ids = await import('../config/keyids.js');
+    if (o.kms) {
+      const context = o.encryptionContext ? ids.parseEncryptionContext(o.encryptionContext) : undefined;
+      keys.push(...ids.parseKmsArns(o.kms, context, o.awsProfile));
+    }
+    if (o.gcpKms) keys.push(...ids.parseGcpKmsIds(o.gcpKms));
+    if (o.azureKv) keys.push(...ids.parseAzureKeyUrls(o.azureKv));
+    if (o.hcVaultTransit) keys.push(...ids.parseVaultUris(o.hcVaultTransit));
+  }
+  return keys;
+}
+
+export function scopeFromFlags(o: CliOptions): Scope {
+  const s: Scope = {};
+  if (o.unencryptedSuffix) s.unencryptedSuffix = o.unencryptedSuffix;
+  if (o.encryptedSuffix) s.encryptedSuffix = o.encryptedSuffix;
+  if (o.unencryptedRegex) s.unencryptedRegex = o.unencryptedRegex;
+  if (o.encryptedRegex) s.encryptedRegex = o.encryptedRegex;
+  if (o.unencryptedCommentRegex) s.unencryptedCommentRegex = o.unencryptedCommentRegex;
+  if (o.encryptedCommentRegex) s.encryptedCommentRegex = o.encryptedCommentRegex;
+  if (o.macOnlyEncrypted) s.macOnlyEncrypted = true;
+  const selectors = [s.unencryptedSuffix, s.encryptedSuffix, s.unencryptedRegex, s.encryptedRegex].filter((x) => x !== undefined);
+  if (selectors.length > 1) {
+    throw new SopsError(
+      'only one of --unencrypted-suffix, --encrypted-suffix, --unencrypted-regex and --encrypted-regex may be given',
+      ExitCode.ErrorConflictingParameters,
+    );
+  }
+  if (s.unencryptedCommentRegex && s.encryptedCommentRegex) {
+    throw new SopsError('only one of --unencrypted-comment-regex and --encrypted-comment-regex may be given', ExitCode.ErrorConflictingParameters);
+  }
+  return s;
+}
+
+export interface EncryptionPlan {
+  keyGroups: KeyGroup[];
+  shamirThreshold: number;
+  scope: Scope;
+  /** Indentation from the config's `stores` section, if any. */
+  indent?: number;
+  /** Where the settings came from, for --verbose. */
+  source: string;
+}
+
+function parseThreshold(s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1 || n > 255) {
+    throw new SopsError(`invalid --shamir-secret-sharing-threshold ${JSON.stringify(s)}: a whole number from 1 to 255`, ExitCode.ErrorGeneric);
+  }
+  return n;
+}
+
+/**
+ * The keys and scope for encrypting `path`: key flags win (as in sops); otherwise the first matching
+ * creation rule of the `.sops.yaml` found from the file's folder upward, then from the working
+ * directory upward (or --config / SOPS_CONFIG). Scope flags override the rule's scope.
+ */
+export async function planEncryption(path: string | undefined, o: CliOptions, format: Format, log: (m: string) => void): Promise<EncryptionPlan> {
+  const flagKeys = await keysFromFlags(o);
+  const flagScope = scopeFromFlags(o);
+  const threshold = parseThreshold(o.shamirSecretSharingThreshold);
+  const cfgMod = await import('../config/config.js');
+  const cwd = process.cwd();
+  const configPath = cfgMod.findConfigFile({ explicit: o.config, fileDir: path ? dirname(resolve(path)) : undefined, cwd });
+  const cfg = configPath ? cfgMod.loadConfig(configPath) : undefined;
+  const indent = cfg ? (format === 'json' ? cfg.stores?.json?.indent : format === 'yaml' ? cfg.stores?.yaml?.indent : undefined) : undefined;
+  if (flagKeys.length) {
+    log(`using the keys given on the command line (${flagKeys.length})`);
+    return { keyGroups: [flagKeys], shamirThreshold: threshold ?? 0, scope: flagScope, indent, source: 'command line' };
+  }
+  if (!cfg || !configPath) {
+    throw new SopsError(
+      'no keys to encrypt with: give --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit (or SOPS_AGE_RECIPIENTS, SOPS_PGP_FP, …), or add a .sops.yaml with creation_rules',
+      ExitCode.NoEncryptionKeyFound,
+    );
+  }
+  const rulePath = path ?? '';
+  const match = cfgMod.matchRule(cfg, rulePath);
+  if (!match) {
+    throw new SopsError(
+      `no creation rule in ${configPath} matches ${rulePath ? JSON.stringify(rulePath) : 'standard input (use --filename-override)'}; add a rule or give keys with --age/--pgp/…`,
+      ExitCode.ErrorReadingConfig,
+    );
+  }
+  log(`using creation rule ${match.index} of ${configPath}`);
+  const s = cfgMod.ruleToEncryptionSettings(match.rule);
+  const scope = Object.keys(flagScope).filter((k) => k !== 'macOnlyEncrypted').length ? { ...flagScope, macOnlyEncrypted: flagScope.macOnlyEncrypted ?? s.scope.macOnlyEncrypted } : { ...s.scope, ...(flagScope.macOnlyEncrypted ? { macOnlyEncrypted: true } : {}) };
+  return { keyGroups: s.keyGroups, shamirThreshold: threshold ?? s.shamirThreshold, scope, indent, source: `${configPath} rule ${match.index}` };
+}

@@ -1,0 +1,101 @@
+/**
+ * The `tsops` command line: sops 3.x's commands, flags, environment variables and exit codes.
+ *
+ *   tsops encrypt [flags] FILE      tsops decrypt [flags] FILE
+ *   tsops -e FILE / -d FILE / -r FILE / --set '["k"] "v"' FILE   (sops's legacy mode)
+ *   tsops FILE                      (edit)
+ */
+import { Command, CommanderError } from 'commander';
+import { SopsError, messageOf } from '../errors.js';
+import { decryptCommand, encryptCommand, notYet } from './commands.js';
+import { addDecryptOptions, addGlobalOptions, addIoOptions, addKeyOptions, addScopeOptions, type CliOptions } from './options.js';
+
+export const VERSION = '0.1.0';
+
+function merged(cmd: Command): CliOptions {
+  return cmd.optsWithGlobals() as CliOptions;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tsops');
+  program
+    .description(
+      'Encrypted secrets files that live in Git, compatible with sops 3.x.\n' +
+        'Each value of a YAML, JSON, dotenv, INI or binary file is encrypted with a per-file data key,\n' +
+        'which is wrapped with age, PGP, AWS KMS, GCP KMS, Azure Key Vault or HashiCorp Vault keys.',
+    )
+    .version(`tsops ${VERSION} (sops file format 3.13.2)`, '-v, --version')
+    .enablePositionalOptions()
+    .showHelpAfterError('(run tsops --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(str) });
+  addGlobalOptions(program);
+
+  // sops's legacy mode: a mode flag and a file, no subcommand
+  program
+    .option('-e, --encrypt', 'encrypt FILE (as `tsops encrypt`)')
+    .option('-d, --decrypt', 'decrypt FILE (as `tsops decrypt`)')
+    .option('-r, --rotate', 'rotate the data key of FILE (as `tsops rotate`)')
+    .option('-s, --show-master-keys', 'edit: show the master keys in the editor')
+    .option('--set <path-and-value>', 'set one value: \'["key"]["sub"] "json value"\'')
+    .option('--unset <path>', 'remove one value: \'["key"]\'')
+    .argument('[file]', 'the file to work on');
+  addIoOptions(program);
+  addDecryptOptions(program);
+  addKeyOptions(program);
+  addScopeOptions(program);
+  program.action(async (file: string | undefined, _o: unknown, cmd: Command) => {
+    const o = merged(cmd);
+    const modes = [o.encrypt, o.decrypt, o.rotate, o.set !== undefined, o.unset !== undefined].filter(Boolean).length;
+    if (modes > 1) throw new SopsError('use only one of --encrypt, --decrypt, --rotate, --set and --unset', 1);
+    if (o.encrypt) return encryptCommand(file, o);
+    if (o.decrypt) return decryptCommand(file, o);
+    if (o.rotate) return notYet('rotate');
+    if (o.set !== undefined) return notYet('--set');
+    if (o.unset !== undefined) return notYet('--unset');
+    if (!file) {
+      program.outputHelp();
+      return;
+    }
+    return notYet('edit');
+  });
+
+  const enc = program
+    .command('encrypt')
+    .description('encrypt a file and print it (or write it with --output / --in-place)')
+    .argument('[file]', 'the plaintext file (standard input when absent or -)');
+  addGlobalOptions(addScopeOptions(addKeyOptions(addIoOptions(enc))));
+  enc.action((file: string | undefined, _o: unknown, cmd: Command) => encryptCommand(file, merged(cmd)));
+
+  const dec = program
+    .command('decrypt')
+    .description('decrypt a file and print it (or write it with --output / --in-place)')
+    .argument('[file]', 'the encrypted file (standard input when absent or -)');
+  addGlobalOptions(addDecryptOptions(addIoOptions(dec)));
+  dec.action((file: string | undefined, _o: unknown, cmd: Command) => decryptCommand(file, merged(cmd)));
+
+  return program;
+}
+
+/** Run the CLI; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  const verbose = argv.includes('--verbose');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version end here with code 0; usage errors were already printed
+      return e.exitCode === 0 ? 0 : 1;
+    }
+    if (e instanceof SopsError) {
+      process.stderr.write(`${e.message}\n`);
+      if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
+      return e.code;
+    }
+    process.stderr.write(`tsops: unexpected error: ${messageOf(e)}\n`);
+    if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * The flags tsops shares with sops, declared once and added to each command that takes them, with
+ * the environment variables sops reads for them.
+ */
+import { Option, type Command } from 'commander';
+
+export interface CliOptions {
+  verbose?: boolean;
+  config?: string;
+  // input / output
+  inputType?: string;
+  outputType?: string;
+  output?: string;
+  inPlace?: boolean;
+  filenameOverride?: string;
+  indent?: string;
+  // decryption
+  extract?: string;
+  ignoreMac?: boolean;
+  decryptionOrder?: string;
+  // keys
+  age?: string;
+  pgp?: string;
+  kms?: string;
+  gcpKms?: string;
+  azureKv?: string;
+  hcVaultTransit?: string;
+  awsProfile?: string;
+  encryptionContext?: string;
+  shamirSecretSharingThreshold?: string;
+  // scope
+  unencryptedSuffix?: string;
+  encryptedSuffix?: string;
+  unencryptedRegex?: string;
+  encryptedRegex?: string;
+  unencryptedCommentRegex?: string;
+  encryptedCommentRegex?: string;
+  macOnlyEncrypted?: boolean;
+  // legacy mode
+  encrypt?: boolean;
+  decrypt?: boolean;
+  rotate?: boolean;
+  set?: string;
+  unset?: string;
+  showMasterKeys?: boolean;
+}
+
+export function addGlobalOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--verbose', 'log what tsops does (keys tried, files read) on stderr; never secrets'))
+    .addOption(new Option('--config <path>', 'path to the .sops.yaml to use instead of looking it up').env('SOPS_CONFIG'));
+}
+
+export function addIoOptions(cmd: Command, { inPlace = true } = {}): Command {
+  cmd
+    .addOption(new Option('--input-type <type>', 'input format: yaml, json, dotenv, ini or binary (default: from the file extension)'))
+    .addOption(new Option('--output-type <type>', 'output format (default: the input format)'))
+    .addOption(new Option('--output <path>', 'write to this file (atomically) instead of standard output'))
+    .addOption(new Option('--filename-override <path>', 'use this path for the format and the .sops.yaml rule (e.g. when reading standard input)'))
+    .addOption(new Option('--indent <n>', 'indentation of YAML/JSON output (default: YAML 4, JSON a tab)'));
+  if (inPlace) cmd.addOption(new Option('-i, --in-place', 'write the result back to the file (atomically, keeping its mode)'));
+  return cmd;
+}
+
+export function addDecryptOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--extract <path>', 'print only this part of the tree, e.g. \'["data"]["password"]\''))
+    .addOption(new Option('--ignore-mac', 'decrypt even if the MAC does not match (the file was changed outside sops)'))
+    .addOption(
+      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env('SOPS_DECRYPTION_ORDER'),
+    );
+}
+
+export function addKeyOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--age <recipients>', 'comma-separated age recipients (age1…, ssh-ed25519 …, ssh-rsa …)').env('SOPS_AGE_RECIPIENTS'))
+    .addOption(new Option('--pgp <fingerprints>', 'comma-separated PGP fingerprints').env('SOPS_PGP_FP'))
+    .addOption(new Option('--kms <arns>', 'comma-separated AWS KMS key ARNs (arn or arn+role-arn)').env('SOPS_KMS_ARN'))
+    .addOption(new Option('--gcp-kms <ids>', 'comma-separated GCP Cloud KMS key resource IDs').env('SOPS_GCP_KMS_IDS'))
+    .addOption(new Option('--azure-kv <urls>', 'comma-separated Azure Key Vault key URLs').env('SOPS_AZURE_KEYVAULT_URLS'))
+    .addOption(new Option('--hc-vault-transit <uris>', 'comma-separated HashiCorp Vault transit key URIs').env('SOPS_VAULT_URIS'))
+    .addOption(new Option('--aws-profile <name>', 'AWS profile for the KMS keys given with --kms'))
+    .addOption(new Option('--encryption-context <pairs>', 'AWS KMS encryption context, key:value,key2:value2'))
+    .addOption(new Option('--shamir-secret-sharing-threshold <n>', 'number of key groups needed to decrypt (default: all)'));
+}
+
+export function addScopeOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--unencrypted-suffix <suffix>', 'leave values whose key ends with this suffix unencrypted (default: _unencrypted)'))
+    .addOption(new Option('--encrypted-suffix <suffix>', 'encrypt only values whose key ends with this suffix'))
+    .addOption(new Option('--unencrypted-regex <re>', 'leave values whose key matches this regex unencrypted'))
+    .addOption(new Option('--encrypted-regex <re>', 'encrypt only values whose key matches this regex'))
+    .addOption(new Option('--unencrypted-comment-regex <re>', 'leave values after a comment matching this regex unencrypted'))
+    .addOption(new Option('--encrypted-comment-regex <re>', 'encrypt only values after a comment matching this regex'))
+    .addOption(new Option('--mac-only-encrypted', 'compute the MAC over encrypted values only'));
+}

@@ -1,0 +1,27 @@
+/**
+ * Key sources, loaded on first use: a file wrapped only with age loads no PGP code and no cloud SDK.
+ */
+import type { KeySource, KeyType, MasterKey } from './types.js';
+
+type Loader = () => Promise<KeySource<never>>;
+
+const loaders: Record<KeyType, Loader> = {
+  age: async () => (await import('./age.js')).source as KeySource<never>,
+  pgp: async () => (await import('./pgp.js')).source as KeySource<never>,
+  kms: async () => (await import('./kms.js')).source as KeySource<never>,
+  gcp_kms: async () => (await import('./gcpkms.js')).source as KeySource<never>,
+  azure_kv: async () => (await import('./azkv.js')).source as KeySource<never>,
+  hc_vault: async () => (await import('./hcvault.js')).source as KeySource<never>,
+};
+
+const loaded = new Map<KeyType, Promise<KeySource<never>>>();
+
+/** The source for a key's type, imported once. */
+export function keySourceFor<K extends MasterKey>(type: K['type']): Promise<KeySource<K>> {
+  let p = loaded.get(type);
+  if (!p) {
+    p = loaders[type]();
+    loaded.set(type, p);
+  }
+  return p as unknown as Promise<KeySource<K>>;
+}

@@ -1,0 +1,94 @@
+/**
+ * Master keys: what the `sops` metadata stores for each key that wraps the data key, and the small
+ * interface each key type's source implements. Key entries are plain data, cheap to parse; the code
+ * that talks to age, gpg or a key service lives in one module per type and is imported only when a
+ * key of that type is used (see ./index.ts).
+ */
+
+export type KeyType = 'age' | 'pgp' | 'kms' | 'gcp_kms' | 'azure_kv' | 'hc_vault';
+
+/** The order in which metadata lists key types, and the default decryption order (offline first). */
+export const KEY_TYPES: readonly KeyType[] = ['age', 'pgp', 'kms', 'gcp_kms', 'azure_kv', 'hc_vault'];
+
+interface KeyBase {
+  /** The wrapped data key (or Shamir share) as stored in `enc`; '' until wrapped. */
+  enc: string;
+  /** RFC 3339 UTC, when the key wrapped the data key (not stored for age). */
+  createdAt?: string;
+}
+
+export interface AgeKey extends KeyBase {
+  type: 'age';
+  /** `age1…` (or an ssh-ed25519 / ssh-rsa public key line) */
+  recipient: string;
+}
+
+export interface PgpKey extends KeyBase {
+  type: 'pgp';
+  /** The fingerprint, as given (sops stores it as given: usually 40 hex digits, uppercase) */
+  fp: string;
+}
+
+export interface KmsKey extends KeyBase {
+  type: 'kms';
+  arn: string;
+  role?: string;
+  context?: Record<string, string>;
+  awsProfile?: string;
+}
+
+export interface GcpKmsKey extends KeyBase {
+  type: 'gcp_kms';
+  resourceId: string;
+}
+
+export interface AzureKvKey extends KeyBase {
+  type: 'azure_kv';
+  vaultUrl: string;
+  name: string;
+  version: string;
+}
+
+export interface VaultKey extends KeyBase {
+  type: 'hc_vault';
+  vaultAddress: string;
+  enginePath: string;
+  keyName: string;
+}
+
+export type MasterKey = AgeKey | PgpKey | KmsKey | GcpKmsKey | AzureKvKey | VaultKey;
+export type KeyGroup = MasterKey[];
+
+/** What a key source may need from its caller: the environment and a place to report progress. */
+export interface KeyContext {
+  env: NodeJS.ProcessEnv;
+  /** Verbose log (never receives secrets); no-op unless --verbose. */
+  log: (msg: string) => void;
+}
+
+/**
+ * One key type's operations. `wrap` returns the new `enc` for `key`; `unwrap` returns the data key
+ * (or share) or throws an Error whose message says why (no identity, wrong key, service error).
+ */
+export interface KeySource<K extends MasterKey = MasterKey> {
+  wrap(key: K, dataKey: Buffer, ctx: KeyContext): Promise<string>;
+  unwrap(key: K, ctx: KeyContext): Promise<Buffer>;
+}
+
+/** A one-line description of a key for messages and `--verbose` (never secret). */
+export function describeKey(k: MasterKey): string {
+  switch (k.type) {
+    case 'age':
+      return `age ${k.recipient}`;
+    case 'pgp':
+      return `pgp ${k.fp}`;
+    case 'kms':
+      return `kms ${k.arn}${k.role ? `+${k.role}` : ''}`;
+    case 'gcp_kms':
+      return `gcp_kms ${k.resourceId}`;
+    case 'azure_kv':
+      return `azure_kv ${k.vaultUrl.replace(/\/+$/, '')}/keys/${k.name}/${k.version}`;
+    case 'hc_vault':
+      return `hc_vault ${k.vaultAddress.replace(/\/+$/, '')}/v1/${k.enginePath}/keys/${k.keyName}`;
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * The `sops` metadata section: reading it from the plain data a store hands over (in any of the
+ * layouts sops has written over the years) and writing it back in the layout sops 3.x writes —
+ * keys sorted at every level, empty settings omitted, key lists under `key_groups` only when there
+ * is more than one group.
+ */
+import { ExitCode, SopsError } from '../errors.js';
+import type { Scope } from '../tree/crypt.js';
+import type { Plain } from '../tree/types.js';
+import type { KeyGroup, MasterKey } from '../keys/types.js';
+
+/** The sops file-format version tsops writes: the sops release whose format it implements. */
+export const SOPS_FORMAT_VERSION = '3.13.2';
+
+export interface Metadata {
+  keyGroups: KeyGroup[];
+  /** 0 when unset (every group needed). */
+  shamirThreshold: number;
+  /** RFC 3339 UTC without fractions, as written. */
+  lastModified: string;
+  /** The encrypted MAC (`ENC[...]`), or '' in a file without one. */
+  mac: string;
+  version: string;
+  scope: Scope;
+}
+
+type ScopeString = Exclude<keyof Scope, 'macOnlyEncrypted'>;
+
+const SCOPE_FIELDS: Array<[ScopeString, string]> = [
+  ['unencryptedSuffix', 'unencrypted_suffix'],
+  ['encryptedSuffix', 'encrypted_suffix'],
+  ['unencryptedRegex', 'unencrypted_regex'],
+  ['encryptedRegex', 'encrypted_regex'],
+  ['unencryptedCommentRegex', 'unencrypted_comment_regex'],
+  ['encryptedCommentRegex', 'encrypted_comment_regex'],
+];
+
+const KEY_LISTS = ['age', 'pgp', 'kms', 'gcp_kms', 'azure_kv', 'hc_vault'] as const;
+
+type Obj = { [k: string]: Plain };
+
+function isObj(v: Plain | undefined): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof v !== 'bigint';
+}
+
+function bad(msg: string): SopsError {
+  return new SopsError(`invalid sops metadata: ${msg}`, ExitCode.CouldNotReadInputFile);
+}
+
+function strField(o: Obj, k: string, where: string, required = true): string {
+  const v = o[k];
+  if (v === undefined || v === null) {
+    if (required) throw bad(`${where} has no ${k}`);
+    return '';
+  }
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  throw bad(`${where}.${k} must be a string`);
+}
+
+/** A timestamp value: YAML may have parsed it as a Date-like string already; keep the text. */
+function timeField(o: Obj, k: string, where: string): string | undefined {
+  const v = o[k];
+  if (v === undefined || v === null || v === '') return undefined;
+  return strField(o, k, where);
+}
+
+function parseKey(type: (typeof KEY_LISTS)[number], e: Plain, where: string): MasterKey {
+  if (!isObj(e)) throw bad(`${where} must be a map`);
+  const enc = strField(e, 'enc', where, false);
+  const createdAt = timeField(e, 'created_at', where);
+  switch (type) {
+    case 'age':
+      return { type, recipient: strField(e, 'recipient', where), enc };
+    case 'pgp':
+      return { type, fp: strField(e, 'fp', where), enc, createdAt };
+    case 'kms': {
+      const ctx = e['context'];
+      let context: Record<string, string> | undefined;
+      if (isObj(ctx)) {
+        context = {};
+        for (const [k, v] of Object.entries(ctx)) context[k] = v === null ? '' : String(v);
+      }
+      const role = strField(e, 'role', where, false);
+      const awsProfile = strField(e, 'aws_profile', where, false);
+      return { type, arn: strField(e, 'arn', where), enc, createdAt, ...(role ? { role } : {}), ...(context ? { context } : {}), awsProfile };
+    }
+    case 'gcp_kms':
+      return { type, resourceId: strField(e, 'resource_id', where), enc, createdAt };
+    case 'azure_kv':
+      return {
+        type,
+        vaultUrl: strField(e, 'vault_url', where),
+        name: strField(e, 'name', where),
+        version: strField(e, 'version', where, false),
+        enc,
+        createdAt,
+      };
+    case 'hc_vault':
+      return {
+        type,
+        vaultAddress: strField(e, 'vault_address', where),
+        enginePath: strField(e, 'engine_path', where),
+        keyName: strField(e, 'key_name', where),
+        enc,
+        createdAt,
+      };
+  }
+}
+
+function parseGroup(o: Obj, where: string): KeyGroup {
+  const group: KeyGroup = [];
+  for (const type of KEY_LISTS) {
+    const list = o[type];
+    if (list === undefined || list === null || list === '') continue;
+    if (!Array.isArray(list)) throw bad(`${where}${type} must be a list`);
+    list.forEach((e, i) => group.push(parseKey(type, e, `${where}${type}[${i}]`)));
+  }
+  return group;
+}
+
+function toInt(v: Plain | undefined, name: string): number {
+  if (v === undefined || v === null || v === '') return 0;
+  const n = typeof v === 'string' ? Number(v) : typeof v === 'bigint' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw bad(`${name} must be a whole number`);
+  return n;
+}
+
+function toBool(v: Plain | undefined): boolean {
+  return v === true || v === 'true' || v === 'True';
+}
+
+/** Read the metadata sops wrote. */
+export function parseMetadata(p: Plain): Metadata {
+  if (!isObj(p)) throw bad('the sops section must be a map');
+  let keyGroups: KeyGroup[];
+  const kg = p['key_groups'];
+  if (Array.isArray(kg) && kg.length > 0) {
+    keyGroups = kg.map((g, i) => {
+      if (!isObj(g)) throw bad(`key_groups[${i}] must be a map`);
+      return parseGroup(g, `key_groups[${i}].`);
+    });
+  } else {
+    keyGroups = [parseGroup(p, '')];
+  }
+  const scope: Scope = {};
+  for (const [field, name] of SCOPE_FIELDS) {
+    const v = p[name];
+    if (typeof v === 'string' && v !== '') scope[field] = v;
+  }
+  if (toBool(p['mac_only_encrypted'])) scope.macOnlyEncrypted = true;
+  const version = p['version'];
+  return {
+    keyGroups,
+    shamirThreshold: toInt(p['shamir_threshold'], 'shamir_threshold'),
+    lastModified: p['lastmodified'] === undefined || p['lastmodified'] === null ? '' : String(p['lastmodified']),
+    mac: typeof p['mac'] === 'string' ? p['mac'] : '',
+    version: version === undefined || version === null ? '' : String(version),
+    scope,
+  };
+}
+
+function sortObj(o: Obj): Obj {
+  const out: Obj = {};
+  for (const k of Object.keys(o).sort()) out[k] = o[k]!;
+  return out;
+}
+
+/** One key entry in sops's layout. */
+export function keyToPlain(k: MasterKey): Obj {
+  const o: Obj = {};
+  switch (k.type) {
+    case 'age':
+      o['recipient'] = k.recipient;
+      o['enc'] = k.enc;
+      break;
+    case 'pgp':
+      o['fp'] = k.fp;
+      break;
+    case 'kms':
+      o['arn'] = k.arn;
+      if (k.role) o['role'] = k.role;
+      if (k.context && Object.keys(k.context).length) o['context'] = sortObj(k.context);
+      o['aws_profile'] = k.awsProfile ?? '';
+      break;
+    case 'gcp_kms':
+      o['resource_id'] = k.resourceId;
+      break;
+    case 'azure_kv':
+      o['vault_url'] = k.vaultUrl;
+      o['name'] = k.name;
+      o['version'] = k.version;
+      break;
+    case 'hc_vault':
+      o['vault_address'] = k.vaultAddress;
+      o['engine_path'] = k.enginePath;
+      o['key_name'] = k.keyName;
+      break;
+  }
+  if (k.type !== 'age') {
+    o['created_at'] = k.createdAt ?? '';
+    o['enc'] = k.enc;
+  }
+  return sortObj(o);
+}
+
+function groupToPlain(g: KeyGroup, into: Obj): void {
+  for (const type of KEY_LISTS) {
+    const keys = g.filter((k) => k.type === type);
+    if (keys.length) into[type] = keys.map(keyToPlain);
+  }
+}
+
+/** The metadata in sops 3.x's layout (YAML/JSON); stores that flatten it do so from this. */
+export function metadataToPlain(m: Metadata): Obj {
+  const o: Obj = {};
+  if (m.keyGroups.length === 1) groupToPlain(m.keyGroups[0]!, o);
+  else if (m.keyGroups.length > 1) {
+    o['key_groups'] = m.keyGroups.map((g) => {
+      const go: Obj = {};
+      groupToPlain(g, go);
+      return sortObj(go);
+    });
+  }
+  if (m.shamirThreshold) o['shamir_threshold'] = m.shamirThreshold;
+  o['lastmodified'] = m.lastModified;
+  o['mac'] = m.mac;
+  for (const [field, name] of SCOPE_FIELDS) {
+    const v = m.scope[field];
+    if (typeof v === 'string' && v !== '') o[name] = v;
+  }
+  if (m.scope.macOnlyEncrypted) o['mac_only_encrypted'] = true;
+  o['version'] = m.version;
+  return sortObj(o);
+}
+
+/** `lastmodified` as sops writes it: UTC RFC 3339 without fractions. */
+export function formatTimestamp(d: Date): string {
+  return d.toISOString().replace(/\.\d+Z$/, 'Z');
+}
+
+/**
+ * The additional data of the MAC: `lastmodified` parsed and printed again as RFC 3339 (a `+00:00`
+ * offset becomes `Z`, fractions are dropped).
+ */
+export function macAad(lastModified: string): string {
+  const m = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|z|[+-]\d{2}:\d{2})$/.exec(lastModified.trim());
+  if (!m) throw bad(`lastmodified ${JSON.stringify(lastModified)} is not an RFC 3339 time`);
+  const zone = m[3]!.toUpperCase() === 'Z' || m[3] === '+00:00' || m[3] === '-00:00' ? 'Z' : m[3]!;
+  return `${m[1]}T${m[2]}${zone}`;
+}

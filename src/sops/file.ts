@@ -1,0 +1,220 @@
+/**
+ * Whole-file operations: open an encrypted file (recover the data key, decrypt, verify the MAC) and
+ * seal a plaintext tree (encrypt, MAC, wrap the data key, emit). The CLI commands and the library
+ * API are thin layers over these.
+ */
+import { randomBytes } from 'node:crypto';
+import { decryptParsed, encryptValue, parseEncrypted } from '../aes/cipher.js';
+import { ExitCode, FileError, SopsError, messageOf } from '../errors.js';
+import type { KeyContext, KeyGroup, KeyType } from '../keys/types.js';
+import {
+  SOPS_FORMAT_VERSION,
+  formatTimestamp,
+  macAad,
+  metadataToPlain,
+  parseMetadata,
+  type Metadata,
+} from '../metadata/metadata.js';
+import { storeFor } from '../stores/index.js';
+import type { Format, Store, StoreOptions } from '../stores/types.js';
+import { decryptTree, encryptTree, IvStash, type Scope } from '../tree/crypt.js';
+import type { Tree } from '../tree/types.js';
+import { getAtPath, type PathComponent } from '../tree/path.js';
+import { defaultContext, recoverDataKey, wrapDataKey } from './datakey.js';
+
+export interface CommonOptions {
+  /** Environment for key sources (identities, credentials). Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Verbose log sink (never receives secrets). */
+  log?: (msg: string) => void;
+  /** Name of the file, for messages. */
+  filename?: string;
+}
+
+export interface OpenOptions extends CommonOptions {
+  format: Format;
+  ignoreMac?: boolean;
+  /** Key types to try first, in order (default: age, pgp). */
+  decryptionOrder?: KeyType[];
+  storeOptions?: StoreOptions;
+}
+
+/** An encrypted file, opened: its plaintext tree, metadata and data key. */
+export interface OpenedFile {
+  tree: Tree;
+  metadata: Metadata;
+  dataKey: Buffer;
+  /** The IV of every value as read, so unchanged values can keep their ciphertext. */
+  stash: IvStash;
+  store: Store;
+}
+
+export function keyContext(o: CommonOptions): KeyContext {
+  const ctx = defaultContext(o.env ?? process.env);
+  if (o.log) ctx.log = o.log;
+  return ctx;
+}
+
+function named(o: CommonOptions, msg: string): string {
+  return o.filename ? `${o.filename}: ${msg}` : msg;
+}
+
+/** Parse an encrypted file into its (still encrypted) tree and metadata. */
+export async function loadEncrypted(data: Buffer, o: OpenOptions): Promise<{ tree: Tree; metadata: Metadata; store: Store }> {
+  const store = await storeFor(o.format, o.storeOptions);
+  let loaded;
+  try {
+    loaded = store.loadEncrypted(data);
+  } catch (e) {
+    if (e instanceof SopsError) throw new SopsError(named(o, e.message), e.code);
+    throw new FileError(named(o, `could not parse the ${o.format} file: ${messageOf(e)}`));
+  }
+  if (loaded.metadata === undefined) {
+    throw new SopsError(named(o, 'sops metadata not found: the file is not encrypted with sops (or its type is not ' + o.format + '; see --input-type)'), ExitCode.CouldNotReadInputFile);
+  }
+  let metadata: Metadata;
+  try {
+    metadata = parseMetadata(loaded.metadata);
+  } catch (e) {
+    throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.CouldNotReadInputFile);
+  }
+  return { tree: loaded.tree, metadata, store };
+}
+
+/** Decrypt and verify an encrypted file. */
+export async function openEncrypted(data: Buffer, o: OpenOptions): Promise<OpenedFile> {
+  const { tree, metadata, store } = await loadEncrypted(data, o);
+  let dataKey: Buffer;
+  try {
+    dataKey = await recoverDataKey(metadata, keyContext(o), o.decryptionOrder);
+  } catch (e) {
+    throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.CouldNotRetrieveKey);
+  }
+  const stash = new IvStash();
+  let computed: string;
+  try {
+    computed = decryptTree(tree, dataKey, metadata.scope, stash);
+  } catch (e) {
+    throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.ErrorDecryptingTree);
+  }
+  if (!o.ignoreMac) verifyMac(metadata, dataKey, computed, o);
+  return { tree, metadata, dataKey, stash, store };
+}
+
+function verifyMac(m: Metadata, dataKey: Buffer, computed: string, o: CommonOptions): void {
+  if (!m.mac) {
+    throw new SopsError(named(o, 'the file has no MAC, so its integrity cannot be checked (use --ignore-mac to decrypt it anyway)'), ExitCode.MacMismatch);
+  }
+  let stored: string;
+  try {
+    stored = decryptParsed(parseEncrypted(m.mac), dataKey, macAad(m.lastModified)).toString('utf8');
+  } catch {
+    throw new SopsError(
+      named(o, 'could not decrypt the MAC: the mac or lastmodified value was changed (use --ignore-mac to decrypt anyway)'),
+      ExitCode.ErrorDecryptingMac,
+    );
+  }
+  if (stored !== computed) {
+    throw new SopsError(
+      named(o, 'MAC mismatch: the file was changed outside sops (a value, key or its order differs from what was encrypted); use --ignore-mac to decrypt anyway'),
+      ExitCode.MacMismatch,
+    );
+  }
+}
+
+export interface SealOptions extends CommonOptions {
+  /** The data key to use (a new random one when absent). */
+  dataKey?: Buffer;
+  /** IVs of unchanged values to keep (with the same data key). */
+  stash?: IvStash;
+  /**
+   * Skip wrapping: the metadata's key entries already hold this data key (edit/set with an
+   * unchanged key set).
+   */
+  keepWrappedKeys?: boolean;
+}
+
+/**
+ * Encrypt a plaintext tree in place and print it with its metadata. `metadata.keyGroups` name the
+ * master keys; their `enc` is filled in unless `keepWrappedKeys`.
+ */
+export async function sealTree(tree: Tree, metadata: Metadata, store: Store, o: SealOptions): Promise<Buffer> {
+  const dataKey = o.dataKey ?? randomBytes(32);
+  if (!o.keepWrappedKeys) {
+    try {
+      await wrapDataKey(metadata, dataKey, keyContext(o));
+    } catch (e) {
+      throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.CouldNotRetrieveKey);
+    }
+  }
+  let mac: string;
+  try {
+    mac = encryptTree(tree, dataKey, metadata.scope, o.stash);
+  } catch (e) {
+    throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.ErrorEncryptingTree);
+  }
+  metadata.lastModified = formatTimestamp(new Date());
+  metadata.mac = encryptValue(mac, 'str', dataKey, macAad(metadata.lastModified));
+  metadata.version = SOPS_FORMAT_VERSION;
+  try {
+    return store.emitEncrypted(tree, metadataToPlain(metadata));
+  } catch (e) {
+    throw new SopsError(named(o, `could not write the ${store.format} file: ${messageOf(e)}`), ExitCode.ErrorDumpingTree);
+  }
+}
+
+/** True when a plaintext tree already carries sops metadata (so encrypting it again is refused). */
+export function hasSopsMetadata(tree: Tree, format: Format): boolean {
+  const first = tree.docs[0];
+  if (!first) return false;
+  for (const it of first.items) {
+    if (it.kind !== 'entry') continue;
+    if (it.key === 'sops') return true;
+    if (format === 'dotenv' && (it.key === 'sops_mac' || it.key === 'sops_version')) return true;
+  }
+  return false;
+}
+
+export interface EncryptSettings {
+  keyGroups: KeyGroup[];
+  shamirThreshold?: number;
+  scope?: Scope;
+}
+
+/** A new file's metadata for the given keys and scope (sops's default scope: `_unencrypted` suffix). */
+export function newMetadata(s: EncryptSettings): Metadata {
+  const scope: Scope = { ...(s.scope ?? {}) };
+  const selectors = [scope.unencryptedSuffix, scope.encryptedSuffix, scope.unencryptedRegex, scope.encryptedRegex];
+  if (!selectors.some((x) => x)) scope.unencryptedSuffix = '_unencrypted';
+  return {
+    keyGroups: s.keyGroups.map((g) => g.map((k) => ({ ...k, enc: '' }))),
+    shamirThreshold: s.shamirThreshold ?? 0,
+    lastModified: '',
+    mac: '',
+    version: SOPS_FORMAT_VERSION,
+    scope,
+  };
+}
+
+/** Parse a plaintext file with a store, naming the file in errors. */
+export async function loadPlain(data: Buffer, format: Format, o: CommonOptions & { storeOptions?: StoreOptions }): Promise<{ tree: Tree; store: Store }> {
+  const store = await storeFor(format, o.storeOptions);
+  try {
+    return { tree: store.loadPlain(data), store };
+  } catch (e) {
+    if (e instanceof SopsError) throw new SopsError(named(o, e.message), e.code);
+    throw new FileError(named(o, `could not parse the ${format} file: ${messageOf(e)}`));
+  }
+}
+
+/**
+ * Print a decrypted tree, or only the part at `path` (`--extract`): a map prints as a file of the
+ * output format, a string as its raw text (no newline, as sops), any other value as the store prints it.
+ */
+export function renderPlain(tree: Tree, store: Store, path: readonly PathComponent[] = []): Buffer {
+  if (path.length === 0) return store.emitPlain(tree);
+  const node = getAtPath(tree.docs[0]!, path);
+  if (node.kind === 'map') return store.emitPlain({ docs: [node] });
+  if (node.kind === 'scalar' && (node.type === 'str' || node.type === 'bytes')) return node.raw ?? Buffer.from(node.text, 'utf8');
+  return store.emitValue(node);
+}

@@ -1,0 +1,323 @@
+/**
+ * Walking the tree: which values are encrypted (the scope settings), the additional data of each
+ * value (its key path), encryption, decryption, and the MAC — all as sops does them.
+ *
+ * The walk mutates the tree in place, as sops's does: encrypting replaces every in-scope leaf by a
+ * `str` scalar holding `ENC[...]` (and an in-scope comment by its encrypted text); decrypting does
+ * the reverse.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { decryptParsed, encryptValue, isEncryptedValue, parseEncrypted } from '../aes/cipher.js';
+import { ExitCode, SopsError } from '../errors.js';
+import { formatFloat, type Comment, type ListNode, type MapNode, type Node, type Scalar, type Tree } from './types.js';
+
+/** The encryption-scope settings stored in the metadata (at most one of the four key selectors). */
+export interface Scope {
+  unencryptedSuffix?: string;
+  encryptedSuffix?: string;
+  unencryptedRegex?: string;
+  encryptedRegex?: string;
+  unencryptedCommentRegex?: string;
+  encryptedCommentRegex?: string;
+  macOnlyEncrypted?: boolean;
+}
+
+/** SHA-256("sops"): the MAC's first input when only encrypted values are MACed. */
+const MAC_ONLY_ENCRYPTED_INIT = Buffer.from('8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69', 'hex');
+
+/**
+ * IVs of values read from an existing version of a file, keyed by (path, type, plaintext): a value
+ * encrypted again with the same data key, path and plaintext reuses its IV and so keeps its exact
+ * ciphertext (minimal Git diffs). Only meaningful with the same data key.
+ */
+export class IvStash {
+  private readonly ivs = new Map<string, Buffer>();
+  private static key(aad: string, type: string, plain: Buffer): string {
+    return `${aad}\u0000${type}\u0000${plain.toString('base64')}`;
+  }
+  put(aad: string, type: string, plain: Buffer, iv: Buffer): void {
+    this.ivs.set(IvStash.key(aad, type, plain), iv);
+  }
+  get(aad: string, type: string, plain: Buffer): Buffer | undefined {
+    return this.ivs.get(IvStash.key(aad, type, plain));
+  }
+  get size(): number {
+    return this.ivs.size;
+  }
+}
+
+interface CompiledScope {
+  unencryptedSuffix: string;
+  encryptedSuffix: string;
+  unencryptedRegex: RegExp | null;
+  encryptedRegex: RegExp | null;
+  unencryptedCommentRegex: RegExp | null;
+  encryptedCommentRegex: RegExp | null;
+  macOnlyEncrypted: boolean;
+}
+
+function compile(s: Scope): CompiledScope {
+  const re = (r: string | undefined, name: string): RegExp | null => {
+    if (!r) return null;
+    try {
+      return new RegExp(r, 'u');
+    } catch (e) {
+      throw new SopsError(`invalid ${name} ${JSON.stringify(r)}: ${(e as Error).message}`, ExitCode.ErrorGeneric);
+    }
+  };
+  return {
+    unencryptedSuffix: s.unencryptedSuffix ?? '',
+    encryptedSuffix: s.encryptedSuffix ?? '',
+    unencryptedRegex: re(s.unencryptedRegex, 'unencrypted_regex'),
+    encryptedRegex: re(s.encryptedRegex, 'encrypted_regex'),
+    unencryptedCommentRegex: re(s.unencryptedCommentRegex, 'unencrypted_comment_regex'),
+    encryptedCommentRegex: re(s.encryptedCommentRegex, 'encrypted_comment_regex'),
+    macOnlyEncrypted: !!s.macOnlyEncrypted,
+  };
+}
+
+/** sops's shouldBeEncrypted: the settings are applied in this order, later ones overriding. */
+function shouldEncrypt(s: CompiledScope, path: readonly string[], comments: readonly string[][], isComment: boolean): boolean {
+  let enc = true;
+  if (s.unencryptedSuffix && path.some((k) => k.endsWith(s.unencryptedSuffix))) enc = false;
+  if (s.encryptedSuffix) enc = path.some((k) => k.endsWith(s.encryptedSuffix));
+  if (s.unencryptedRegex && path.some((k) => s.unencryptedRegex!.test(k))) enc = false;
+  if (s.encryptedRegex) enc = path.some((k) => s.encryptedRegex!.test(k));
+  if (s.unencryptedCommentRegex && comments.some((cs) => cs.some((c) => s.unencryptedCommentRegex!.test(c)))) enc = false;
+  if (s.encryptedCommentRegex) {
+    enc = false;
+    const last = comments.length - 1;
+    outer: for (let i = 0; i < comments.length; i++) {
+      const cs = comments[i]!;
+      for (let j = 0; j < cs.length; j++) {
+        // a comment that matches does not encrypt itself, only what follows it
+        if (isComment && i === last && j === cs.length - 1) continue;
+        if (s.encryptedCommentRegex.test(cs[j]!)) {
+          enc = true;
+          break outer;
+        }
+      }
+    }
+  }
+  return enc;
+}
+
+/** The bytes sops hashes for a plaintext leaf (its ToBytes). */
+export function macBytes(v: Scalar): Buffer {
+  if (v.raw) return v.raw;
+  switch (v.type) {
+    case 'float':
+      return Buffer.from(formatFloat(Number(v.text)));
+    case 'bool':
+      return Buffer.from(v.text === 'true' ? 'True' : 'False');
+    default:
+      return Buffer.from(v.text, 'utf8');
+  }
+}
+
+/** The plaintext sops encrypts for a leaf, and the type tag it writes. */
+function plaintextOf(v: Scalar): { bytes: Buffer; type: string } {
+  switch (v.type) {
+    case 'bool':
+      return { bytes: Buffer.from(v.text === 'true' ? 'True' : 'False'), type: 'bool' };
+    case 'bytes':
+      return { bytes: v.raw ?? Buffer.from(v.text, 'utf8'), type: 'str' };
+    case 'int64':
+      return { bytes: Buffer.from(v.text), type: 'int' };
+    default:
+      return { bytes: v.raw ?? Buffer.from(v.text, 'utf8'), type: v.type };
+  }
+}
+
+const GO_TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
+const GO_FALSE = new Set(['0', 'f', 'F', 'FALSE', 'false', 'False']);
+const INT_RE = /^[+-]?\d+$/;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const GO_FLOAT_RE = /^[+-]?(?:(?:\d[\d_]*)?\.?\d[\d_]*(?:[eE][+-]?\d+)?|\d+\.|inf|infinity|nan)$/i;
+
+/** Turn decrypted bytes of a sops type into a leaf, as sops's cipher does (Atoi, ParseFloat, ParseBool). */
+function leafFromPlaintext(bytes: Buffer, type: string, where: string): Scalar {
+  const text = bytes.toString('utf8');
+  const bad = (what: string) =>
+    new SopsError(`the value at ${where} decrypted to ${what}, which is not a valid ${type}`, ExitCode.ErrorDecryptingTree);
+  switch (type) {
+    case 'str':
+    case 'bytes':
+      return { kind: 'scalar', type: 'str', text, ...(Buffer.from(text, 'utf8').equals(bytes) ? {} : { raw: bytes }) };
+    case 'int':
+    case 'int64': {
+      if (!INT_RE.test(text)) throw bad('text');
+      const n = BigInt(text);
+      if (n < INT64_MIN || n > INT64_MAX) throw bad('an out-of-range number');
+      return { kind: 'scalar', type: 'int', text: n.toString() };
+    }
+    case 'float': {
+      if (!GO_FLOAT_RE.test(text)) throw bad('text');
+      return { kind: 'scalar', type: 'float', text: text.replace(/_/g, '') };
+    }
+    case 'bool':
+      if (GO_TRUE.has(text)) return { kind: 'scalar', type: 'bool', text: 'true' };
+      if (GO_FALSE.has(text)) return { kind: 'scalar', type: 'bool', text: 'false' };
+      throw bad('text');
+    case 'time':
+      return { kind: 'scalar', type: 'time', text };
+    default:
+      throw new SopsError(`the value at ${where} has an unknown type ${JSON.stringify(type)}`, ExitCode.ErrorDecryptingTree);
+  }
+}
+
+export function pathAad(path: readonly string[]): string {
+  return path.length ? path.join(':') + ':' : ':';
+}
+
+export function describePath(path: readonly string[]): string {
+  return path.length ? path.map((p) => `[${JSON.stringify(p)}]`).join('') : 'the top level';
+}
+
+type Visitor = (leaf: Scalar | Comment, path: string[], comments: string[][]) => Scalar | Comment;
+
+/** Walk every leaf and comment of a map, in document order, with sops's comment stack. */
+function walkMap(m: MapNode, path: string[], comments: string[][], visit: Visitor): void {
+  const level: string[] = [];
+  comments.push(level);
+  for (let i = 0; i < m.items.length; i++) {
+    const it = m.items[i]!;
+    if (it.kind === 'comment') {
+      level.push(it.text);
+      m.items[i] = visit(it, path, comments) as Comment;
+      continue;
+    }
+    path.push(it.key);
+    it.value = walkValue(it.value, path, comments, visit);
+    path.pop();
+    level.length = 0;
+  }
+  comments.pop();
+}
+
+function walkList(l: ListNode, path: string[], comments: string[][], visit: Visitor): void {
+  const level: string[] = [];
+  comments.push(level);
+  for (let i = 0; i < l.items.length; i++) {
+    const it = l.items[i]!;
+    if (it.kind === 'comment') {
+      level.push(it.text);
+      l.items[i] = visit(it, path, comments) as Comment;
+      continue;
+    }
+    l.items[i] = walkValue(it, path, comments, visit);
+    level.length = 0;
+  }
+  comments.pop();
+}
+
+function walkValue(n: Node, path: string[], comments: string[][], visit: Visitor): Node {
+  switch (n.kind) {
+    case 'null':
+      return n;
+    case 'scalar':
+      return visit(n, path, comments) as Scalar;
+    case 'map':
+      walkMap(n, path, comments, visit);
+      return n;
+    case 'list':
+      walkList(n, path, comments, visit);
+      return n;
+  }
+}
+
+function newHash(scope: CompiledScope): Hash {
+  const h = createHash('sha512');
+  if (scope.macOnlyEncrypted) h.update(MAC_ONLY_ENCRYPTED_INIT);
+  return h;
+}
+
+/**
+ * Encrypt every in-scope value of the tree under `key`; returns the MAC (uppercase hex SHA-512) of
+ * the plaintext. Values found in `stash` keep their IV.
+ */
+export function encryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvStash): string {
+  const s = compile(scope);
+  const hash = newHash(s);
+  const visit: Visitor = (leaf, path, comments) => {
+    const isComment = leaf.kind === 'comment';
+    const enc = shouldEncrypt(s, path, comments, isComment);
+    if (isComment) {
+      if (!enc || leaf.text === '') return leaf;
+      const aad = pathAad(path);
+      const bytes = Buffer.from(leaf.text, 'utf8');
+      return { kind: 'comment', text: encryptValue(bytes, 'comment', key, aad, stash?.get(aad, 'comment', bytes)) };
+    }
+    if (!s.macOnlyEncrypted || enc) hash.update(macBytes(leaf));
+    if (!enc) return leaf;
+    const { bytes, type } = plaintextOf(leaf);
+    if (bytes.length === 0 && type === 'str') return { kind: 'scalar', type: 'str', text: '' };
+    const aad = pathAad(path);
+    return { kind: 'scalar', type: 'str', text: encryptValue(bytes, type, key, aad, stash?.get(aad, type, bytes)) };
+  };
+  for (const doc of tree.docs) walkMap(doc, [], [], visit);
+  return hash.digest('hex').toUpperCase();
+}
+
+/**
+ * Decrypt every in-scope value of the tree; returns the MAC of the plaintext (to compare with the
+ * stored one). With `stash`, every value's IV is remembered for re-encryption.
+ */
+export function decryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvStash): string {
+  const s = compile(scope);
+  const hash = newHash(s);
+  const visit: Visitor = (leaf, path, comments) => {
+    const isComment = leaf.kind === 'comment';
+    const enc = shouldEncrypt(s, path, comments, isComment);
+    if (isComment) {
+      // a comment that does not decrypt was written unencrypted (older sops): keep it as it is
+      if (!enc || !isEncryptedValue(leaf.text)) return leaf;
+      try {
+        const v = parseEncrypted(leaf.text);
+        const aad = pathAad(path);
+        const bytes = decryptParsed(v, key, aad);
+        stash?.put(aad, 'comment', bytes, v.iv);
+        return { kind: 'comment', text: bytes.toString('utf8') };
+      } catch {
+        return leaf;
+      }
+    }
+    let out: Scalar = leaf;
+    if (enc) {
+      if (leaf.type !== 'str') {
+        throw new SopsError(`the value at ${describePath(path)} is not encrypted, but the file's settings say it should be`, ExitCode.ErrorDecryptingTree);
+      }
+      if (leaf.text !== '') {
+        const aad = pathAad(path);
+        const v = parseEncryptedAt(leaf.text, path);
+        const bytes = decryptParsedAt(v, key, aad, path);
+        out = leafFromPlaintext(bytes, v.type, describePath(path));
+        stash?.put(aad, plaintextOf(out).type, plaintextOf(out).bytes, v.iv);
+      }
+    }
+    if (!s.macOnlyEncrypted || enc) hash.update(macBytes(out));
+    return out;
+  };
+  for (const doc of tree.docs) walkMap(doc, [], [], visit);
+  return hash.digest('hex').toUpperCase();
+}
+
+function parseEncryptedAt(text: string, path: string[]): ReturnType<typeof parseEncrypted> {
+  try {
+    return parseEncrypted(text);
+  } catch {
+    throw new SopsError(`the value at ${describePath(path)} is not an encrypted sops value`, ExitCode.ErrorDecryptingTree);
+  }
+}
+
+function decryptParsedAt(v: ReturnType<typeof parseEncrypted>, key: Buffer, aad: string, path: string[]): Buffer {
+  try {
+    return decryptParsed(v, key, aad);
+  } catch {
+    throw new SopsError(
+      `could not decrypt the value at ${describePath(path)}: authentication failed (the value or its key path was changed, or the data key is wrong)`,
+      ExitCode.ErrorDecryptingTree,
+    );
+  }
+}
