@@ -9,6 +9,13 @@ import type { Metadata } from '../metadata/metadata.js';
 import { formatTimestamp } from '../metadata/metadata.js';
 import { combineShares, splitKey } from '../shamir/shamir.js';
 
+/** An error message that names its key once (key sources may already start with the key). */
+function withKey(k: MasterKey, e: unknown): string {
+  const d = describeKey(k);
+  const m = messageOf(e);
+  return m.startsWith(d) ? m : `${d}: ${m}`;
+}
+
 export function defaultContext(env: NodeJS.ProcessEnv = process.env): KeyContext {
   return { env, log: () => {} };
 }
@@ -44,7 +51,7 @@ export async function wrapDataKey(m: Metadata, dataKey: Buffer, ctx: KeyContext)
             k.enc = await src.wrap(k, parts[i]!, ctx);
             if (k.type !== 'age') k.createdAt = now;
           } catch (e) {
-            failures.push(`${describeKey(k)}: ${messageOf(e)}`);
+            failures.push(withKey(k, e));
           }
         })(),
       );
@@ -123,7 +130,7 @@ export async function recoverDataKey(m: Metadata, ctx: KeyContext, order: readon
             shares.push(part);
             return;
           } catch (e) {
-            errors[gi]!.push(`${describeKey(k)}: ${messageOf(e)}`);
+            errors[gi]!.push(withKey(k, e));
           }
         }
       })().finally(() => {
