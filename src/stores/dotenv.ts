@@ -1,0 +1,99 @@
+/**
+ * The dotenv store, as sops 3.13 reads and writes `.env` files (stores/dotenv):
+ *
+ * - one top-level map; each line is split at its first `=` and nothing else is interpreted: no
+ *   quotes, no trimming (`foo = bar` is the key `foo ` with the value ` bar`), no `export`;
+ * - a line starting with `#` is a comment (its text is what follows the `#`); empty lines are
+ *   dropped; any other line without `=` is an error;
+ * - in values the two characters `\n` read as a newline and a newline is written as `\n`; no other
+ *   escape exists (`\t`, `\\`, `\"` stay as they are);
+ * - every value read is a string; writing a number, boolean or time prints it as sops does
+ *   (see scalar-text.ts), and a map or list cannot be written;
+ * - the `sops` metadata is flattened (flatten.ts) into `sops_`-prefixed lines after the data,
+ *   sorted by key.
+ */
+import { ExitCode, FileError, SopsError } from '../errors.js';
+import { entry, map, str, type Comment, type MapEntry, type MapNode, type Node, type Plain, type Tree } from '../tree/types.js';
+import { flattenMetadata, unflattenMetadata } from './flatten.js';
+import { goTypeName, scalarText } from './scalar-text.js';
+import type { Store, StoreOptions } from './types.js';
+
+/** The prefix of every metadata line. */
+export const SOPS_PREFIX = 'sops_';
+
+function parse(data: Buffer): MapNode {
+  const items: Array<MapEntry | Comment> = [];
+  const lines = data.toString('utf8').split('\n');
+  lines.forEach((line, i) => {
+    if (line.length === 0) return;
+    if (line[0] === '#') {
+      items.push({ kind: 'comment', text: line.slice(1) });
+      return;
+    }
+    const eq = line.indexOf('=');
+    if (eq < 0) {
+      // (the line itself is not quoted: it may hold a secret)
+      throw new FileError(`invalid dotenv input: line ${i + 1} is neither a comment nor KEY=VALUE (it has no "=")`);
+    }
+    items.push(entry(line.slice(0, eq), str(line.slice(eq + 1).replaceAll('\\n', '\n'))));
+  });
+  return map(items);
+}
+
+function print(items: ReadonlyArray<MapEntry | Comment>): Buffer {
+  let out = '';
+  for (const it of items) {
+    if (it.kind === 'comment') {
+      out += `#${it.text}\n`;
+      continue;
+    }
+    if (it.value.kind === 'map' || it.value.kind === 'list') {
+      throw new SopsError(
+        `cannot use complex value in dotenv file: the value of ${JSON.stringify(it.key)} is a ${it.value.kind}`,
+        ExitCode.ErrorDumpingTree,
+      );
+    }
+    out += `${it.key}=${scalarText(it.value).replaceAll('\n', '\\n')}\n`;
+  }
+  return Buffer.from(out, 'utf8');
+}
+
+/** A dotenv store. It has no options (StoreOptions are accepted for a uniform factory signature). */
+export function createDotenvStore(_opts: StoreOptions = {}): Store {
+  return {
+    format: 'dotenv',
+
+    loadPlain(data: Buffer): Tree {
+      return { docs: [parse(data)] };
+    },
+
+    loadEncrypted(data: Buffer): { tree: Tree; metadata: Plain | undefined } {
+      const doc = parse(data);
+      const kept: Array<MapEntry | Comment> = [];
+      const flat: Array<[string, string]> = [];
+      for (const it of doc.items) {
+        if (it.kind === 'entry' && it.key.startsWith(SOPS_PREFIX)) {
+          flat.push([it.key.slice(SOPS_PREFIX.length), scalarText(it.value)]);
+        } else {
+          kept.push(it);
+        }
+      }
+      if (flat.length === 0) return { tree: { docs: [doc] }, metadata: undefined };
+      return { tree: { docs: [map(kept)] }, metadata: unflattenMetadata(flat) };
+    },
+
+    emitPlain(tree: Tree): Buffer {
+      return print(tree.docs[0]?.items ?? []);
+    },
+
+    emitEncrypted(tree: Tree, metadata: Plain): Buffer {
+      const md = flattenMetadata(metadata).map(([k, v]) => entry(SOPS_PREFIX + k, str(v)));
+      return print([...(tree.docs[0]?.items ?? []), ...md]);
+    },
+
+    emitValue(node: Node): Buffer {
+      if (node.kind === 'scalar' && node.type === 'str') return Buffer.from(node.text, 'utf8');
+      throw new SopsError(`the dotenv store only supports emitting strings, got ${goTypeName(node)}`, ExitCode.ErrorDumpingTree);
+    },
+  };
+}
