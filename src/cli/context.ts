@@ -75,32 +75,23 @@ export function decryptionOrder(o: CliOptions) {
   return parseDecryptionOrder(o.decryptionOrder);
 }
 
-function splitList(s: string | undefined): string[] {
-  if (!s) return [];
-  return s
-    .split(',')
-    .map((x) => x.trim())
-    .filter(Boolean);
-}
-
 /** Keys given with flags (or their environment variables), as one key group. */
 export async function keysFromFlags(o: CliOptions): Promise<MasterKey[]> {
   const keys: MasterKey[] = [];
-  for (const recipient of splitList(o.age)) keys.push({ type: 'age', recipient, enc: '' });
-  for (const fp of splitList(o.pgp)) keys.push({ type: 'pgp', fp: fp.replace(/\s+/g, ''), enc: '' });
-  if (o.kms || o.gcpKms || o.azureKv || o.hcVaultTransit) {
-    const ids = await import('../config/keyids.js');
-    if (o.kms) {
-      const context = o.encryptionContext ? ids.parseEncryptionContext(o.encryptionContext) : undefined;
-      keys.push(...ids.parseKmsArns(o.kms, context, o.awsProfile));
-    }
-    if (o.gcpKms) keys.push(...ids.parseGcpKmsIds(o.gcpKms));
-    if (o.azureKv) keys.push(...ids.parseAzureKeyUrls(o.azureKv));
-    if (o.hcVaultTransit) keys.push(...ids.parseVaultUris(o.hcVaultTransit));
+  const ids = await import('../config/keyids.js');
+  if (o.age) keys.push(...ids.parseAgeRecipients(o.age));
+  if (o.pgp) keys.push(...ids.parsePgpFingerprints(o.pgp));
+  if (o.kms) {
+    const context = o.encryptionContext ? ids.parseEncryptionContext(o.encryptionContext) : undefined;
+    keys.push(...ids.parseKmsArns(o.kms, context, o.awsProfile));
   }
+  if (o.gcpKms) keys.push(...ids.parseGcpKmsIds(o.gcpKms));
+  if (o.azureKv) keys.push(...ids.parseAzureKeyUrls(o.azureKv));
+  if (o.hcVaultTransit) keys.push(...ids.parseVaultUris(o.hcVaultTransit));
   return keys;
 }
 
+/** The scope settings given with flags (not yet resolved: see resolveScope). */
 export function scopeFromFlags(o: CliOptions): Scope {
   const s: Scope = {};
   if (o.unencryptedSuffix) s.unencryptedSuffix = o.unencryptedSuffix;
@@ -110,16 +101,6 @@ export function scopeFromFlags(o: CliOptions): Scope {
   if (o.unencryptedCommentRegex) s.unencryptedCommentRegex = o.unencryptedCommentRegex;
   if (o.encryptedCommentRegex) s.encryptedCommentRegex = o.encryptedCommentRegex;
   if (o.macOnlyEncrypted) s.macOnlyEncrypted = true;
-  const selectors = [s.unencryptedSuffix, s.encryptedSuffix, s.unencryptedRegex, s.encryptedRegex].filter((x) => x !== undefined);
-  if (selectors.length > 1) {
-    throw new SopsError(
-      'only one of --unencrypted-suffix, --encrypted-suffix, --unencrypted-regex and --encrypted-regex may be given',
-      ExitCode.ErrorConflictingParameters,
-    );
-  }
-  if (s.unencryptedCommentRegex && s.encryptedCommentRegex) {
-    throw new SopsError('only one of --unencrypted-comment-regex and --encrypted-comment-regex may be given', ExitCode.ErrorConflictingParameters);
-  }
   return s;
 }
 
@@ -150,6 +131,7 @@ function parseThreshold(s: string | undefined): number | undefined {
 export async function planEncryption(path: string | undefined, o: CliOptions, format: Format, log: (m: string) => void): Promise<EncryptionPlan> {
   const flagKeys = await keysFromFlags(o);
   const flagScope = scopeFromFlags(o);
+  const { resolveScope } = await import('../config/config.js');
   const threshold = parseThreshold(o.shamirSecretSharingThreshold);
   const cfgMod = await import('../config/config.js');
   const cwd = process.cwd();
@@ -158,7 +140,8 @@ export async function planEncryption(path: string | undefined, o: CliOptions, fo
   const indent = cfg ? (format === 'json' ? cfg.stores?.json?.indent : format === 'yaml' ? cfg.stores?.yaml?.indent : undefined) : undefined;
   if (flagKeys.length) {
     log(`using the keys given on the command line (${flagKeys.length})`);
-    return { keyGroups: [flagKeys], shamirThreshold: threshold ?? 0, scope: flagScope, indent, source: 'command line' };
+    const ruleScope = cfg && configPath ? cfgMod.matchRule(cfg, path ?? '')?.rule.scope ?? {} : {};
+    return { keyGroups: [flagKeys], shamirThreshold: threshold ?? 0, scope: resolveScope({ ...ruleScope, ...flagScope }), indent, source: 'command line' };
   }
   if (!cfg || !configPath) {
     throw new SopsError(
@@ -175,7 +158,8 @@ export async function planEncryption(path: string | undefined, o: CliOptions, fo
     );
   }
   log(`using creation rule ${match.index} of ${configPath}`);
-  const s = cfgMod.ruleToEncryptionSettings(match.rule);
-  const scope = Object.keys(flagScope).filter((k) => k !== 'macOnlyEncrypted').length ? { ...flagScope, macOnlyEncrypted: flagScope.macOnlyEncrypted ?? s.scope.macOnlyEncrypted } : { ...s.scope, ...(flagScope.macOnlyEncrypted ? { macOnlyEncrypted: true } : {}) };
+  const context = o.encryptionContext ? (await import('../config/keyids.js')).parseEncryptionContext(o.encryptionContext) : undefined;
+  const s = cfgMod.ruleToEncryptionSettings(match.rule, { kmsEncryptionContext: context });
+  const scope = resolveScope({ ...match.rule.scope, ...flagScope });
   return { keyGroups: s.keyGroups, shamirThreshold: threshold ?? s.shamirThreshold, scope, indent, source: `${configPath} rule ${match.index}` };
 }

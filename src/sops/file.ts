@@ -184,7 +184,8 @@ export interface EncryptSettings {
 /** A new file's metadata for the given keys and scope (sops's default scope: `_unencrypted` suffix). */
 export function newMetadata(s: EncryptSettings): Metadata {
   const scope: Scope = { ...(s.scope ?? {}) };
-  const selectors = [scope.unencryptedSuffix, scope.encryptedSuffix, scope.unencryptedRegex, scope.encryptedRegex];
+  // sops's default when no selector (comment regexes included) is set
+  const selectors = [scope.unencryptedSuffix, scope.encryptedSuffix, scope.unencryptedRegex, scope.encryptedRegex, scope.unencryptedCommentRegex, scope.encryptedCommentRegex];
   if (!selectors.some((x) => x)) scope.unencryptedSuffix = '_unencrypted';
   return {
     keyGroups: s.keyGroups.map((g) => g.map((k) => ({ ...k, enc: '' }))),

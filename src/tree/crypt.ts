@@ -9,6 +9,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { decryptParsed, encryptValue, isEncryptedValue, parseEncrypted } from '../aes/cipher.js';
 import { ExitCode, SopsError } from '../errors.js';
+import { goRegExp } from '../config/goregex.js';
 import { formatFloat, type Comment, type ListNode, type MapNode, type Node, type Scalar, type Tree } from './types.js';
 
 /** The encryption-scope settings stored in the metadata (at most one of the four key selectors). */
@@ -60,7 +61,7 @@ function compile(s: Scope): CompiledScope {
   const re = (r: string | undefined, name: string): RegExp | null => {
     if (!r) return null;
     try {
-      return new RegExp(r, 'u');
+      return goRegExp(r); // Go RE2 syntax, as sops reads it
     } catch (e) {
       throw new SopsError(`invalid ${name} ${JSON.stringify(r)}: ${(e as Error).message}`, ExitCode.ErrorGeneric);
     }

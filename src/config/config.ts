@@ -1,0 +1,816 @@
+/**
+ * The `.sops.yaml` configuration file: finding it, reading it, and choosing the creation rule for a
+ * file — with sops 3.x's semantics, and stricter checking than sops:
+ *
+ * - an unknown key in a rule (or a key group, a key entry, `stores`, a destination rule) is an
+ *   error naming the closest valid key: sops ignores it silently, so a typo such as `path_regx`
+ *   turns a rule into one that matches every file, and `hc_vault_uris` drops a key;
+ * - an unknown top-level key is an error only when it looks like a typo of `creation_rules`,
+ *   `destination_rules` or `stores` (other top-level keys are kept free for YAML anchors, e.g.
+ *   `keys: [&admin age1…]`, a common pattern; they are listed in `ignoredKeys`);
+ * - keys both at the top of a rule and under its `key_groups` are refused (sops ignores the
+ *   top-level ones); `shamir_threshold` larger than the number of key groups is refused; an empty
+ *   key group is refused; a destination rule with more than one destination is refused;
+ * - invalid regular expressions are reported with the rule and the setting.
+ *
+ * Every error is a `SopsError` with exit code `ErrorReadingConfig` whose message names the file,
+ * the rule (`creation_rules[2]`) and the setting.
+ *
+ * Regular expressions are Go (RE2) expressions, compiled with ./goregex.ts. Key identifiers are
+ * parsed with ./keyids.ts. No key SDK is imported.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import * as nodePath from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ExitCode, SopsError } from '../errors.js';
+import type { Scope } from '../tree/crypt.js';
+import type { KeyGroup, KmsKey, MasterKey } from '../keys/types.js';
+import { goRegExp, GoRegexError } from './goregex.js';
+import {
+  parseAgeRecipient,
+  parseAzureKeyUrl,
+  parseGcpKmsId,
+  parseKmsArn,
+  parsePgpFingerprint,
+  parseVaultUri,
+  splitKeyList,
+} from './keyids.js';
+import { closest } from './suggest.js';
+
+/** The name sops looks for (`.sops.yml` is not read, only warned about). */
+export const CONFIG_FILE_NAME = '.sops.yaml';
+const ALTERNATE_CONFIG_NAME = '.sops.yml';
+
+/** The scope when a rule (and the command line) selects nothing: keys ending in `_unencrypted` stay plain. */
+export const DEFAULT_UNENCRYPTED_SUFFIX = '_unencrypted';
+
+/** One `creation_rules` entry (or a destination rule's `recreation_rule`), parsed and checked. */
+export interface CreationRule {
+  /** Where the rule is written, for messages: `creation_rules[2] of /repo/.sops.yaml`. */
+  location: string;
+  /** The Go regular expression matched against the file's path; undefined matches every file. */
+  pathRegex?: string;
+  /**
+   * The keys, with `enc` ''. From `key_groups` (one entry per group, `merge` flattened, duplicates
+   * removed, as sops) or else from the rule's top-level key settings (one group, or none when the
+   * rule lists no keys).
+   */
+  keyGroups: KeyGroup[];
+  /** Whether `keyGroups` came from `key_groups`. */
+  fromKeyGroups: boolean;
+  /** `shamir_threshold`; 0 when unset. */
+  shamirThreshold: number;
+  /** The scope settings the rule sets (no default applied; see `resolveScope`). */
+  scope: Scope;
+  /** The rule's `aws_profile` (applies to its top-level `kms` keys). */
+  awsProfile?: string;
+  /** Key settings tsops cannot use (`hckms`): refused when the rule is used for encryption. */
+  unsupported: string[];
+}
+
+/** One `destination_rules` entry (used by `publish`). */
+export interface DestinationRule {
+  location: string;
+  pathRegex?: string;
+  s3Bucket?: string;
+  s3Prefix?: string;
+  gcsBucket?: string;
+  gcsPrefix?: string;
+  vaultPath?: string;
+  vaultAddress?: string;
+  vaultKvMountName?: string;
+  vaultKvVersion?: number;
+  recreationRule?: CreationRule;
+  omitExtensions: boolean;
+}
+
+export interface StoreIndent {
+  /** Spaces per level. JSON: 0 = no indentation, -1 = one tab (sops's default). YAML: 2 to 9. */
+  indent?: number;
+}
+
+/** The top-level `stores` section: only what the file sets. */
+export interface StoresConfig {
+  yaml?: StoreIndent;
+  json?: StoreIndent;
+  jsonBinary?: StoreIndent;
+}
+
+export interface SopsConfig {
+  /** Absolute path of the config file. */
+  path: string;
+  /** Absolute path of its folder (paths are matched relative to it). */
+  dir: string;
+  /** The creation rules in file order; [] when the file has none. */
+  creationRules: CreationRule[];
+  destinationRules: DestinationRule[];
+  stores: StoresConfig;
+  /** Top-level keys tsops does not know and ignored (typically YAML anchor holders). */
+  ignoredKeys: string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding the file
+
+/**
+ * Find the config file: the explicit path if given (`--config`, or the `SOPS_CONFIG` environment
+ * variable — the caller chooses), resolved against `cwd` and not checked here; otherwise the first
+ * `.sops.yaml` found walking up from `fileDir`, then walking up from `cwd`. Returns undefined when
+ * there is none.
+ *
+ * sops itself walks up from the working directory only (its issue 242 asks for the file's folder);
+ * searching the file's folder first finds the same file whenever the file lies under the working
+ * directory's config, and the nearest one otherwise. Like sops, `.sops.yml` is never used: `warn`
+ * is told about one seen on the way.
+ */
+export function findConfigFile(opts: { explicit?: string; fileDir?: string; cwd: string; warn?: (msg: string) => void }): string | undefined {
+  if (opts.explicit) return nodePath.resolve(opts.cwd, opts.explicit);
+  const starts = [opts.fileDir === undefined ? undefined : nodePath.resolve(opts.cwd, opts.fileDir), nodePath.resolve(opts.cwd)];
+  const seen = new Set<string>();
+  let alternate: string | undefined;
+  for (const start of starts) {
+    if (start === undefined) continue;
+    for (let dir = start; ; dir = nodePath.dirname(dir)) {
+      if (seen.has(dir)) break;
+      seen.add(dir);
+      const candidate = nodePath.join(dir, CONFIG_FILE_NAME);
+      if (isFile(candidate)) {
+        if (alternate) {
+          opts.warn?.(`ignoring ${JSON.stringify(alternate)} when searching for config file; the config file must be called ${JSON.stringify(CONFIG_FILE_NAME)}; using ${JSON.stringify(candidate)} instead`);
+        }
+        return candidate;
+      }
+      const alt = nodePath.join(dir, ALTERNATE_CONFIG_NAME);
+      if (!alternate && isFile(alt)) alternate = alt;
+      if (nodePath.dirname(dir) === dir) break;
+    }
+  }
+  if (alternate) {
+    opts.warn?.(`ignoring ${JSON.stringify(alternate)} when searching for config file; the config file must be called ${JSON.stringify(CONFIG_FILE_NAME)}`);
+  }
+  return undefined;
+}
+
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the file
+
+type Obj = { [k: string]: unknown };
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a map';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  if (typeof v === 'bigint') return `the number ${v}`;
+  return `the ${typeof v} ${String(v)}`;
+}
+
+/** The location of a setting and the errors about it. */
+class Where {
+  constructor(
+    readonly file: string,
+    readonly path: string,
+  ) {}
+  /** `creation_rules[0] of /x/.sops.yaml` */
+  toString(): string {
+    return this.path === '' ? this.file : `${this.path} of ${this.file}`;
+  }
+  child(segment: string | number): Where {
+    const seg = typeof segment === 'number' ? `[${segment}]` : this.path === '' ? segment : `.${segment}`;
+    return new Where(this.file, this.path + seg);
+  }
+  fail(msg: string): never {
+    throw new SopsError(msg, ExitCode.ErrorReadingConfig);
+  }
+  /** "invalid <key> in <here>: <why>" */
+  invalid(key: string, why: string): never {
+    return this.fail(`invalid ${key} in ${this}: ${why}`);
+  }
+}
+
+/** Common misspellings and names from other places that Levenshtein does not catch. */
+const RULE_ALIASES: Record<string, string> = {
+  filename_regex: 'path_regex',
+  file_regex: 'path_regex',
+  path: 'path_regex',
+  regex: 'path_regex',
+  gpg: 'pgp',
+  azure_kv: 'azure_keyvault',
+  azure_key_vault: 'azure_keyvault',
+  azkv: 'azure_keyvault',
+  hc_vault: 'hc_vault_transit_uri',
+  hc_vault_uri: 'hc_vault_transit_uri',
+  hc_vault_uris: 'hc_vault_transit_uri',
+  hc_vault_transit: 'hc_vault_transit_uri',
+  vault: 'hc_vault_transit_uri',
+  vault_uri: 'hc_vault_transit_uri',
+  groups: 'key_groups',
+  shamir_secret_sharing_threshold: 'shamir_threshold',
+  threshold: 'shamir_threshold',
+};
+const GROUP_ALIASES: Record<string, string> = {
+  gpg: 'pgp',
+  azure_kv: 'azure_keyvault',
+  azure_key_vault: 'azure_keyvault',
+  azkv: 'azure_keyvault',
+  hc_vault_transit_uri: 'hc_vault',
+  hc_vault_uris: 'hc_vault',
+  vault: 'hc_vault',
+};
+const SPECIAL_HINTS: Record<string, string> = {
+  encryption_context:
+    'a KMS encryption context is set per key under key_groups (kms: [{arn: …, context: {…}}]) or with --encryption-context',
+  context: 'a KMS encryption context is set per key under key_groups (kms: [{arn: …, context: {…}}]) or with --encryption-context',
+  role: 'a KMS role is written ARN+ROLE_ARN in kms, or as role: in a key_groups kms entry',
+};
+
+function checkKeys(o: Obj, known: readonly string[], where: Where, aliases: Record<string, string> = {}): void {
+  for (const k of Object.keys(o)) {
+    if (known.includes(k)) continue;
+    const hint = SPECIAL_HINTS[k];
+    const suggestion = (aliases[k] && known.includes(aliases[k]!) ? aliases[k] : undefined) ?? closest(k, known);
+    if (suggestion) where.fail(`unknown key ${k} in ${where} (did you mean ${suggestion}?)`);
+    if (hint && known.includes('key_groups')) where.fail(`unknown key ${k} in ${where} (${hint})`);
+    where.fail(`unknown key ${k} in ${where} (known keys: ${known.join(', ')})`);
+  }
+}
+
+function mapAt(v: unknown, where: Where, what: string): Obj {
+  if (!isObj(v)) where.fail(`${where} must be a map (${what}), got ${describe(v)}`);
+  return v;
+}
+
+/** A string setting: absent/null → undefined; numbers become their text (as Go's YAML decoder). */
+function str(o: Obj, key: string, where: Where): string | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+  return where.invalid(key, `expected a string, got ${describe(v)}`);
+}
+
+function int(o: Obj, key: string, where: Where): number | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  if (typeof v === 'number' && Number.isInteger(v)) return v;
+  return where.invalid(key, `expected an integer, got ${describe(v)}`);
+}
+
+const YAML_TRUE = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON']);
+const YAML_FALSE = new Set(['n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF']);
+
+/** A boolean setting: true/false, and the YAML 1.1 spellings Go's decoder also accepts. */
+function bool(o: Obj, key: string, where: Where): boolean | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string' && YAML_TRUE.has(v)) return true;
+  if (typeof v === 'string' && YAML_FALSE.has(v)) return false;
+  return where.invalid(key, `expected true or false, got ${describe(v)}`);
+}
+
+/** A Go regular expression setting, checked by compiling it. */
+function regex(o: Obj, key: string, where: Where): string | undefined {
+  return regexWith(o, key, where)?.source;
+}
+
+function regexWith(o: Obj, key: string, where: Where): { source: string; re: RegExp } | undefined {
+  const r = str(o, key, where);
+  if (r === undefined || r === '') return undefined;
+  return { source: r, re: compileGo(r, key, where) };
+}
+
+/** Compiled `path_regex`es of the rules read by `parseConfig`, and of others once used. */
+const compiled = new WeakMap<object, RegExp>();
+
+function compileGo(r: string, key: string, where: Where): RegExp {
+  try {
+    return goRegExp(r);
+  } catch (e) {
+    if (e instanceof GoRegexError) return where.invalid(key, `${JSON.stringify(r)} is not a valid regular expression: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Run a key-identifier parser, turning its error into one that says where the identifier is. */
+function keyAt<T>(where: Where, key: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof SopsError) where.invalid(key, e.message);
+    throw e;
+  }
+}
+
+// --- creation rules ---------------------------------------------------------------------------
+
+/** The six key selectors (at most one may be set), as Scope field and `.sops.yaml` key. */
+const SCOPE_SETTINGS: ReadonlyArray<[keyof Scope, string]> = [
+  ['unencryptedSuffix', 'unencrypted_suffix'],
+  ['encryptedSuffix', 'encrypted_suffix'],
+  ['unencryptedRegex', 'unencrypted_regex'],
+  ['encryptedRegex', 'encrypted_regex'],
+  ['unencryptedCommentRegex', 'unencrypted_comment_regex'],
+  ['encryptedCommentRegex', 'encrypted_comment_regex'],
+];
+
+const TOP_KEY_SETTINGS = ['age', 'pgp', 'kms', 'gcp_kms', 'hckms', 'azure_keyvault', 'hc_vault_transit_uri'] as const;
+
+const RULE_KEYS = [
+  'path_regex',
+  ...TOP_KEY_SETTINGS,
+  'aws_profile',
+  'key_groups',
+  'shamir_threshold',
+  ...SCOPE_SETTINGS.map(([, k]) => k),
+  'mac_only_encrypted',
+] as const;
+
+const GROUP_KEYS = ['merge', 'age', 'pgp', 'kms', 'gcp_kms', 'hckms', 'azure_keyvault', 'hc_vault'] as const;
+
+/**
+ * A rule-level key setting: a comma-separated string or a list of strings, flattened to entries
+ * (list items may themselves hold commas, as sops joins and splits them).
+ */
+function keyList(o: Obj, key: string, where: Where): string[] {
+  const v = o[key];
+  if (v === undefined || v === null) return [];
+  if (typeof v === 'string') return splitKeyList(v);
+  if (Array.isArray(v)) {
+    const out: string[] = [];
+    v.forEach((item, i) => {
+      if (typeof item !== 'string') {
+        if (isObj(item) && key === 'kms') {
+          where.child(key).child(i).fail(`${where.child(key).child(i)} is a map: kms entries with arn/role/context/aws_profile are written under key_groups; a rule's kms takes ARN or ARN+ROLE_ARN strings`);
+        }
+        where.invalid(`${key}[${i}]`, `expected a string, got ${describe(item)}${typeof item === 'number' || typeof item === 'bigint' ? ' (quote it)' : ''}`);
+      }
+      out.push(...splitKeyList(item));
+    });
+    return out;
+  }
+  if (isObj(v) && key === 'kms') {
+    where.invalid(key, 'got a map: kms entries with arn/role/context/aws_profile are written under key_groups; a rule\'s kms takes a comma-separated string or a list of ARN[+ROLE_ARN] strings');
+  }
+  const hint = typeof v === 'number' || typeof v === 'bigint' ? ' (quote it)' : '';
+  return where.invalid(key, `expected a comma-separated string or a list of strings, got ${describe(v)}${hint}`);
+}
+
+/** A list setting inside a key group. */
+function groupList(o: Obj, key: string, where: Where): unknown[] {
+  const v = o[key];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) {
+    return where.invalid(key, `expected a list (one entry per line starting with "- "), got ${describe(v)}`);
+  }
+  return v;
+}
+
+function groupString(item: unknown, where: Where, key: string, i: number): string {
+  if (typeof item === 'string') return item;
+  if (typeof item === 'number' || typeof item === 'bigint') return String(item);
+  return where.invalid(`${key}[${i}]`, `expected a string, got ${describe(item)}`);
+}
+
+/** A key's identity for de-duplication: every field but `enc` and `createdAt`, keys sorted. */
+function dedupKey(k: MasterKey): string {
+  const { enc: _enc, createdAt: _c, ...id } = k;
+  const canonical = (v: unknown): unknown =>
+    isObj(v) ? Object.fromEntries(Object.keys(v).sort().map((key) => [key, canonical(v[key])])) : v;
+  return JSON.stringify(canonical(id));
+}
+
+interface GroupResult {
+  keys: KeyGroup;
+  unsupported: Set<string>;
+}
+
+function parseGroup(v: unknown, where: Where, depth = 0): GroupResult {
+  const o = mapAt(v, where, 'a key group: age, pgp, kms, gcp_kms, azure_keyvault, hc_vault or merge');
+  checkKeys(o, GROUP_KEYS, where, GROUP_ALIASES);
+  const keys: MasterKey[] = [];
+  const unsupported = new Set<string>();
+  if (depth > 32) where.fail(`${where} nests merge too deeply`);
+  groupList(o, 'merge', where).forEach((g, i) => {
+    const sub = parseGroup(g, where.child('merge').child(i), depth + 1);
+    keys.push(...sub.keys);
+    sub.unsupported.forEach((u) => unsupported.add(u));
+  });
+  groupList(o, 'age', where).forEach((item, i) => {
+    const s = groupString(item, where, 'age', i);
+    keys.push(...splitKeyList(s).map((r) => keyAt(where, `age[${i}]`, () => parseAgeRecipient(r))));
+    if (splitKeyList(s).length === 0) where.invalid(`age[${i}]`, 'empty recipient');
+  });
+  groupList(o, 'pgp', where).forEach((item, i) => {
+    const s = groupString(item, where, 'pgp', i);
+    keys.push(keyAt(where, `pgp[${i}]`, () => parsePgpFingerprint(s)));
+  });
+  groupList(o, 'kms', where).forEach((item, i) => {
+    const w = where.child('kms').child(i);
+    if (typeof item === 'string') {
+      w.fail(`${w} must be a map like {arn: ARN, role: ROLE_ARN}, got ${describe(item)}`);
+    }
+    const e = mapAt(item, w, 'arn, role, context, aws_profile');
+    checkKeys(e, ['arn', 'role', 'context', 'aws_profile'], w);
+    const arn = str(e, 'arn', w);
+    if (!arn) return w.fail(`${w} has no arn`);
+    const key: KmsKey = { type: 'kms', arn, enc: '', awsProfile: str(e, 'aws_profile', w) ?? '' };
+    const role = str(e, 'role', w);
+    if (role) key.role = role;
+    const ctx = e['context'];
+    if (ctx !== undefined && ctx !== null) {
+      const c = mapAt(ctx, w.child('context'), 'the KMS encryption context, key: value');
+      const context: Record<string, string> = {};
+      for (const k of Object.keys(c)) {
+        const val = c[k];
+        if (val !== null && typeof val === 'object') w.child('context').invalid(k, `expected a string, got ${describe(val)}`);
+        context[k] = val === null || val === undefined ? '' : String(val);
+      }
+      if (Object.keys(context).length > 0) key.context = context;
+    }
+    keys.push(key);
+  });
+  groupList(o, 'gcp_kms', where).forEach((item, i) => {
+    const w = where.child('gcp_kms').child(i);
+    if (typeof item === 'string') w.fail(`${w} must be a map like {resource_id: projects/…/cryptoKeys/KEY}, got ${describe(item)}`);
+    const e = mapAt(item, w, 'resource_id');
+    checkKeys(e, ['resource_id'], w);
+    const id = str(e, 'resource_id', w);
+    if (!id) return w.fail(`${w} has no resource_id`);
+    keys.push(keyAt(w, 'resource_id', () => parseGcpKmsId(id)));
+  });
+  if (groupList(o, 'hckms', where).length > 0) unsupported.add('hckms');
+  groupList(o, 'azure_keyvault', where).forEach((item, i) => {
+    const w = where.child('azure_keyvault').child(i);
+    if (typeof item === 'string') w.fail(`${w} must be a map like {vaultUrl: https://VAULT.vault.azure.net, key: NAME, version: VERSION}, got ${describe(item)}`);
+    const e = mapAt(item, w, 'vaultUrl, key, version');
+    checkKeys(e, ['vaultUrl', 'key', 'version'], w);
+    const vaultUrl = str(e, 'vaultUrl', w);
+    const name = str(e, 'key', w);
+    if (!vaultUrl) return w.fail(`${w} has no vaultUrl`);
+    if (!name) return w.fail(`${w} has no key`);
+    keys.push({ type: 'azure_kv', vaultUrl, name, version: str(e, 'version', w) ?? '', enc: '' });
+  });
+  groupList(o, 'hc_vault', where).forEach((item, i) => {
+    const s = groupString(item, where, 'hc_vault', i);
+    if (s.trim() === '') return;
+    keys.push(keyAt(where, `hc_vault[${i}]`, () => parseVaultUri(s)));
+  });
+  const unique = new Map<string, MasterKey>();
+  for (const k of keys) if (!unique.has(dedupKey(k))) unique.set(dedupKey(k), k);
+  return { keys: [...unique.values()], unsupported };
+}
+
+function parseCreationRule(v: unknown, where: Where): CreationRule {
+  const o = mapAt(v, where, 'a creation rule');
+  checkKeys(o, RULE_KEYS, where, RULE_ALIASES);
+
+  const pathRegex = regexWith(o, 'path_regex', where);
+  const awsProfile = str(o, 'aws_profile', where) || undefined;
+  const unsupported = new Set<string>();
+
+  // Scope settings: at most one of the six selectors, as sops.
+  const scope: Scope = {};
+  for (const [field, key] of SCOPE_SETTINGS) {
+    const value = key.endsWith('_regex') ? regex(o, key, where) : str(o, key, where);
+    if (value) (scope as Record<string, string>)[field] = value;
+  }
+  const selectors = SCOPE_SETTINGS.filter(([field]) => scope[field] !== undefined).map(([, key]) => key);
+  if (selectors.length > 1) {
+    where.fail(
+      `conflicting settings in ${where}: cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex for the same rule (found ${selectors.join(' and ')})`,
+    );
+  }
+  const mac = bool(o, 'mac_only_encrypted', where);
+  if (mac) scope.macOnlyEncrypted = true;
+
+  // Keys: key_groups, or else the rule's top-level key settings.
+  const topLevel = TOP_KEY_SETTINGS.filter((k) => o[k] !== undefined && o[k] !== null && o[k] !== '' && !(Array.isArray(o[k]) && (o[k] as unknown[]).length === 0));
+  const rawGroups = o['key_groups'];
+  let keyGroups: KeyGroup[];
+  let fromKeyGroups = false;
+  if (rawGroups !== undefined && rawGroups !== null && !(Array.isArray(rawGroups) && rawGroups.length === 0)) {
+    if (!Array.isArray(rawGroups)) where.invalid('key_groups', `expected a list of key groups, got ${describe(rawGroups)}`);
+    const ignored = [...topLevel, ...(awsProfile ? ['aws_profile'] : [])];
+    if (ignored.length > 0) {
+      where.fail(
+        `conflicting settings in ${where}: both key_groups and ${ignored.join(', ')} are set; sops ignores the rule's top-level keys when key_groups is set, so move them into a key group`,
+      );
+    }
+    fromKeyGroups = true;
+    keyGroups = rawGroups.map((g, i) => {
+      const gw = where.child('key_groups').child(i);
+      const parsed = parseGroup(g, gw);
+      parsed.unsupported.forEach((u) => unsupported.add(u));
+      if (parsed.keys.length === 0 && parsed.unsupported.size === 0) gw.fail(`${gw} has no keys: a key group needs at least one key, or nothing can decrypt its share`);
+      return parsed.keys;
+    });
+  } else {
+    const group: MasterKey[] = [];
+    keyList(o, 'age', where).forEach((r) => group.push(keyAt(where, 'age', () => parseAgeRecipient(r))));
+    keyList(o, 'pgp', where).forEach((fp) => group.push(keyAt(where, 'pgp', () => parsePgpFingerprint(fp))));
+    keyList(o, 'kms', where).forEach((arn) => group.push(keyAt(where, 'kms', () => parseKmsArn(arn, undefined, awsProfile))));
+    keyList(o, 'gcp_kms', where).forEach((id) => group.push(keyAt(where, 'gcp_kms', () => parseGcpKmsId(id))));
+    if (keyList(o, 'hckms', where).length > 0) unsupported.add('hckms');
+    keyList(o, 'azure_keyvault', where).forEach((u) => group.push(keyAt(where, 'azure_keyvault', () => parseAzureKeyUrl(u))));
+    keyList(o, 'hc_vault_transit_uri', where).forEach((u) => group.push(keyAt(where, 'hc_vault_transit_uri', () => parseVaultUri(u))));
+    keyGroups = group.length > 0 ? [group] : [];
+  }
+
+  const shamirThreshold = int(o, 'shamir_threshold', where) ?? 0;
+  if (shamirThreshold < 0) where.invalid('shamir_threshold', `${shamirThreshold} is negative`);
+  const groupCount = fromKeyGroups ? keyGroups.length : Math.max(keyGroups.length, unsupported.size > 0 ? 1 : 0);
+  if (shamirThreshold > groupCount) {
+    where.fail(
+      `shamir_threshold ${shamirThreshold} in ${where} is larger than the number of key groups (${groupCount}): the file could never be decrypted`,
+    );
+  }
+
+  const rule: CreationRule = { location: where.toString(), keyGroups, fromKeyGroups, shamirThreshold, scope, unsupported: [...unsupported] };
+  if (pathRegex !== undefined) {
+    rule.pathRegex = pathRegex.source;
+    compiled.set(rule, pathRegex.re);
+  }
+  if (awsProfile !== undefined) rule.awsProfile = awsProfile;
+  return rule;
+}
+
+// --- destination rules, stores ----------------------------------------------------------------
+
+const DESTINATION_KEYS = [
+  'path_regex',
+  's3_bucket',
+  's3_prefix',
+  'gcs_bucket',
+  'gcs_prefix',
+  'vault_path',
+  'vault_address',
+  'vault_kv_mount_name',
+  'vault_kv_version',
+  'recreation_rule',
+  'omit_extensions',
+] as const;
+
+function parseDestinationRule(v: unknown, where: Where): DestinationRule {
+  const o = mapAt(v, where, 'a destination rule');
+  checkKeys(o, DESTINATION_KEYS, where);
+  const rule: DestinationRule = { location: where.toString(), omitExtensions: bool(o, 'omit_extensions', where) ?? false };
+  const pathRegex = regexWith(o, 'path_regex', where);
+  if (pathRegex !== undefined) {
+    rule.pathRegex = pathRegex.source;
+    compiled.set(rule, pathRegex.re);
+  }
+  const strings: Array<[keyof DestinationRule, string]> = [
+    ['s3Bucket', 's3_bucket'],
+    ['s3Prefix', 's3_prefix'],
+    ['gcsBucket', 'gcs_bucket'],
+    ['gcsPrefix', 'gcs_prefix'],
+    ['vaultPath', 'vault_path'],
+    ['vaultAddress', 'vault_address'],
+    ['vaultKvMountName', 'vault_kv_mount_name'],
+  ];
+  for (const [field, key] of strings) {
+    const s = str(o, key, where);
+    if (s) (rule as unknown as Record<string, string>)[field] = s;
+  }
+  const version = int(o, 'vault_kv_version', where);
+  if (version !== undefined) {
+    if (version !== 1 && version !== 2) where.invalid('vault_kv_version', `expected 1 or 2, got ${version}`);
+    rule.vaultKvVersion = version;
+  }
+  const destinations = ['s3_bucket', 'gcs_bucket', 'vault_path'].filter((k) => str(o, k, where));
+  if (destinations.length > 1) {
+    where.fail(
+      `conflicting settings in ${where}: more than one destination (${destinations.join(', ')}); a destination rule can only have one`,
+    );
+  }
+  const rec = o['recreation_rule'];
+  if (rec !== undefined && rec !== null) rule.recreationRule = parseCreationRule(rec, where.child('recreation_rule'));
+  return rule;
+}
+
+function parseStores(v: unknown, where: Where): StoresConfig {
+  if (v === undefined || v === null) return {};
+  const o = mapAt(v, where, 'yaml, json, json_binary, dotenv, ini');
+  checkKeys(o, ['yaml', 'json', 'json_binary', 'dotenv', 'ini'], where);
+  const out: StoresConfig = {};
+  const indentOf = (key: 'yaml' | 'json' | 'json_binary', min: number): StoreIndent | undefined => {
+    const s = o[key];
+    if (s === undefined || s === null) return undefined;
+    const w = where.child(key);
+    const m = mapAt(s, w, 'indent');
+    checkKeys(m, ['indent'], w);
+    const indent = int(m, 'indent', w);
+    if (indent === undefined) return {};
+    if (indent < min) w.invalid('indent', `${indent} is too small (${key === 'yaml' ? 'use 2 to 9' : '0 = none, -1 = one tab'})`);
+    return { indent };
+  };
+  const yaml = indentOf('yaml', 0);
+  const json = indentOf('json', -1);
+  const jsonBinary = indentOf('json_binary', -1);
+  if (yaml) out.yaml = yaml;
+  if (json) out.json = json;
+  if (jsonBinary) out.jsonBinary = jsonBinary;
+  for (const key of ['dotenv', 'ini'] as const) {
+    const s = o[key];
+    if (s === undefined || s === null) continue;
+    const w = where.child(key);
+    checkKeys(mapAt(s, w, 'no settings'), [], w);
+  }
+  return out;
+}
+
+const TOP_KEYS = ['creation_rules', 'destination_rules', 'stores'] as const;
+const TOP_ALIASES: Record<string, string> = { rules: 'creation_rules', creation_rule: 'creation_rules', creationRules: 'creation_rules' };
+
+/**
+ * Read and check a config file. Throws `SopsError` (exit code `ErrorReadingConfig`) when it cannot
+ * be read or is invalid: the message names the file, the rule (`creation_rules[1]`) and the setting.
+ */
+export function loadConfig(path: string): SopsConfig {
+  const abs = nodePath.resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    throw new SopsError(`could not read config file ${abs}: ${why}`, ExitCode.ErrorReadingConfig);
+  }
+  return parseConfig(text, abs);
+}
+
+/** Check config text as if read from `path` (used by `loadConfig`; handy for tests and tools). */
+export function parseConfig(text: string, path: string): SopsConfig {
+  const abs = nodePath.resolve(path);
+  const root = new Where(abs, '');
+  const docs = parseAllDocuments(text, { merge: true, intAsBigInt: true, prettyErrors: true, uniqueKeys: true });
+  let data: unknown = null;
+  if (Array.isArray(docs) && docs.length > 0) {
+    const doc = docs[0]!;
+    if (doc.errors.length > 0) {
+      const first = doc.errors[0]!.message.split('\n')[0]!.replace(/:$/, '');
+      root.fail(`could not parse config file ${abs}: ${first}`);
+    }
+    try {
+      data = doc.toJS({ maxAliasCount: 10000 });
+    } catch (e) {
+      root.fail(`could not parse config file ${abs}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  const cfg: SopsConfig = { path: abs, dir: nodePath.dirname(abs), creationRules: [], destinationRules: [], stores: {}, ignoredKeys: [] };
+  if (data === null || data === undefined) return cfg;
+  if (!isObj(data)) return root.fail(`invalid config file ${abs}: expected a map with creation_rules, got ${describe(data)}`);
+  const top: Obj = data;
+
+  for (const k of Object.keys(top)) {
+    if ((TOP_KEYS as readonly string[]).includes(k)) continue;
+    const suggestion = TOP_ALIASES[k] ?? closest(k, TOP_KEYS);
+    if (suggestion) root.fail(`unknown key ${k} in ${abs} (did you mean ${suggestion}?)`);
+    cfg.ignoredKeys.push(k);
+  }
+
+  const list = (key: string): unknown[] => {
+    const v = top[key];
+    if (v === undefined || v === null) return [];
+    if (!Array.isArray(v)) return root.invalid(key, `expected a list, got ${describe(v)}`);
+    return v;
+  };
+  cfg.creationRules = list('creation_rules').map((r, i) => parseCreationRule(r, root.child('creation_rules').child(i)));
+  cfg.destinationRules = list('destination_rules').map((r, i) => parseDestinationRule(r, root.child('destination_rules').child(i)));
+  cfg.stores = parseStores(top['stores'], root.child('stores'));
+  return cfg;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Using the rules
+
+function ruleRegex(rule: { pathRegex?: string; location: string }): RegExp | undefined {
+  if (!rule.pathRegex) return undefined;
+  let re = compiled.get(rule);
+  if (!re) {
+    try {
+      re = goRegExp(rule.pathRegex);
+    } catch (e) {
+      if (e instanceof GoRegexError) {
+        throw new SopsError(`invalid path_regex in ${rule.location}: ${JSON.stringify(rule.pathRegex)} is not a valid regular expression: ${e.message}`, ExitCode.ErrorReadingConfig);
+      }
+      throw e;
+    }
+    compiled.set(rule, re);
+  }
+  return re;
+}
+
+/**
+ * The path sops matches `path_regex` against: the file's absolute path (resolved against `cwd`,
+ * default the process's, without following symlinks — as sops's CLI makes it absolute first) with
+ * the config folder and one separator removed when it is under that folder, else the absolute path;
+ * `/` separators.
+ */
+export function pathForMatching(cfg: Pick<SopsConfig, 'dir'>, filePath: string, cwd: string = process.cwd()): string {
+  const abs = nodePath.resolve(cwd, filePath);
+  const prefix = cfg.dir + nodePath.sep;
+  const rel = abs.startsWith(prefix) ? abs.slice(prefix.length) : abs;
+  return nodePath.sep === '/' ? rel : rel.split(nodePath.sep).join('/');
+}
+
+/**
+ * The first creation rule whose `path_regex` matches `filePath` (see `pathForMatching`; an
+ * unanchored search, as Go's `MatchString`); a rule without `path_regex` matches every file.
+ * Undefined if none matches (sops: "no matching creation rules found").
+ */
+export function matchRule(cfg: SopsConfig, filePath: string, opts: { cwd?: string } = {}): { rule: CreationRule; index: number } | undefined {
+  const target = pathForMatching(cfg, filePath, opts.cwd);
+  for (let index = 0; index < cfg.creationRules.length; index++) {
+    const rule = cfg.creationRules[index]!;
+    const re = ruleRegex(rule);
+    if (!re || re.test(target)) return { rule, index };
+  }
+  return undefined;
+}
+
+/**
+ * The first destination rule matching `filePath` — matched against the path exactly as given
+ * (sops's `publish` does not make it relative to the config's folder). Undefined if none.
+ */
+export function matchDestinationRule(cfg: SopsConfig, filePath: string): { rule: DestinationRule; index: number } | undefined {
+  const target = nodePath.sep === '/' ? filePath : filePath.split(nodePath.sep).join('/');
+  for (let index = 0; index < cfg.destinationRules.length; index++) {
+    const rule = cfg.destinationRules[index]!;
+    const re = ruleRegex(rule);
+    if (!re || re.test(target)) return { rule, index };
+  }
+  return undefined;
+}
+
+/**
+ * The scope to encrypt with, from settings already merged (command-line flags over the rule's):
+ * refuses more than one of the six selectors (exit code `ErrorConflictingParameters`, as sops),
+ * and selects `unencrypted_suffix: _unencrypted` when none is set. Empty strings count as unset.
+ */
+export function resolveScope(scope: Scope): Scope {
+  const out: Scope = {};
+  for (const [field] of SCOPE_SETTINGS) {
+    const v = scope[field];
+    if (typeof v === 'string' && v !== '') (out as Record<string, string>)[field] = v;
+  }
+  const set = SCOPE_SETTINGS.filter(([f]) => out[f] !== undefined).map(([, k]) => k);
+  if (set.length > 1) {
+    throw new SopsError(
+      `cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file (found ${set.join(' and ')})`,
+      ExitCode.ErrorConflictingParameters,
+    );
+  }
+  if (set.length === 0) out.unencryptedSuffix = DEFAULT_UNENCRYPTED_SUFFIX;
+  if (scope.macOnlyEncrypted) out.macOnlyEncrypted = true;
+  return out;
+}
+
+function cloneKey(k: MasterKey): MasterKey {
+  const c = { ...k } as MasterKey;
+  if (c.type === 'kms' && c.context) c.context = { ...c.context };
+  return c;
+}
+
+/**
+ * What a rule yields for encryption: fresh copies of its key groups (`enc` ''), its Shamir
+ * threshold (0 = unset) and its scope with the default applied (see `resolveScope`).
+ * `kmsEncryptionContext` (from `--encryption-context`) is given to the rule's top-level `kms` keys,
+ * as sops does; keys under `key_groups` carry their own `context`.
+ * `keyGroups` is [] when the rule lists no keys (the caller then needs keys from elsewhere).
+ * Throws when the rule lists keys of a type tsops cannot use.
+ */
+export function ruleToEncryptionSettings(
+  rule: CreationRule,
+  opts: { kmsEncryptionContext?: Record<string, string> } = {},
+): { keyGroups: KeyGroup[]; shamirThreshold: number; scope: Scope } {
+  if (rule.unsupported.length > 0) {
+    throw new SopsError(
+      `${rule.location} uses ${rule.unsupported.join(', ')} keys (HuaweiCloud KMS), which tsops does not support`,
+      ExitCode.ErrorReadingConfig,
+    );
+  }
+  const ctx = opts.kmsEncryptionContext && Object.keys(opts.kmsEncryptionContext).length > 0 ? opts.kmsEncryptionContext : undefined;
+  const keyGroups = rule.keyGroups.map((g) =>
+    g.map((k) => {
+      const c = cloneKey(k);
+      if (c.type === 'kms' && !rule.fromKeyGroups && ctx) c.context = { ...ctx };
+      return c;
+    }),
+  );
+  return { keyGroups, shamirThreshold: rule.shamirThreshold, scope: resolveScope(rule.scope) };
+}

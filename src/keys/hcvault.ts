@@ -1,0 +1,439 @@
+/**
+ * HashiCorp Vault transit keys, as sops uses them: the data key (base64) is PUT to
+ * `{vault_address}/v1/{engine_path}/encrypt/{key_name}` and the `vault:v1:…` ciphertext Vault
+ * returns is stored verbatim as `enc`; `…/decrypt/{key_name}` reverses it. Plain HTTP API, no SDK.
+ *
+ * The environment (`ctx.env`) is read the way sops's Vault client reads it:
+ *  - VAULT_TOKEN, else the file `~/.vault-token` (HOME from the environment), else no token (a Vault
+ *    agent may add one);
+ *  - VAULT_NAMESPACE, sent as `X-Vault-Namespace`; VAULT_HEADERS, a JSON object of extra headers
+ *    (no `X-Vault-*` ones);
+ *  - VAULT_ADDR is *not* used: the key's own `vault_address` always wins, as in sops. VAULT_AGENT_ADDR,
+ *    when set, replaces it (every request goes through the agent; `unix://` sockets work);
+ *  - VAULT_CACERT, VAULT_CACERT_BYTES, VAULT_CAPATH, VAULT_CLIENT_CERT, VAULT_CLIENT_KEY,
+ *    VAULT_SKIP_VERIFY, VAULT_TLS_SERVER_NAME for TLS;
+ *  - VAULT_CLIENT_TIMEOUT (per attempt; seconds or a duration such as `500ms`, default 60 s) and
+ *    VAULT_MAX_RETRIES (default 2): failed connections, 412 and 5xx answers (not 501) are retried
+ *    with a growing, jittered delay;
+ *  - VAULT_DISABLE_REDIRECTS stops following a standby node's redirect to the active node.
+ * VAULT_HTTP_PROXY / VAULT_PROXY_ADDR are not supported.
+ *
+ * Requests use node:http(s) rather than fetch so the TLS settings above can apply.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { SopsError } from '../errors.js';
+import type { KeyContext, KeySource, VaultKey } from './types.js';
+
+export interface VaultOptions {
+  /** Per-attempt timeout when VAULT_CLIENT_TIMEOUT is unset. Default 60 000 ms. */
+  timeoutMs?: number;
+  /** Retries when VAULT_MAX_RETRIES is unset. Default 2. */
+  maxRetries?: number;
+  /** The first retry's delay (then 2×, 3×…, each with up to 50% jitter). Default 1000 ms. */
+  retryDelayMs?: number;
+}
+
+/** The key's URI as sops prints it: `{vault_address}/v1/{engine_path}/keys/{key_name}`. */
+export function vaultKeyUri(key: VaultKey): string {
+  return `${key.vaultAddress}/v1/${key.enginePath}/keys/${key.keyName}`;
+}
+
+const EXAMPLE = 'https://vault.example.com:8200/v1/transit/keys/keyName';
+
+/**
+ * One key URI such as `https://vault.example.com:8200/v1/transit/keys/keyName`, split as sops
+ * splits it: the address is scheme://host[:port] exactly as written, the key name is the last path
+ * segment, and the engine path is everything between `/v1/` and the second-to-last segment (so
+ * engine paths may contain slashes: `/v1/team/transit/keys/k` gives `team/transit`).
+ */
+export function parseVaultUri(uri: string): VaultKey {
+  const s = uri.trim();
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)([?#].*)?$/.exec(s);
+  if (!m) throw new SopsError(`missing scheme in Vault URL (should be like this: ${EXAMPLE}), got: ${s}`);
+  const scheme = m[1]!.toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') throw new SopsError(`Vault URL ${s} must use http or https (like ${EXAMPLE})`);
+  if (!m[2]) throw new SopsError(`Vault URL ${s} has no host (should be like ${EXAMPLE})`);
+  if (m[4]) throw new SopsError(`Vault URL ${s} must not have a query or fragment (should be like ${EXAMPLE})`);
+  const p = m[3]!;
+  // sops checks (unanchored) for a prefix before /vN/ first, then for the /vN/engine/keys/name shape.
+  if (/\/[^/]+\/v\d+\/[^/]+\/[^/]+\/[^/]+/.test(p)) {
+    throw new SopsError(`running Vault with a prefixed URL is not supported! (Format has to be like ${EXAMPLE}), got: ${s}`);
+  }
+  if (!/\/v\d+\/[^/]+\/[^/]+\/[^/]+/.test(p)) {
+    throw new SopsError(`Vault path does not seem to be formatted correctly (e.g. ${EXAMPLE}), got: ${s}`);
+  }
+  const dirs = p.replace(/^\/+|\/+$/g, '').split('/');
+  const keyName = dirs[dirs.length - 1]!;
+  const enginePath = path.posix.normalize(dirs.slice(1, dirs.length - 2).filter(Boolean).join('/') || '.');
+  return {
+    type: 'hc_vault',
+    vaultAddress: `${scheme}://${m[2]}`,
+    enginePath: enginePath === '.' ? '' : enginePath,
+    keyName,
+    enc: '',
+  };
+}
+
+/**
+ * A comma-separated list of key URIs, as `--hc-vault-transit` and SOPS_VAULT_URIS take it (empty
+ * items are skipped, as in sops).
+ */
+export function parseVaultUris(s: string): VaultKey[] {
+  return s
+    .split(',')
+    .filter((u) => u !== '')
+    .map(parseVaultUri);
+}
+
+/** A Go-style duration (`90s`, `1m30s`, `500ms`) or a bare number of seconds, in ms. */
+function parseDuration(v: string): number | undefined {
+  const t = v.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * 1000;
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  let rest = t;
+  if (!rest) return undefined;
+  while (rest) {
+    const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/.exec(rest);
+    if (!m) return undefined;
+    total += Number(m[1]) * unit[m[2]!]!;
+    rest = rest.slice(m[0].length);
+  }
+  return total;
+}
+
+function envText(env: NodeJS.ProcessEnv, name: string): string {
+  return (env[name] ?? '').trim();
+}
+
+interface Settings {
+  base: URL;
+  socketPath?: string;
+  token: string;
+  tokenSource: string;
+  headers: Record<string, string>;
+  tls: https.RequestOptions;
+  timeoutMs: number;
+  maxRetries: number;
+  followRedirects: boolean;
+}
+
+function readToken(env: NodeJS.ProcessEnv): { token: string; source: string } {
+  const fromEnv = env['VAULT_TOKEN'] ?? '';
+  if (fromEnv !== '') return { token: fromEnv, source: 'VAULT_TOKEN' };
+  const home = env['HOME'] || (process.platform === 'win32' ? env['USERPROFILE'] : '') || os.homedir();
+  const file = path.join(home, '.vault-token');
+  try {
+    return { token: fs.readFileSync(file, 'utf8').trim(), source: file };
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { token: '', source: '' };
+    throw new Error(`cannot read the Vault token file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function readPem(file: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new Error(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function settingsFor(key: VaultKey, env: NodeJS.ProcessEnv, opts: VaultOptions): Settings {
+  let address = key.vaultAddress;
+  let socketPath: string | undefined;
+  const agent = envText(env, 'VAULT_AGENT_ADDR');
+  if (agent) address = agent;
+  if (address.startsWith('unix://')) {
+    socketPath = address.slice('unix://'.length);
+    address = 'http://localhost';
+  }
+  let base: URL;
+  try {
+    base = new URL(address);
+  } catch {
+    throw new Error(`invalid Vault address ${JSON.stringify(address)}`);
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`Vault address ${address} must use http or https`);
+
+  const { token, source } = readToken(env);
+  const headers: Record<string, string> = {};
+  const extra = envText(env, 'VAULT_HEADERS');
+  if (extra) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(extra);
+    } catch {
+      throw new Error('VAULT_HEADERS is not a JSON object');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('VAULT_HEADERS is not a JSON object');
+    for (const [k, v] of Object.entries(parsed)) {
+      if (/^x-vault-/i.test(k)) throw new Error(`VAULT_HEADERS may not set ${k}: X-Vault-* headers are for Vault's own use`);
+      if (typeof v !== 'string') throw new Error(`VAULT_HEADERS: the value of ${k} must be a string`);
+      headers[k] = v;
+    }
+  }
+  headers['X-Vault-Request'] = 'true';
+  if (token) headers['X-Vault-Token'] = token;
+  const ns = envText(env, 'VAULT_NAMESPACE');
+  if (ns) headers['X-Vault-Namespace'] = ns;
+
+  const tls: https.RequestOptions = {};
+  const cas: Buffer[] = [];
+  const caFile = envText(env, 'VAULT_CACERT');
+  if (caFile) cas.push(readPem(caFile, 'VAULT_CACERT'));
+  const caBytes = env['VAULT_CACERT_BYTES'];
+  if (caBytes) cas.push(Buffer.from(caBytes));
+  const caPath = envText(env, 'VAULT_CAPATH');
+  if (caPath) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(caPath);
+    } catch (e) {
+      throw new Error(`cannot read VAULT_CAPATH ${caPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    for (const n of names.sort()) {
+      const f = path.join(caPath, n);
+      if (fs.statSync(f).isFile()) cas.push(readPem(f, 'a CA file in VAULT_CAPATH'));
+    }
+  }
+  if (cas.length) tls.ca = cas;
+  const cert = envText(env, 'VAULT_CLIENT_CERT');
+  const certKey = envText(env, 'VAULT_CLIENT_KEY');
+  if (cert && certKey) {
+    tls.cert = readPem(cert, 'VAULT_CLIENT_CERT');
+    tls.key = readPem(certKey, 'VAULT_CLIENT_KEY');
+  }
+  const skip = envText(env, 'VAULT_SKIP_VERIFY');
+  if (skip) {
+    if (!/^(1|t|true|0|f|false)$/i.test(skip)) throw new Error('could not parse VAULT_SKIP_VERIFY');
+    if (/^(1|t|true)$/i.test(skip)) tls.rejectUnauthorized = false;
+  }
+  const serverName = envText(env, 'VAULT_TLS_SERVER_NAME');
+  if (serverName) tls.servername = serverName;
+
+  let timeoutMs = opts.timeoutMs ?? 60_000;
+  const t = envText(env, 'VAULT_CLIENT_TIMEOUT');
+  if (t) {
+    const ms = parseDuration(t);
+    if (ms === undefined || ms <= 0) throw new Error('could not parse VAULT_CLIENT_TIMEOUT');
+    timeoutMs = ms;
+  }
+  let maxRetries = opts.maxRetries ?? 2;
+  const r = envText(env, 'VAULT_MAX_RETRIES');
+  if (r) {
+    if (!/^\d+$/.test(r)) throw new Error('could not parse VAULT_MAX_RETRIES');
+    maxRetries = Number(r);
+  }
+  const noRedirects = envText(env, 'VAULT_DISABLE_REDIRECTS');
+  return {
+    base,
+    ...(socketPath ? { socketPath } : {}),
+    token,
+    tokenSource: source,
+    headers,
+    tls,
+    timeoutMs,
+    maxRetries,
+    followRedirects: !/^(1|t|true)$/i.test(noRedirects),
+  };
+}
+
+interface Answer {
+  status: number;
+  body: string;
+  location?: string;
+}
+
+/** A failed attempt that may be retried; `final` ones are not. */
+class AttemptError extends Error {
+  constructor(
+    message: string,
+    readonly retry: boolean,
+  ) {
+    super(message);
+  }
+}
+
+const NO_RETRY_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_INVALID_URL',
+  'ENOTFOUND',
+]);
+
+function requestOnce(url: URL, s: Settings, body: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const lib = url.protocol === 'https:' ? https : http;
+    const req = lib.request(
+      url,
+      {
+        // PUT, as sops's Vault client sends it (Vault treats POST and PUT alike).
+        method: 'PUT',
+        ...(s.socketPath ? { socketPath: s.socketPath } : {}),
+        headers: {
+          ...s.headers,
+          'Content-Type': 'application/json',
+          'Content-Length': String(Buffer.byteLength(body)),
+          'User-Agent': 'tsops',
+        },
+        ...(url.protocol === 'https:' ? s.tls : {}),
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            ...(typeof res.headers.location === 'string' ? { location: res.headers.location } : {}),
+          });
+        });
+        res.on('error', (e) => {
+          clearTimeout(timer);
+          reject(new AttemptError(e.message, true));
+        });
+      },
+    );
+    const timer = setTimeout(() => {
+      req.destroy(new AttemptError(`no answer within ${s.timeoutMs / 1000} s`, true));
+    }, s.timeoutMs);
+    req.on('error', (e: Error & { code?: string }) => {
+      clearTimeout(timer);
+      if (e instanceof AttemptError) return reject(e);
+      const text = e.code && !e.message.includes(e.code) ? `${e.code}: ${e.message}` : e.message || String(e.code);
+      reject(new AttemptError(text, !NO_RETRY_CODES.has(e.code ?? '')));
+    });
+    req.end(body);
+  });
+}
+
+/** Vault's `{"errors": [...]}` as one line ("1 error occurred: * permission denied" → "permission denied"). */
+function vaultErrors(body: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    const t = body.replace(/\s+/g, ' ').trim();
+    return t.length > 200 ? `${t.slice(0, 199)}…` : t;
+  }
+  const errors = (parsed as { errors?: unknown }).errors;
+  if (!Array.isArray(errors) || errors.length === 0) return '';
+  const parts: string[] = [];
+  for (const e of errors) {
+    const text = String(e)
+      .replace(/^\s*\d+ errors? occurred:\s*/, '')
+      .split(/(?:^|\n)\s*\*\s+/)
+      .map((x) => x.replace(/\s+/g, ' ').trim())
+      .filter(Boolean);
+    parts.push(...text);
+  }
+  const line = parts.join('; ');
+  return line.length > 400 ? `${line.slice(0, 399)}…` : line;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A Vault transit key source; `opts` set defaults for what the VAULT_* variables do not. */
+export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> {
+  const retryDelayMs = opts.retryDelayMs ?? 1000;
+
+  /** Send one transit operation with retries; returns the response's `data`. */
+  async function call(op: 'encrypt' | 'decrypt', key: VaultKey, payload: Record<string, string>, ctx: KeyContext): Promise<Record<string, unknown>> {
+    const verb = op === 'encrypt' ? 'encrypt sops data key with' : 'decrypt sops data key with';
+    const fail = (why: string) => {
+      const msg = `failed to ${verb} Vault transit key '${vaultKeyUri(key)}': ${why}`;
+      ctx.log(`hc_vault: ${msg}`);
+      return new Error(msg);
+    };
+    let s: Settings;
+    try {
+      s = settingsFor(key, ctx.env, opts);
+    } catch (e) {
+      throw fail((e as Error).message);
+    }
+    ctx.log(`hc_vault: ${s.token ? `token from ${s.tokenSource}` : 'no Vault token (VAULT_TOKEN, ~/.vault-token)'}`);
+    const enginePath = key.enginePath.replace(/^\/+|\/+$/g, '');
+    let url = new URL(`${s.base.pathname.replace(/\/+$/, '')}/v1/${enginePath ? `${enginePath}/` : ''}${op}/${key.keyName}`, s.base);
+    const body = JSON.stringify(payload);
+    let redirects = 0;
+    for (let attempt = 0; ; attempt++) {
+      let answer: Answer;
+      try {
+        answer = await requestOnce(url, s, body);
+      } catch (e) {
+        const err = e instanceof AttemptError ? e : new AttemptError(String(e), false);
+        if (err.retry && attempt < s.maxRetries) {
+          ctx.log(`hc_vault: ${url.origin}: ${err.message}; retrying`);
+          await sleep(retryDelayMs * (attempt + 1) * (1 + Math.random() / 2));
+          continue;
+        }
+        throw fail(`${err.message}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}`);
+      }
+      const { status } = answer;
+      if ([301, 302, 307, 308].includes(status) && answer.location && s.followRedirects && !s.socketPath && redirects < 2) {
+        redirects++;
+        url = new URL(answer.location, url);
+        attempt--;
+        continue;
+      }
+      if ((status === 412 || (status >= 500 && status !== 501)) && attempt < s.maxRetries) {
+        ctx.log(`hc_vault: ${url.origin} answered ${status}; retrying`);
+        await sleep(retryDelayMs * (attempt + 1) * (1 + Math.random() / 2));
+        continue;
+      }
+      if (status < 200 || status >= 300) {
+        let why = `${status} ${vaultErrors(answer.body) || http.STATUS_CODES[status] || 'error'}`;
+        if (!s.token && (status === 400 || status === 403)) why += ' (no Vault token: set VAULT_TOKEN or write ~/.vault-token)';
+        throw fail(why);
+      }
+      let parsed: unknown;
+      try {
+        parsed = answer.body ? JSON.parse(answer.body) : null;
+      } catch {
+        throw fail('the answer is not JSON');
+      }
+      const data = (parsed as { data?: unknown } | null)?.data;
+      if (typeof data !== 'object' || data === null) throw fail(`the transit backend at ${enginePath}/${op}/${key.keyName} returned no data`);
+      return data as Record<string, unknown>;
+    }
+  }
+
+  return {
+    async wrap(key, dataKey, ctx) {
+      const data = await call('encrypt', key, { plaintext: dataKey.toString('base64') }, ctx);
+      const ct = data['ciphertext'];
+      if (typeof ct !== 'string' || ct === '') {
+        throw new Error(`failed to encrypt sops data key with Vault transit key '${vaultKeyUri(key)}': the answer has no ciphertext`);
+      }
+      ctx.log(`hc_vault: encrypted data key with ${vaultKeyUri(key)}`);
+      return ct;
+    },
+
+    async unwrap(key, ctx) {
+      if (!key.enc) throw new Error(`Vault transit key '${vaultKeyUri(key)}' has no encrypted data key`);
+      const data = await call('decrypt', key, { ciphertext: key.enc }, ctx);
+      const pt = data['plaintext'];
+      if (typeof pt !== 'string' || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(pt)) {
+        throw new Error(`failed to decrypt sops data key with Vault transit key '${vaultKeyUri(key)}': the answer has no base64 plaintext`);
+      }
+      ctx.log(`hc_vault: decrypted data key with ${vaultKeyUri(key)}`);
+      return Buffer.from(pt, 'base64');
+    },
+  };
+}
+
+/** The Vault transit key source with default options. */
+export const source: KeySource<VaultKey> = createVaultSource();
