@@ -1,0 +1,100 @@
+/**
+ * age master keys, as sops 3.x uses them.
+ *
+ * - wrap: the data key (or a Shamir share) is encrypted to the recipient and stored as an ASCII-armored
+ *   age file (`-----BEGIN AGE ENCRYPTED FILE-----`, 64-column base64, trailing newline), exactly the
+ *   layout Go age's armor writer gives sops. Recipients: `age1…` (X25519), `age1pq1…` (hybrid) and
+ *   SSH public keys (`ssh-ed25519 …`, `ssh-rsa …`, age's agessh stanzas).
+ * - unwrap: the identities sops would find (see ./age/identities.ts) are tried on the stored file.
+ *
+ * The age implementation (age-encryption, i.e. typage) is imported on first wrap or unwrap only.
+ */
+import { ExitCode, SopsError } from '../errors.js';
+import type { AgeKey, KeyContext, KeySource } from './types.js';
+import { parseAgeRecipient, shortRecipient } from './age/recipient.js';
+
+/**
+ * Parse a comma-separated recipient list (`--age`, SOPS_AGE_RECIPIENTS, `.sops.yaml`'s `age:`):
+ * each entry trimmed, empty entries ignored, every entry validated. Returns the recipients as given
+ * (sops stores them that way). Throws a SopsError naming the malformed recipient.
+ */
+export function ageRecipientsFromString(s: string): string[] {
+  const out: string[] = [];
+  for (const raw of s.split(',')) {
+    const r = raw.trim();
+    if (!r) continue;
+    try {
+      parseAgeRecipient(r);
+    } catch (e) {
+      throw new SopsError((e as Error).message, ExitCode.ErrorGeneric);
+    }
+    out.push(r);
+  }
+  return out;
+}
+
+async function wrap(key: AgeKey, dataKey: Buffer, ctx: KeyContext): Promise<string> {
+  let parsed;
+  try {
+    parsed = parseAgeRecipient(key.recipient.trim());
+  } catch (e) {
+    throw new SopsError((e as Error).message, ExitCode.ErrorGeneric);
+  }
+  const age = await import('age-encryption');
+  const enc = new age.Encrypter();
+  if (parsed.kind === 'ssh') {
+    const { sshRecipient } = await import('./age/ssh-stanzas.js');
+    enc.addRecipient(sshRecipient(parsed.key));
+  } else {
+    enc.addRecipient(parsed.recipient);
+  }
+  ctx.log(`age: encrypting the data key to ${shortRecipient(key.recipient)}`);
+  return age.armor.encode(await enc.encrypt(new Uint8Array(dataKey)));
+}
+
+const NO_MATCH = "no identity matched any of the file's recipients";
+
+async function unwrap(key: AgeKey, ctx: KeyContext): Promise<Buffer> {
+  const who = shortRecipient(key.recipient);
+  const fail = (msg: string) => new SopsError(msg, ExitCode.CouldNotRetrieveKey);
+  if (!key.enc) throw fail(`the age key for ${who} has no encrypted data key`);
+  const age = await import('age-encryption');
+  let file: Uint8Array;
+  try {
+    file = age.armor.decode(key.enc);
+  } catch (e) {
+    throw fail(`the encrypted data key for age recipient ${who} is not a valid armored age file (${(e as Error).message})`);
+  }
+  const ids = await import('./age/identities.js');
+
+  // Files and SOPS_AGE_KEY first; the key commands only if those cannot decrypt (same outcome as
+  // sops, which runs them up front, without asking a password manager when it is not needed).
+  const sets = [await ids.staticIdentities(ctx.env)];
+  for (let round = 0; round < 2; round++) {
+    const set = sets[round]!;
+    if (set.identities.length) {
+      const d = new age.Decrypter();
+      for (const id of set.identities) d.addIdentity(id);
+      try {
+        const out = await d.decrypt(file);
+        ctx.log(`age: decrypted the data key for ${who}`);
+        return Buffer.from(out);
+      } catch (e) {
+        const msg = (e as Error).message;
+        if (msg !== NO_MATCH) throw fail(`could not decrypt the data key for age recipient ${who}: ${msg}`);
+      }
+    }
+    if (round === 0) sets.push(await ids.commandIdentities(ctx.env, key.recipient));
+  }
+  const total = sets.reduce((n, s) => n + s.identities.length, 0);
+  const head = total === 0 ? `no age identities found to decrypt the data key for ${who}` : `no age identity matches recipient ${who}`;
+  throw fail(`${head}: ${ids.describeSources(sets)}`);
+}
+
+/** The age key source. */
+export const source: KeySource<AgeKey> = { wrap, unwrap };
+
+/** Forget the identities loaded so far (they are cached per environment). */
+export async function clearAgeIdentityCache(): Promise<void> {
+  (await import('./age/identities.js')).clearIdentityCache();
+}

@@ -1,0 +1,258 @@
+/**
+ * SSH keys as age uses them (the `ssh-ed25519` and `ssh-rsa` recipient types): public keys from an
+ * authorized_keys-style line, private keys from OpenSSH's `openssh-key-v1` format or from PEM.
+ * Only parsing lives here (node:crypto, no age code), so validating `--age` recipients stays cheap.
+ */
+import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+
+export type SshKeyType = 'ssh-ed25519' | 'ssh-rsa';
+
+export interface SshPublicKey {
+  type: SshKeyType;
+  /** The key in SSH wire format (what the base64 of a `.pub` line holds). */
+  blob: Buffer;
+  /** ssh-ed25519: the 32-byte Ed25519 public key. */
+  ed25519?: Buffer;
+  /** ssh-rsa: modulus and public exponent, unsigned big-endian. */
+  rsa?: { n: Buffer; e: Buffer };
+}
+
+export type SshPrivateKey =
+  | { type: 'ssh-ed25519'; publicKey: SshPublicKey; seed: Buffer }
+  | { type: 'ssh-rsa'; publicKey: SshPublicKey; key: KeyObject };
+
+/** Thrown for a key that needs a passphrase (tsops cannot prompt for one). */
+export class SshKeyEncryptedError extends Error {
+  constructor() {
+    super('the SSH private key is passphrase-protected');
+    this.name = 'SshKeyEncryptedError';
+  }
+}
+
+/** The 4-byte key tag age puts in ssh stanzas: SHA-256 of the wire-format public key, base64 without padding. */
+export function sshKeyTag(blob: Buffer): string {
+  return b64raw(createHash('sha256').update(blob).digest().subarray(0, 4));
+}
+
+export function b64raw(b: Uint8Array): string {
+  return Buffer.from(b).toString('base64').replace(/=+$/, '');
+}
+
+/** Strict unpadded standard base64, as age writes stanza arguments. */
+export function fromB64raw(s: string): Buffer | null {
+  if (!/^[A-Za-z0-9+/]*$/.test(s) || s.length % 4 === 1) return null;
+  const b = Buffer.from(s, 'base64');
+  return b64raw(b) === s ? b : null;
+}
+
+// --- SSH wire format -------------------------------------------------------------------------------
+
+class WireReader {
+  private off = 0;
+  constructor(private readonly buf: Buffer) {}
+  get done(): boolean {
+    return this.off >= this.buf.length;
+  }
+  get rest(): Buffer {
+    return this.buf.subarray(this.off);
+  }
+  uint32(): number {
+    if (this.off + 4 > this.buf.length) throw new Error('truncated SSH key data');
+    const v = this.buf.readUInt32BE(this.off);
+    this.off += 4;
+    return v;
+  }
+  bytes(n: number): Buffer {
+    if (this.off + n > this.buf.length) throw new Error('truncated SSH key data');
+    const v = this.buf.subarray(this.off, this.off + n);
+    this.off += n;
+    return v;
+  }
+  string(): Buffer {
+    return this.bytes(this.uint32());
+  }
+  text(): string {
+    return this.string().toString('latin1');
+  }
+  /** An mpint, returned unsigned without leading zero bytes. */
+  mpint(): Buffer {
+    const b = this.string();
+    if (b.length > 0 && b[0]! & 0x80) throw new Error('negative number in SSH key data');
+    let i = 0;
+    while (i < b.length && b[i] === 0) i++;
+    return b.subarray(i);
+  }
+}
+
+function wireString(b: Buffer | string): Buffer {
+  const data = typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  return Buffer.concat([len, data]);
+}
+
+function wireMpint(unsigned: Buffer): Buffer {
+  let i = 0;
+  while (i < unsigned.length && unsigned[i] === 0) i++;
+  let v = unsigned.subarray(i);
+  if (v.length > 0 && v[0]! & 0x80) v = Buffer.concat([Buffer.alloc(1), v]);
+  return wireString(v);
+}
+
+function ed25519Public(pk: Buffer): SshPublicKey {
+  if (pk.length !== 32) throw new Error('an ssh-ed25519 key must be 32 bytes');
+  return { type: 'ssh-ed25519', blob: Buffer.concat([wireString('ssh-ed25519'), wireString(pk)]), ed25519: Buffer.from(pk) };
+}
+
+function rsaPublic(n: Buffer, e: Buffer): SshPublicKey {
+  const bits = bitLength(n);
+  if (bits < 1024) throw new Error(`the ssh-rsa key is too small (${bits} bits)`);
+  return { type: 'ssh-rsa', blob: Buffer.concat([wireString('ssh-rsa'), wireMpint(e), wireMpint(n)]), rsa: { n, e } };
+}
+
+function bitLength(n: Buffer): number {
+  let i = 0;
+  while (i < n.length && n[i] === 0) i++;
+  if (i === n.length) return 0;
+  return (n.length - i - 1) * 8 + (32 - Math.clz32(n[i]!));
+}
+
+/** Parse a wire-format public key blob (ssh-ed25519 or ssh-rsa). */
+export function parseSshPublicKeyBlob(blob: Buffer): SshPublicKey {
+  const r = new WireReader(blob);
+  const type = r.text();
+  let key: SshPublicKey;
+  if (type === 'ssh-ed25519') {
+    key = ed25519Public(r.string());
+  } else if (type === 'ssh-rsa') {
+    const e = r.mpint();
+    const n = r.mpint();
+    key = rsaPublic(n, e);
+  } else {
+    throw new Error(`unsupported SSH key type ${JSON.stringify(type)} (age supports ssh-ed25519 and ssh-rsa)`);
+  }
+  if (!r.done) throw new Error('trailing data after the SSH public key');
+  return key;
+}
+
+/**
+ * Parse an SSH public key line as in authorized_keys / `.pub` files: `TYPE BASE64 [COMMENT]`.
+ * Throws an Error saying what is wrong.
+ */
+export function parseSshPublicKey(line: string): SshPublicKey {
+  const fields = line.trim().split(/\s+/);
+  if (fields.length < 2) throw new Error('expected "TYPE BASE64-KEY [COMMENT]"');
+  const [type, b64] = fields as [string, string];
+  if (type !== 'ssh-ed25519' && type !== 'ssh-rsa') {
+    throw new Error(`unsupported SSH key type ${JSON.stringify(type)} (age supports ssh-ed25519 and ssh-rsa)`);
+  }
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw new Error('the key is not valid base64');
+  const key = parseSshPublicKeyBlob(Buffer.from(b64, 'base64'));
+  if (key.type !== type) throw new Error(`the key data is ${key.type}, not ${type}`);
+  return key;
+}
+
+// --- private keys ----------------------------------------------------------------------------------
+
+const OPENSSH_BEGIN = '-----BEGIN OPENSSH PRIVATE KEY-----';
+const OPENSSH_END = '-----END OPENSSH PRIVATE KEY-----';
+const OPENSSH_MAGIC = Buffer.from('openssh-key-v1\0', 'latin1');
+
+/**
+ * Parse an unencrypted SSH private key (OpenSSH format, or PEM: PKCS#1 RSA, PKCS#8 RSA/Ed25519).
+ * Throws SshKeyEncryptedError for a passphrase-protected key, an Error for anything else wrong.
+ * Error messages never include key material.
+ */
+export function parseSshPrivateKey(text: string): SshPrivateKey {
+  const t = text.trim();
+  if (t.startsWith(OPENSSH_BEGIN)) return parseOpenSsh(t);
+  if (/^-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(t) || /Proc-Type:\s*4,ENCRYPTED/.test(t)) {
+    throw new SshKeyEncryptedError();
+  }
+  if (/^-----BEGIN (RSA |)PRIVATE KEY-----/.test(t)) return parsePem(t);
+  throw new Error('not an SSH private key (expected an OpenSSH or PEM private key)');
+}
+
+function parseOpenSsh(t: string): SshPrivateKey {
+  const end = t.indexOf(OPENSSH_END);
+  if (end < 0) throw new Error('the OpenSSH private key has no END line');
+  const body = t.slice(OPENSSH_BEGIN.length, end).replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) throw new Error('the OpenSSH private key is not valid base64');
+  const raw = Buffer.from(body, 'base64');
+  if (!raw.subarray(0, OPENSSH_MAGIC.length).equals(OPENSSH_MAGIC)) throw new Error('not an openssh-key-v1 private key');
+  const r = new WireReader(raw.subarray(OPENSSH_MAGIC.length));
+  const cipher = r.text();
+  const kdf = r.text();
+  r.string(); // kdf options
+  if (cipher !== 'none' || kdf !== 'none') throw new SshKeyEncryptedError();
+  const count = r.uint32();
+  if (count !== 1) throw new Error(`the OpenSSH private key file holds ${count} keys (expected 1)`);
+  r.string(); // the public key, repeated in the private section
+  const priv = new WireReader(r.string());
+  if (priv.uint32() !== priv.uint32()) throw new Error('the OpenSSH private key is corrupt (check bytes differ)');
+  const type = priv.text();
+  if (type === 'ssh-ed25519') {
+    const pk = priv.string();
+    const sk = priv.string();
+    if (sk.length !== 64 || !sk.subarray(32).equals(pk)) throw new Error('the ssh-ed25519 private key is corrupt');
+    return { type, publicKey: ed25519Public(pk), seed: Buffer.from(sk.subarray(0, 32)) };
+  }
+  if (type === 'ssh-rsa') {
+    const n = priv.mpint();
+    const e = priv.mpint();
+    const d = priv.mpint();
+    const iqmp = priv.mpint();
+    const p = priv.mpint();
+    const q = priv.mpint();
+    const key = rsaKeyObject(n, e, d, p, q, iqmp);
+    return { type, publicKey: rsaPublic(n, e), key };
+  }
+  throw new Error(`unsupported SSH key type ${JSON.stringify(type)} (age supports ssh-ed25519 and ssh-rsa)`);
+}
+
+function toBig(b: Buffer): bigint {
+  return b.length ? BigInt(`0x${b.toString('hex')}`) : 0n;
+}
+
+function fromBig(v: bigint): Buffer {
+  let h = v.toString(16);
+  if (h.length % 2) h = `0${h}`;
+  return Buffer.from(h, 'hex');
+}
+
+function b64url(b: Buffer): string {
+  return b.toString('base64url');
+}
+
+function rsaKeyObject(n: Buffer, e: Buffer, d: Buffer, p: Buffer, q: Buffer, iqmp: Buffer): KeyObject {
+  const dBig = toBig(d);
+  const dp = fromBig(dBig % (toBig(p) - 1n));
+  const dq = fromBig(dBig % (toBig(q) - 1n));
+  try {
+    return createPrivateKey({
+      key: { kty: 'RSA', n: b64url(n), e: b64url(e), d: b64url(d), p: b64url(p), q: b64url(q), dp: b64url(dp), dq: b64url(dq), qi: b64url(iqmp) },
+      format: 'jwk',
+    });
+  } catch {
+    throw new Error('the ssh-rsa private key is corrupt');
+  }
+}
+
+function parsePem(t: string): SshPrivateKey {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: t, format: 'pem' });
+  } catch {
+    throw new Error('the PEM private key could not be read');
+  }
+  const jwk = key.export({ format: 'jwk' });
+  if (key.asymmetricKeyType === 'rsa' && jwk.n && jwk.e) {
+    const n = Buffer.from(jwk.n, 'base64url');
+    const e = Buffer.from(jwk.e, 'base64url');
+    return { type: 'ssh-rsa', publicKey: rsaPublic(n, e), key };
+  }
+  if (key.asymmetricKeyType === 'ed25519' && jwk.d && jwk.x) {
+    return { type: 'ssh-ed25519', publicKey: ed25519Public(Buffer.from(jwk.x, 'base64url')), seed: Buffer.from(jwk.d, 'base64url') };
+  }
+  throw new Error(`unsupported private key type ${JSON.stringify(key.asymmetricKeyType)} (age supports ssh-ed25519 and ssh-rsa)`);
+}
