@@ -248,7 +248,7 @@ export function encryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvSta
       if (!enc || leaf.text === '') return leaf;
       const aad = pathAad(path);
       const bytes = Buffer.from(leaf.text, 'utf8');
-      return { kind: 'comment', text: encryptValue(bytes, 'comment', key, aad, stash?.get(aad, 'comment', bytes)) };
+      return { ...leaf, text: encryptValue(bytes, 'comment', key, aad, stash?.get(aad, 'comment', bytes)) };
     }
     if (!s.macOnlyEncrypted || enc) hash.update(macBytes(leaf));
     if (!enc) return leaf;
@@ -279,7 +279,7 @@ export function decryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvSta
         const aad = pathAad(path);
         const bytes = decryptParsed(v, key, aad);
         stash?.put(aad, 'comment', bytes, v.iv);
-        return { kind: 'comment', text: bytes.toString('utf8') };
+        return { ...leaf, text: bytes.toString('utf8') };
       } catch {
         return leaf;
       }

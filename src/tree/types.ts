@@ -39,6 +39,8 @@ export interface Comment {
   kind: 'comment';
   /** The text after `#` (YAML keeps the leading space, e.g. ` a comment`), or its encrypted form. */
   text: string;
+  /** YAML: the comment stood at the end of the previous entry's line (`key: value # c`), where it is printed again. */
+  inline?: boolean;
 }
 
 export interface MapEntry {
