@@ -8,6 +8,7 @@ import { parseTreePath } from '../tree/path.js';
 import { hasSopsMetadata, loadPlain, newMetadata, openEncrypted, renderPlain, sealTree } from '../sops/file.js';
 import { decryptionOrder, makeLog, planEncryption, planIo, readPlanned, writeResult } from './context.js';
 import type { CliOptions } from './options.js';
+import { reuseForEncrypt } from './reuse.js';
 
 export async function encryptCommand(file: string | undefined, o: CliOptions): Promise<void> {
   const log = makeLog(o);
@@ -22,7 +23,8 @@ export async function encryptCommand(file: string | undefined, o: CliOptions): P
   }
   const metadata = newMetadata(plan);
   const out = await storeFor(io.outFormat, { indent });
-  const sealed = await sealTree(tree, metadata, out, { filename: name, log });
+  const reuse = await reuseForEncrypt(metadata, io.outFormat, o, log);
+  const sealed = await sealTree(tree, metadata, out, { filename: name, log, ...reuse });
   writeResult(sealed, io, o);
 }
 

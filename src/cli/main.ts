@@ -7,13 +7,21 @@
  */
 import { Command, CommanderError } from 'commander';
 import { SopsError, messageOf } from '../errors.js';
-import { decryptCommand, encryptCommand, notYet } from './commands.js';
-import { addDecryptOptions, addGlobalOptions, addIoOptions, addKeyOptions, addScopeOptions, type CliOptions } from './options.js';
+import { decryptCommand, encryptCommand } from './commands.js';
+import { addEditCommand, editCommand } from './edit.js';
+import { addReuseOptions } from './reuse.js';
+import { addSetCommands, legacySetCommand, unsetCommand } from './set.js';
+import { addRotateCommand, addRotateKeyOptions, rotateCommand } from './rotate.js';
+import { addUpdatekeysCommand } from './updatekeys.js';
+import { addGroupsCommand } from './groups.js';
+import { addFilestatusCommand } from './filestatus.js';
+import { addExecCommands } from './exec.js';
+import { addDecryptOptions, addGlobalOptions, addIoOptions, addKeyOptions, addScopeOptions, subcommandOptions, type CliOptions } from './options.js';
 
 export const VERSION = '0.1.0';
 
 function merged(cmd: Command): CliOptions {
-  return cmd.optsWithGlobals() as CliOptions;
+  return subcommandOptions<CliOptions>(cmd);
 }
 
 export function buildProgram(): Command {
@@ -43,27 +51,29 @@ export function buildProgram(): Command {
   addDecryptOptions(program);
   addKeyOptions(program);
   addScopeOptions(program);
+  addReuseOptions(program);
+  addRotateKeyOptions(program);
   program.action(async (file: string | undefined, _o: unknown, cmd: Command) => {
     const o = merged(cmd);
     const modes = [o.encrypt, o.decrypt, o.rotate, o.set !== undefined, o.unset !== undefined].filter(Boolean).length;
     if (modes > 1) throw new SopsError('use only one of --encrypt, --decrypt, --rotate, --set and --unset', 1);
     if (o.encrypt) return encryptCommand(file, o);
     if (o.decrypt) return decryptCommand(file, o);
-    if (o.rotate) return notYet('rotate');
-    if (o.set !== undefined) return notYet('--set');
-    if (o.unset !== undefined) return notYet('--unset');
+    if (o.rotate) return rotateCommand(file, o, { legacy: true });
+    if (o.set !== undefined) return legacySetCommand(file, o.set, o);
+    if (o.unset !== undefined) return unsetCommand(file, o.unset, o);
     if (!file) {
       program.outputHelp();
       return;
     }
-    return notYet('edit');
+    return editCommand(file, o);
   });
 
   const enc = program
     .command('encrypt')
     .description('encrypt a file and print it (or write it with --output / --in-place)')
     .argument('[file]', 'the plaintext file (standard input when absent or -)');
-  addGlobalOptions(addScopeOptions(addKeyOptions(addIoOptions(enc))));
+  addGlobalOptions(addReuseOptions(addScopeOptions(addKeyOptions(addIoOptions(enc)))));
   enc.action((file: string | undefined, _o: unknown, cmd: Command) => encryptCommand(file, merged(cmd)));
 
   const dec = program
@@ -72,6 +82,14 @@ export function buildProgram(): Command {
     .argument('[file]', 'the encrypted file (standard input when absent or -)');
   addGlobalOptions(addDecryptOptions(addIoOptions(dec)));
   dec.action((file: string | undefined, _o: unknown, cmd: Command) => decryptCommand(file, merged(cmd)));
+
+  addEditCommand(program);
+  addSetCommands(program);
+  addRotateCommand(program);
+  addUpdatekeysCommand(program);
+  addGroupsCommand(program);
+  addFilestatusCommand(program);
+  addExecCommands(program);
 
   return program;
 }
@@ -90,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : 1;
     }
     if (e instanceof SopsError) {
-      process.stderr.write(`${e.message}\n`);
+      if (e.message) process.stderr.write(`${e.message}\n`); // (exec-*: the command's own status, no message)
       if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
       return e.code;
     }

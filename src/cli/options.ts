@@ -43,6 +43,9 @@ export interface CliOptions {
   set?: string;
   unset?: string;
   showMasterKeys?: boolean;
+  // re-encryption reuse (minimal diffs)
+  reuseFrom?: string;
+  reuse?: boolean;
 }
 
 export function addGlobalOptions(cmd: Command): Command {
@@ -93,4 +96,14 @@ export function addScopeOptions(cmd: Command): Command {
     .addOption(new Option('--unencrypted-comment-regex <re>', 'leave values after a comment matching this regex unencrypted'))
     .addOption(new Option('--encrypted-comment-regex <re>', 'encrypt only values after a comment matching this regex'))
     .addOption(new Option('--mac-only-encrypted', 'compute the MAC over encrypted values only'));
+}
+
+/**
+ * A subcommand's options over its parents' (commander's optsWithGlobals() lets a parent's default
+ * or environment value win over the subcommand's own flag).
+ */
+export function subcommandOptions<T = CliOptions>(c: Command): T {
+  const chain: Command[] = [];
+  for (let x: Command | null = c; x; x = x.parent) chain.unshift(x);
+  return Object.assign({}, ...chain.map((x) => x.opts())) as T;
 }

@@ -2,7 +2,7 @@
  * File I/O with the guarantees tsops promises: writes are atomic (a temp file in the same folder,
  * fsync, rename) and keep the file's mode; standard input is read when sops reads it.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync, readFileSync, chmodSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, realpathSync, renameSync, rmSync, statSync, writeSync, readFileSync, chmodSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
@@ -10,7 +10,8 @@ import { ExitCode, SopsError, messageOf } from '../errors.js';
 /** Read a file, or standard input for `-` / undefined; errors name the file with sops's exit code. */
 export function readInput(path: string | undefined): Buffer {
   try {
-    if (path === undefined || path === '-') return readFileSync(0);
+    // /dev/stdin cannot be opened when standard input is a socket (as Node gives its children): read fd 0
+    if (path === undefined || path === '-' || path === '/dev/stdin' || path === '/dev/fd/0' || path === '/proc/self/fd/0') return readFileSync(0);
     return readFileSync(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
@@ -24,7 +25,14 @@ export function readInput(path: string | undefined): Buffer {
  * stays on one file system), fsync it, give it the old file's mode (or `mode` / 0600 for a new
  * file), rename over the original, and fsync the folder. On any failure the original is untouched.
  */
-export function writeFileAtomic(path: string, data: Buffer | string, mode?: number): void {
+export function writeFileAtomic(target: string, data: Buffer | string, mode?: number): void {
+  // write through a symlink to the file it points at, keeping the link
+  let path = target;
+  try {
+    path = realpathSync(target);
+  } catch {
+    /* a new file */
+  }
   const dir = dirname(path);
   let keepMode = mode;
   if (keepMode === undefined) {
