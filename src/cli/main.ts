@@ -28,9 +28,15 @@ export function buildProgram(): Command {
   const program = new Command('tsops');
   program
     .description(
-      'Encrypted secrets files that live in Git, compatible with sops 3.x.\n' +
-        'Each value of a YAML, JSON, dotenv, INI or binary file is encrypted with a per-file data key,\n' +
-        'which is wrapped with age, PGP, AWS KMS, GCP KMS, Azure Key Vault or HashiCorp Vault keys.',
+      'Encrypted secrets files that live in Git, compatible with sops 3.x. Each value of a YAML, JSON, ' +
+        'dotenv, INI or binary file is encrypted with a per-file data key, which is wrapped with age, PGP, ' +
+        'AWS KMS, GCP KMS, Azure Key Vault or HashiCorp Vault keys. With no command and no mode flag, ' +
+        'FILE is opened in your editor (tsops edit FILE).\n\nExamples:\n' +
+        '  tsops encrypt --age age1… -i secrets.yaml\n' +
+        '  tsops decrypt secrets.yaml\n' +
+        '  tsops decrypt --extract \'["db"]["password"]\' secrets.yaml\n' +
+        '  tsops set secrets.yaml \'["db"]["password"]\' \'"s3cret"\'\n' +
+        '  tsops exec-env secrets.yaml \'./deploy.sh\'',
     )
     .version(`tsops ${VERSION} (sops file format 3.13.2)`, '-v, --version')
     .enablePositionalOptions()
