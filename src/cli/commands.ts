@@ -5,8 +5,8 @@
 import { ExitCode, SopsError } from '../errors.js';
 import { storeFor } from '../stores/index.js';
 import { parseTreePath } from '../tree/path.js';
-import { hasSopsMetadata, loadPlain, newMetadata, openEncrypted, renderPlain, sealTree } from '../sops/file.js';
-import { decryptionOrder, makeLog, planEncryption, planIo, readPlanned, writeResult } from './context.js';
+import { hasSopsMetadata, loadPlain, newMetadata, renderPlain, sealTree } from '../sops/file.js';
+import { makeLog, openPlanned, planEncryption, planIo, readPlanned, writeResult } from './context.js';
 import type { CliOptions } from './options.js';
 import { reuseForEncrypt } from './reuse.js';
 
@@ -31,16 +31,7 @@ export async function encryptCommand(file: string | undefined, o: CliOptions): P
 export async function decryptCommand(file: string | undefined, o: CliOptions): Promise<void> {
   const log = makeLog(o);
   const io = planIo(file, o);
-  const data = readPlanned(io);
-  const name = io.path ?? 'standard input';
-  const opened = await openEncrypted(data, {
-    format: io.inFormat,
-    filename: name,
-    log,
-    ignoreMac: o.ignoreMac,
-    decryptionOrder: decryptionOrder(o),
-    storeOptions: { indent: io.indent },
-  });
+  const opened = await openPlanned(io, o, log);
   const out = await storeFor(io.outFormat, { indent: io.indent });
   const result = renderPlain(opened.tree, out, o.extract !== undefined ? parseTreePath(o.extract) : []);
   writeResult(result, io, o);

@@ -10,6 +10,7 @@ import { formatFromPath } from '../stores/index.js';
 import { FORMATS, type Format } from '../stores/types.js';
 import type { Scope } from '../tree/crypt.js';
 import { parseDecryptionOrder } from '../sops/datakey.js';
+import { openEncrypted, type OpenedFile } from '../sops/file.js';
 import { readInput, writeFileAtomic } from '../util/fs.js';
 import type { CliOptions } from './options.js';
 
@@ -73,6 +74,18 @@ export function writeResult(data: Buffer, p: IoPlan, o: CliOptions): void {
 
 export function decryptionOrder(o: CliOptions) {
   return parseDecryptionOrder(o.decryptionOrder);
+}
+
+/** Open (decrypt and verify) the planned input with the decryption flags every command shares. */
+export async function openPlanned(io: IoPlan, o: CliOptions, log: (m: string) => void, data: Buffer = readPlanned(io), name = io.path ?? 'standard input'): Promise<OpenedFile> {
+  return openEncrypted(data, {
+    format: io.inFormat,
+    filename: name,
+    log,
+    ignoreMac: o.ignoreMac,
+    decryptionOrder: decryptionOrder(o),
+    storeOptions: { indent: io.indent },
+  });
 }
 
 /** Keys given with flags (or their environment variables), as one key group. */

@@ -19,7 +19,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, chmodSync, closeSync, constants as fsConstants, existsSync, mkdtempSync, openSync, readFileSync, realpathSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants as fsConstants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -27,14 +27,14 @@ import { ExitCode, SopsError, messageOf } from '../errors.js';
 import { shlexSplit } from '../keys/age/shlex.js';
 import { metadataToPlain, parseMetadata, type Metadata } from '../metadata/metadata.js';
 import { wrapDataKey } from '../sops/datakey.js';
-import { hasSopsMetadata, keyContext, newMetadata, openEncrypted, sealTree, type SealOptions } from '../sops/file.js';
+import { hasSopsMetadata, keyContext, newMetadata, sealTree, type SealOptions } from '../sops/file.js';
 import { reuseOpened, SingleUseIvStash } from '../sops/reuse.js';
 import { storeFor } from '../stores/index.js';
 import type { Format, Store } from '../stores/types.js';
 import { IvStash } from '../tree/crypt.js';
 import { entry, map, str, type Tree } from '../tree/types.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { decryptionOrder, makeLog, planEncryption, planIo } from './context.js';
+import { makeLog, openPlanned, planEncryption, planIo } from './context.js';
 import { addGlobalOptions, addKeyOptions, addScopeOptions, subcommandOptions, type CliOptions } from './options.js';
 
 // --- the example a new file starts from (sops's EmitExample) --------------------------------------
@@ -352,14 +352,7 @@ export async function editCommand(file: string | undefined, o: CliOptions): Prom
     } catch (e) {
       throw new SopsError(`cannot read ${file}: ${messageOf(e)}`, ExitCode.CouldNotReadInputFile);
     }
-    const opened = await openEncrypted(data, {
-      format: io.inFormat,
-      filename: name,
-      log,
-      ignoreMac: o.ignoreMac,
-      decryptionOrder: decryptionOrder(o),
-      storeOptions: { indent: io.indent },
-    });
+    const opened = await openPlanned(io, o, log, data, name);
     ({ tree, metadata, dataKey, stash } = opened);
   } else {
     if (!existsSync(dirname(resolve(file)))) {

@@ -36,11 +36,11 @@ import { join } from 'node:path';
 import { isatty } from 'node:tty';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
-import { openEncrypted, renderPlain } from '../sops/file.js';
+import { renderPlain } from '../sops/file.js';
 import { storeFor } from '../stores/index.js';
 import { scalarText } from '../stores/scalar-text.js';
 import type { Tree } from '../tree/types.js';
-import { decryptionOrder, makeLog, planIo, readPlanned } from './context.js';
+import { makeLog, openPlanned, planIo, readPlanned } from './context.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
 import { commandOptions } from './rotate.js';
 
@@ -244,15 +244,7 @@ function mkfifo(path: string): void {
 async function decryptFor(file: string, o: ExecCliOptions) {
   const log = makeLog(o);
   const io = planIo(file, o);
-  const data = readPlanned(io);
-  const opened = await openEncrypted(data, {
-    format: io.inFormat,
-    filename: file,
-    log,
-    ignoreMac: o.ignoreMac,
-    decryptionOrder: decryptionOrder(o),
-    storeOptions: { indent: io.indent },
-  });
+  const opened = await openPlanned(io, o, log, readPlanned(io), file);
   return { opened, io };
 }
 

@@ -16,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
-import { openEncrypted, sealTree } from '../sops/file.js';
+import { sealTree } from '../sops/file.js';
 import { SingleUseIvStash } from '../sops/reuse.js';
 import { storeFor } from '../stores/index.js';
 import type { Format } from '../stores/types.js';
@@ -24,7 +24,7 @@ import { nodeFromJson, PathNotFoundError, setAtPath, unsetAtPath } from '../tree
 import { formatTreePath, parseTreePath, type PathComponent } from '../tree/path.js';
 import type { MapNode, Node } from '../tree/types.js';
 import { readInput, writeFileAtomic } from '../util/fs.js';
-import { decryptionOrder, makeLog, planIo } from './context.js';
+import { makeLog, openPlanned, planIo } from './context.js';
 import { outputIndent } from './edit.js';
 import { subcommandOptions } from './options.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
@@ -84,15 +84,7 @@ export function checkValueForFormat(format: Format, path: readonly PathComponent
 async function modifyFile(file: string, o: SetCliOptions, change: (doc: MapNode, format: Format) => boolean, skipUnchanged: boolean): Promise<void> {
   const log = makeLog(o);
   const io = planIo(file, o);
-  const data = readInput(file);
-  const opened = await openEncrypted(data, {
-    format: io.inFormat,
-    filename: file,
-    log,
-    ignoreMac: o.ignoreMac,
-    decryptionOrder: decryptionOrder(o),
-    storeOptions: { indent: io.indent },
-  });
+  const opened = await openPlanned(io, o, log, readInput(file), file);
   const doc = opened.tree.docs[0];
   if (!doc) throw new SopsError(`${file}: the file has no document to change`, ExitCode.NeedAtLeastOneDocument);
   if (!change(doc, io.outFormat) && skipUnchanged) {

@@ -390,7 +390,6 @@ class Emitter {
   private column = 0;
   private whitespace = true;
   private indention = true;
-  private openEnded = false;
   private footIndent = -1;
   private readonly bestIndent: number;
   private state = St.StreamStart;
@@ -398,7 +397,6 @@ class Emitter {
   private indent = -1;
   private readonly indents: number[] = [];
   private flowLevel = 0;
-  private rootContext = false;
   private simpleKeyContext = false;
   private headComment = '';
   private lineComment = '';
@@ -461,7 +459,6 @@ class Emitter {
     this.put(ind);
     this.whitespace = isWhitespace;
     this.indention = this.indention && isIndention;
-    this.openEnded = false;
   }
 
   private writeComment(comment: string): void {
@@ -802,7 +799,6 @@ class Emitter {
   }
 
   private emitNode(ev: Event, root: boolean, simpleKey: boolean): void {
-    this.rootContext = root;
     this.simpleKeyContext = simpleKey;
     switch (ev.t) {
       case Ev.Scalar:
@@ -853,7 +849,6 @@ class Emitter {
     this.put(value);
     if (value.length > 0) this.whitespace = false;
     this.indention = false;
-    if (this.rootContext) this.openEnded = true;
   }
 
   private writeSingleQuoted(value: string): void {
@@ -897,7 +892,6 @@ class Emitter {
     // block scalar hints
     const c0 = value.charCodeAt(0);
     if (c0 === 32 || isBreakCode(c0)) this.writeIndicator(String(this.bestIndent), false, false, false);
-    this.openEnded = false;
     let chomp = '';
     if (value.length === 0) {
       chomp = '-';
@@ -906,10 +900,8 @@ class Emitter {
       if (!isBreakCode(last)) chomp = '-';
       else if (value.length === 1) {
         chomp = '+';
-        this.openEnded = true;
       } else if (isBreakCode(value.charCodeAt(value.length - 2))) {
         chomp = '+';
-        this.openEnded = true;
       }
     }
     if (chomp) this.writeIndicator(chomp, false, false, false);

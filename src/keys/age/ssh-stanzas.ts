@@ -127,7 +127,7 @@ export class SshEd25519Identity implements Identity {
   private readonly ourX: Buffer;
   private readonly tag: string;
   private readonly tweak: Buffer;
-  constructor(private readonly key: Extract<SshPrivateKey, { type: 'ssh-ed25519' }>) {
+  constructor(key: Extract<SshPrivateKey, { type: 'ssh-ed25519' }>) {
     this.secret = ed25519SeedToX25519Secret(key.seed);
     this.ourX = x25519Base(this.secret);
     this.tag = sshKeyTag(key.publicKey.blob);
