@@ -14,7 +14,8 @@ import { SopsError, ExitCode } from '../src/errors.js';
 import { bech32Encode } from '../src/keys/age/bech32.js';
 import { shlexSplit } from '../src/keys/age/shlex.js';
 import { parseSshPrivateKey, sshKeyTag } from '../src/keys/age/ssh-keys.js';
-import { ed25519SeedToX25519Secret, ed25519ToX25519Public, sshIdentity, x25519Base } from '../src/keys/age/ssh-stanzas.js';
+import { sshIdentity } from '../src/keys/age/ssh-stanzas.js';
+import { ed25519SeedToX25519Secret, ed25519ToX25519Public, x25519Base } from '../src/keys/age/x25519.js';
 import { oracleAvailable, sopsDecrypt, closeOracle } from './helpers/sops-oracle.js';
 
 // Published test identities (getsops/sops age/keysource_test.go).

@@ -7,11 +7,13 @@
  *   SSH public keys (`ssh-ed25519 …`, `ssh-rsa …`, age's agessh stanzas).
  * - unwrap: the identities sops would find (see ./age/identities.ts) are tried on the stored file.
  *
- * The age implementation (age-encryption, i.e. typage) is imported on first wrap or unwrap only.
+ * X25519 keys (the common case) run on node:crypto (./age/native.ts); the age library (typage) is
+ * imported only for SSH, post-quantum and plugin keys.
  */
 import { ExitCode, SopsError } from '../errors.js';
 import type { AgeKey, KeyContext, KeySource } from './types.js';
 import { parseAgeRecipient, shortRecipient } from './age/recipient.js';
+import * as native from './age/native.js';
 
 /**
  * Parse a comma-separated recipient list (`--age`, SOPS_AGE_RECIPIENTS, `.sops.yaml`'s `age:`):
@@ -40,6 +42,13 @@ async function wrap(key: AgeKey, dataKey: Buffer, ctx: KeyContext): Promise<stri
   } catch (e) {
     throw new SopsError((e as Error).message, ExitCode.ErrorGeneric);
   }
+  if (parsed.kind !== 'ssh') {
+    const point = native.x25519Recipient(parsed.recipient);
+    if (point) {
+      ctx.log(`age: encrypting the data key to ${shortRecipient(key.recipient)}`);
+      return native.encryptX25519(dataKey, [point]);
+    }
+  }
   const age = await import('age-encryption');
   const enc = new age.Encrypter();
   if (parsed.kind === 'ssh') {
@@ -58,13 +67,9 @@ async function unwrap(key: AgeKey, ctx: KeyContext): Promise<Buffer> {
   const who = shortRecipient(key.recipient);
   const fail = (msg: string) => new SopsError(msg, ExitCode.CouldNotRetrieveKey);
   if (!key.enc) throw fail(`the age key for ${who} has no encrypted data key`);
-  const age = await import('age-encryption');
-  let file: Uint8Array;
-  try {
-    file = age.armor.decode(key.enc);
-  } catch (e) {
-    throw fail(`the encrypted data key for age recipient ${who} is not a valid armored age file (${(e as Error).message})`);
-  }
+  const file = native.dearmor(key.enc);
+  if (!file) throw fail(`the encrypted data key for age recipient ${who} is not a valid armored age file`);
+  const parsed = native.parseAgeFile(file);
   const ids = await import('./age/identities.js');
 
   // Files and SOPS_AGE_KEY first; the key commands only if those cannot decrypt (same outcome as
@@ -72,9 +77,28 @@ async function unwrap(key: AgeKey, ctx: KeyContext): Promise<Buffer> {
   const sets = [await ids.staticIdentities(ctx.env)];
   for (let round = 0; round < 2; round++) {
     const set = sets[round]!;
-    if (set.identities.length) {
+    // X25519 identities on node:crypto; everything else (SSH, post-quantum, plugins) through typage
+    const scalars: Buffer[] = [];
+    const others: typeof set.identities = [];
+    for (const id of set.identities) {
+      const scalar = typeof id === 'string' ? native.x25519Identity(id) : null;
+      if (scalar) scalars.push(scalar);
+      else others.push(id);
+    }
+    const fileKey = parsed && scalars.length ? native.unwrapX25519(parsed, scalars) : null;
+    if (fileKey && parsed) {
+      try {
+        const out = native.openPayload(parsed, fileKey);
+        ctx.log(`age: decrypted the data key for ${who}`);
+        return out;
+      } catch (e) {
+        throw fail(`could not decrypt the data key for age recipient ${who}: ${(e as Error).message}`);
+      }
+    }
+    if (others.length || (!parsed && set.identities.length)) {
+      const age = await import('age-encryption');
       const d = new age.Decrypter();
-      for (const id of set.identities) d.addIdentity(id);
+      for (const id of parsed ? others : set.identities) d.addIdentity(id);
       try {
         const out = await d.decrypt(file);
         ctx.log(`age: decrypted the data key for ${who}`);

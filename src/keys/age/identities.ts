@@ -26,7 +26,7 @@ import type { Identity } from 'age-encryption';
 import { bech32Decode, bech32Encode } from './bech32.js';
 import { shlexSplit } from './shlex.js';
 import { parseSshPrivateKey, SshKeyEncryptedError } from './ssh-keys.js';
-import { ed25519SeedToX25519Secret, sshIdentity } from './ssh-stanzas.js';
+import { ed25519SeedToX25519Secret } from './x25519.js';
 
 export const ENV = {
   key: 'SOPS_AGE_KEY',
@@ -175,7 +175,11 @@ function checkIdentity(s: string): string | undefined {
 function parseSshIdentities(text: string): Parsed {
   try {
     const key = parseSshPrivateKey(text);
-    const ids: AgeIdentity[] = [sshIdentity(key)];
+    // the SSH stanza code (and the age library it builds on) loads only when such a stanza is tried
+    const ssh: Identity = {
+      unwrapFileKey: async (stanzas) => (await import('./ssh-stanzas.js')).sshIdentity(key).unwrapFileKey(stanzas),
+    };
+    const ids: AgeIdentity[] = [ssh];
     if (key.type === 'ssh-ed25519') {
       ids.push(bech32Encode('AGE-SECRET-KEY-', ed25519SeedToX25519Secret(key.seed)).toUpperCase());
     }
