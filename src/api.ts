@@ -41,6 +41,7 @@ async function decryptTreeOf(input: string | Buffer, o: DecryptOptions): Promise
   const format = inputFormat(o);
   const data = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   const opened = await openEncrypted(data, {
+    trackIvs: false,
     ...o,
     format,
     ignoreMac: o.ignoreMac,

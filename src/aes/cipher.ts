@@ -16,7 +16,19 @@ export interface EncryptedValue {
 }
 
 const ENC_PREFIX = 'ENC[AES256_GCM,data:';
-const ENC_RE = /^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]/s;
+
+/** Fresh IVs come from a pool refilled 64 KiB at a time: one randomBytes call per 2048 values. */
+let ivPool = Buffer.alloc(0);
+let ivPos = 0;
+function freshIv(): Buffer {
+  if (ivPos + IV_SIZE > ivPool.length) {
+    ivPool = randomBytes(IV_SIZE * 2048);
+    ivPos = 0;
+  }
+  const iv = ivPool.subarray(ivPos, ivPos + IV_SIZE);
+  ivPos += IV_SIZE;
+  return iv;
+}
 
 /** True if a string has the shape of an encrypted sops value. */
 export function isEncryptedValue(s: string): boolean {
@@ -25,16 +37,29 @@ export function isEncryptedValue(s: string): boolean {
 
 /** Parse `ENC[...]`; throws a SopsError for anything else. */
 export function parseEncrypted(value: string): EncryptedValue {
-  const m = ENC_RE.exec(value);
-  if (!m) throw new SopsError(`value is not in sops's encrypted format: ${preview(value)}`, ExitCode.ErrorDecryptingTree);
-  return { data: b64(m[1]!, 'data'), iv: b64(m[2]!, 'iv'), tag: b64(m[3]!, 'tag'), type: m[4]! };
+  // the fields are found by their fixed markers (base64 holds no comma), as sops's regex finds them
+  const bad = () => new SopsError(`value is not in sops's encrypted format: ${preview(value)}`, ExitCode.ErrorDecryptingTree);
+  if (!value.startsWith(ENC_PREFIX)) throw bad();
+  const iv = value.indexOf(',iv:', ENC_PREFIX.length);
+  const tag = iv < 0 ? -1 : value.indexOf(',tag:', iv + 4);
+  const type = tag < 0 ? -1 : value.indexOf(',type:', tag + 5);
+  const end = type < 0 ? -1 : value.indexOf(']', type + 6);
+  if (end < 0 || end === type + 6) throw bad();
+  return {
+    data: b64(value.slice(ENC_PREFIX.length, iv), 'data'),
+    iv: b64(value.slice(iv + 4, tag), 'iv'),
+    tag: b64(value.slice(tag + 5, type), 'tag'),
+    type: value.slice(type + 6, end),
+  };
 }
 
 function b64(s: string, what: string): Buffer {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) {
+  const b = Buffer.from(s, 'base64');
+  // Node's decoder skips bad characters; a strict round trip refuses what Go's StdEncoding refuses
+  if (s.length % 4 !== 0 || b.toString('base64') !== s) {
     throw new SopsError(`could not base64-decode the ${what} of an encrypted value`, ExitCode.ErrorDecryptingTree);
   }
-  return Buffer.from(s, 'base64');
+  return b;
 }
 
 function preview(v: string): string {
@@ -47,7 +72,7 @@ function preview(v: string): string {
  * (edit/set keep unchanged values' ciphertext), otherwise a fresh random one.
  */
 export function encryptValue(plaintext: string | Buffer, type: string, key: Buffer, aad: string, iv?: Buffer): string {
-  const nonce = iv ?? randomBytes(IV_SIZE);
+  const nonce = iv ?? freshIv();
   const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_SIZE });
   c.setAAD(Buffer.from(aad, 'utf8'));
   const data = Buffer.concat([c.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext), c.final()]);

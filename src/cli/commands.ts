@@ -31,7 +31,7 @@ export async function encryptCommand(file: string | undefined, o: CliOptions): P
 export async function decryptCommand(file: string | undefined, o: CliOptions): Promise<void> {
   const log = makeLog(o);
   const io = planIo(file, o);
-  const opened = await openPlanned(io, o, log);
+  const opened = await openPlanned(io, o, log, readPlanned(io), io.path ?? 'standard input', false);
   const out = await storeFor(io.outFormat, { indent: io.indent });
   const result = renderPlain(opened.tree, out, o.extract !== undefined ? parseTreePath(o.extract) : []);
   writeResult(result, io, o);

@@ -77,8 +77,16 @@ export function decryptionOrder(o: CliOptions) {
 }
 
 /** Open (decrypt and verify) the planned input with the decryption flags every command shares. */
-export async function openPlanned(io: IoPlan, o: CliOptions, log: (m: string) => void, data: Buffer = readPlanned(io), name = io.path ?? 'standard input'): Promise<OpenedFile> {
+export async function openPlanned(
+  io: IoPlan,
+  o: CliOptions,
+  log: (m: string) => void,
+  data: Buffer = readPlanned(io),
+  name = io.path ?? 'standard input',
+  trackIvs = true,
+): Promise<OpenedFile> {
   return openEncrypted(data, {
+    trackIvs,
     format: io.inFormat,
     filename: name,
     log,

@@ -244,7 +244,7 @@ function mkfifo(path: string): void {
 async function decryptFor(file: string, o: ExecCliOptions) {
   const log = makeLog(o);
   const io = planIo(file, o);
-  const opened = await openPlanned(io, o, log, readPlanned(io), file);
+  const opened = await openPlanned(io, o, log, readPlanned(io), file, false);
   return { opened, io };
 }
 

@@ -37,6 +37,11 @@ export interface OpenOptions extends CommonOptions {
   /** Key types to try first, in order (default: age, pgp). */
   decryptionOrder?: KeyType[];
   storeOptions?: StoreOptions;
+  /**
+   * Remember every value's IV for re-encryption (edit, set; default true). A plain decrypt turns
+   * it off: it costs time and memory on large files.
+   */
+  trackIvs?: boolean;
 }
 
 /** An encrypted file, opened: its plaintext tree, metadata and data key. */
@@ -93,7 +98,7 @@ export async function openEncrypted(data: Buffer, o: OpenOptions): Promise<Opene
   const stash = new IvStash();
   let computed: string;
   try {
-    computed = decryptTree(tree, dataKey, metadata.scope, stash);
+    computed = decryptTree(tree, dataKey, metadata.scope, o.trackIvs === false ? undefined : stash);
   } catch (e) {
     throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.ErrorDecryptingTree);
   }

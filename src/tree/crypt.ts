@@ -6,6 +6,7 @@
  * `str` scalar holding `ENC[...]` (and an in-scope comment by its encrypted text); decrypting does
  * the reverse.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash, type Hash } from 'node:crypto';
 import { decryptParsed, encryptValue, isEncryptedValue, parseEncrypted } from '../aes/cipher.js';
 import { ExitCode, SopsError } from '../errors.js';
@@ -138,14 +139,14 @@ const INT64_MAX = 2n ** 63n - 1n;
 const GO_FLOAT_RE = /^[+-]?(?:(?:\d[\d_]*)?\.?\d[\d_]*(?:[eE][+-]?\d+)?|\d+\.|inf|infinity|nan)$/i;
 
 /** Turn decrypted bytes of a sops type into a leaf, as sops's cipher does (Atoi, ParseFloat, ParseBool). */
-function leafFromPlaintext(bytes: Buffer, type: string, where: string): Scalar {
+function leafFromPlaintext(bytes: Buffer, type: string, path: readonly string[]): Scalar {
   const text = bytes.toString('utf8');
   const bad = (what: string) =>
-    new SopsError(`the value at ${where} decrypted to ${what}, which is not a valid ${type}`, ExitCode.ErrorDecryptingTree);
+    new SopsError(`the value at ${describePath(path)} decrypted to ${what}, which is not a valid ${type}`, ExitCode.ErrorDecryptingTree);
   switch (type) {
     case 'str':
     case 'bytes':
-      return { kind: 'scalar', type: 'str', text, ...(Buffer.from(text, 'utf8').equals(bytes) ? {} : { raw: bytes }) };
+      return { kind: 'scalar', type: 'str', text, ...(isUtf8(bytes) ? {} : { raw: bytes }) };
     case 'int':
     case 'int64': {
       if (!INT_RE.test(text)) throw bad('text');
@@ -164,7 +165,7 @@ function leafFromPlaintext(bytes: Buffer, type: string, where: string): Scalar {
     case 'time':
       return { kind: 'scalar', type: 'time', text };
     default:
-      throw new SopsError(`the value at ${where} has an unknown type ${JSON.stringify(type)}`, ExitCode.ErrorDecryptingTree);
+      throw new SopsError(`the value at ${describePath(path)} has an unknown type ${JSON.stringify(type)}`, ExitCode.ErrorDecryptingTree);
   }
 }
 
@@ -293,8 +294,11 @@ export function decryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvSta
         const aad = pathAad(path);
         const v = parseEncryptedAt(leaf.text, path);
         const bytes = decryptParsedAt(v, key, aad, path);
-        out = leafFromPlaintext(bytes, v.type, describePath(path));
-        stash?.put(aad, plaintextOf(out).type, plaintextOf(out).bytes, v.iv);
+        out = leafFromPlaintext(bytes, v.type, path);
+        if (stash) {
+          const p = plaintextOf(out);
+          stash.put(aad, p.type, p.bytes, v.iv);
+        }
       }
     }
     if (!s.macOnlyEncrypted || enc) hash.update(macBytes(out));

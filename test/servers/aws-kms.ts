@@ -9,6 +9,7 @@
  * Encryption is real: AES-256-GCM under a per-key secret derived from a random server secret. The
  * ciphertext blob carries the key ARN (so Decrypt works without a KeyId) and the encryption context
  * is bound as additional data (so a different context fails with InvalidCiphertextException).
+ * Recorded answers (`recorded`) let it decrypt blobs the real AWS KMS made, as found in real files.
  *
  * Every request must carry a SigV4 `Authorization` header; its credential scope gives the access key
  * id, region and service recorded in `calls`. With `credentials`, the signature is verified too:
@@ -17,6 +18,7 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Observer } from './observe.js';
 
 export interface AwsServerOptions {
   /** Known key ARNs; unset = any KMS key ARN is accepted (a key is made on first use). */
@@ -32,6 +34,23 @@ export interface AwsServerOptions {
    * only these keys (plus the temporary keys issued by AssumeRole) are accepted.
    */
   credentials?: Record<string, string>;
+  /**
+   * Recorded answers: a Decrypt of exactly this CiphertextBlob (e.g. one taken from a real sops file,
+   * made by the real AWS KMS) returns `plaintext`, as long as the key is allowed and the request's
+   * KeyId (when sent) and encryption context match the recording.
+   */
+  recorded?: RecordedDecrypt[];
+  /** Hears every request and answer (see ./observe.ts); may hold requests. */
+  observer?: Observer;
+}
+
+export interface RecordedDecrypt {
+  /** The blob, standard base64 as sops stores it in `enc`. */
+  ciphertextBlob: string;
+  /** The key ARN the blob belongs to. */
+  keyId: string;
+  plaintext: Buffer;
+  encryptionContext?: Record<string, string>;
 }
 
 export interface AwsCall {
@@ -69,6 +88,8 @@ export interface AwsServer {
   calls: AwsCall[];
   /** Temporary credentials handed out by AssumeRole. */
   issued: IssuedCredentials[];
+  /** Key ARNs refused with AccessDeniedException (starts as `denyKeys`; change it at any time). */
+  denied: Set<string>;
   close(): Promise<void>;
 }
 
@@ -207,6 +228,15 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
     if (action === 'Decrypt') {
       const blob = readBlob(input['CiphertextBlob'], 'CiphertextBlob');
       const bad = () => new AwsFault('InvalidCiphertextException', 'The ciphertext is invalid or was encrypted under a different key or encryption context');
+      const rec = opts.recorded?.find((r) => Buffer.from(r.ciphertextBlob, 'base64').equals(blob));
+      if (rec) {
+        if (input['KeyId'] !== undefined && input['KeyId'] !== rec.keyId) {
+          throw new AwsFault('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation');
+        }
+        checkKey(rec.keyId, call.region);
+        if (!contextAad(context).equals(contextAad(rec.encryptionContext))) throw bad();
+        return { Plaintext: rec.plaintext.toString('base64'), KeyId: rec.keyId, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+      }
       if (blob.length < 3 || blob.readUInt8(0) !== BLOB_VERSION) throw bad();
       const idLen = blob.readUInt16BE(1);
       if (blob.length < 3 + idLen + 12 + 16) throw bad();
@@ -364,9 +394,15 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
       const body = Buffer.concat(chunks);
       const { call, params } = record(req, body);
+      if (opts.observer) {
+        const what = `${call.service}:${call.action}`;
+        res.once('finish', () => opts.observer!.answered('aws', what));
+        await opts.observer.arrived('aws', what);
+        if (res.destroyed) return;
+      }
       if (opts.delayMs) {
         const t = setTimeout(() => {
           timers.delete(t);
@@ -387,6 +423,7 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
     url: `http://127.0.0.1:${port}`,
     calls,
     issued,
+    denied,
     close: () =>
       new Promise<void>((resolve) => {
         for (const t of timers) clearTimeout(t);

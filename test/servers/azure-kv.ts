@@ -12,17 +12,23 @@
  *   resource="https://vault.azure.net"
  * Errors use Key Vault's body shape {error: {code, message}}.
  *
- * Login side (what MSAL asks for when instance discovery is disabled):
+ * Login side (what MSAL asks for):
+ *   GET  /common/discovery/instance          AAD instance discovery (unless the client disables it)
  *   GET  /{tenant}/v2.0/.well-known/openid-configuration
  *   POST /{tenant}/oauth2/v2.0/token         client-credentials grant with a client secret
  *
  * Keys are real RSA-2048 keys; each `addKeyVersion` is a rotation. The server can deny key
  * operations (403), delay or hold answers, and records every call.
+ *
+ * Behind a CONNECT proxy it can also stand in for the real hosts (a vault `*.vault.azure.net` and
+ * `login.microsoftonline.com`), given a certificate for those names (`tls`): the URLs it hands out
+ * (OpenID configuration, key ids) use the Host the client asked for.
  */
 import crypto from 'node:crypto';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Observer } from './observe.js';
 import { makeTestTls } from './tls.js';
 
 export type KeyOp = 'get' | 'encrypt' | 'decrypt';
@@ -41,6 +47,10 @@ export interface AzureKvServerOptions {
   tenantId?: string;
   clientId?: string;
   clientSecret?: string;
+  /** The certificate and key to serve (PEM); a throwaway one for 127.0.0.1 by default. */
+  tls?: { cert: string; key: string };
+  /** Hears every request and answer (see ./observe.ts); may hold requests. */
+  observer?: Observer;
 }
 
 export interface AzureKvServer {
@@ -90,7 +100,7 @@ async function readBody(req: IncomingMessage): Promise<string> {
 }
 
 export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promise<AzureKvServer> {
-  const tls = makeTestTls();
+  const tls = opts.tls ?? makeTestTls();
   const tenantId = opts.tenantId ?? '72f988bf-0000-4000-8000-00000000a11e';
   const clientId = opts.clientId ?? '00000000-0000-4000-8000-0000000c1e47';
   const clientSecret = opts.clientSecret ?? crypto.randomBytes(18).toString('base64url');
@@ -122,8 +132,14 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
     return list.find((k) => k.id === version);
   }
 
-  function kid(name: string, k: KeyVersion): string {
-    return `${url}/keys/${name}/${k.id}`;
+  /** The origin the client asked for: this server's URL, or a real host's when reached through a proxy. */
+  function origin(req: IncomingMessage): string {
+    const host = req.headers.host;
+    return host ? `https://${host}` : url;
+  }
+
+  function kid(req: IncomingMessage, name: string, k: KeyVersion): string {
+    return `${origin(req)}/keys/${name}/${k.id}`;
   }
 
   function challenge(res: ServerResponse): void {
@@ -152,8 +168,8 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
     send(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
   }
 
-  function openidConfiguration(tenant: string): unknown {
-    const base = `${url}/${tenant}`;
+  function openidConfiguration(req: IncomingMessage, tenant: string): unknown {
+    const base = `${origin(req)}/${tenant}`;
     return {
       token_endpoint: `${base}/oauth2/v2.0/token`,
       token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
@@ -165,7 +181,7 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
       scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
       issuer: `${base}/v2.0`,
       request_uri_parameter_supported: false,
-      userinfo_endpoint: `${url}/oidc/userinfo`,
+      userinfo_endpoint: `${origin(req)}/oidc/userinfo`,
       authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
       device_authorization_endpoint: `${base}/oauth2/v2.0/devicecode`,
       http_logout_supported: true,
@@ -213,7 +229,7 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
       const jwk = key.pub.export({ format: 'jwk' });
       const now = Math.floor(Date.now() / 1000);
       return send(res, 200, {
-        key: { kid: kid(name, key), kty: 'RSA', key_ops: ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey'], n: jwk.n, e: jwk.e },
+        key: { kid: kid(req, name, key), kty: 'RSA', key_ops: ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey'], n: jwk.n, e: jwk.e },
         attributes: { enabled: true, created: now, updated: now, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 },
       });
     }
@@ -232,7 +248,7 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
     } catch {
       return kvError(res, 400, 'BadParameter', 'Error decrypting the ciphertext.');
     }
-    send(res, 200, { kid: kid(name, key), value: out.toString('base64url') });
+    send(res, 200, { kid: kid(req, name, key), value: out.toString('base64url') });
   }
 
   const server = https.createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
@@ -241,6 +257,12 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
       const body = await readBody(req);
       const call: AzureCall = { method: req.method ?? '', path: u.pathname, authorization: req.headers['authorization'] ?? '' };
       calls.push(call);
+      if (opts.observer) {
+        const what = `${call.method} ${call.path}`;
+        res.once('finish', () => opts.observer!.answered('azure', what));
+        await opts.observer.arrived('azure', what);
+        if (res.destroyed) return;
+      }
       if (body && !u.pathname.endsWith('/oauth2/v2.0/token')) {
         try {
           call.body = JSON.parse(body);
@@ -251,7 +273,16 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
       const tok = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(u.pathname);
       if (tok && req.method === 'POST') return handleToken(res, tok[1]!, body);
       const oidc = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(u.pathname);
-      if (oidc && req.method === 'GET') return send(res, 200, openidConfiguration(oidc[1]!));
+      if (oidc && req.method === 'GET') return send(res, 200, openidConfiguration(req, oidc[1]!));
+      if (u.pathname === '/common/discovery/instance' && req.method === 'GET') {
+        // AAD instance discovery (asked by MSAL unless disabled): this host is its own cloud.
+        const host = new URL(origin(req)).host;
+        return send(res, 200, {
+          tenant_discovery_endpoint: `${origin(req)}/${tenantId}/v2.0/.well-known/openid-configuration`,
+          'api-version': '1.1',
+          metadata: [{ preferred_network: host, preferred_cache: host, aliases: [host] }],
+        });
+      }
       if (u.pathname.startsWith('/keys/')) return handleKeyVault(req, res, u.pathname, body);
       return send(res, 404, { error: { code: 'NotFound', message: `no route for ${req.method} ${u.pathname}` } });
     })().catch((e: unknown) => {

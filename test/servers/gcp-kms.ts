@@ -17,6 +17,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import type { Observer } from './observe.js';
 
 type Gax = typeof import('google-gax');
 type Grpc = Gax['grpc'];
@@ -57,6 +58,8 @@ export interface GcpKmsServerOptions {
   tls?: { cert: string; key: string };
   /** Also serve the REST binding on a second port (plain HTTP). */
   rest?: boolean;
+  /** Hears every call and answer (see ./observe.ts); may hold calls. */
+  observer?: Observer;
 }
 
 export interface GcpKmsCall {
@@ -193,6 +196,7 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
   async function handle<T>(method: GcpKmsCall['method'], transport: GcpKmsCall['transport'], name: string, authorization: string, answer: () => T): Promise<T> {
     const call: GcpKmsCall = { method, transport, name, authorization, principal: '', status: 'OK' };
     calls.push(call);
+    if (opts.observer) await opts.observer.arrived('gcp', method);
     try {
       if (failures.length) {
         const code = failures.shift()!;
@@ -223,10 +227,12 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
       const name = call.request.name ?? '';
       handle(method, 'grpc', name, typeof auth === 'string' ? auth : '', () =>
         method === 'Encrypt' ? encrypt(name, call.request.plaintext ?? Buffer.alloc(0)) : decrypt(name, call.request.ciphertext ?? Buffer.alloc(0)),
-      ).then(
-        (resp) => callback(null, resp),
-        (e: unknown) => callback({ code: e instanceof KmsFault ? e.code : 13, details: e instanceof Error ? e.message : String(e) }),
-      );
+      )
+        .then(
+          (resp) => callback(null, resp),
+          (e: unknown) => callback({ code: e instanceof KmsFault ? e.code : 13, details: e instanceof Error ? e.message : String(e) }),
+        )
+        .finally(() => opts.observer?.answered('gcp', method));
     };
   const notImplemented = (_call: unknown, callback: (e: { code: number; details: string }) => void) => callback({ code: 12, details: 'not implemented by the loopback server' });
   const impl: Record<string, unknown> = {};
@@ -260,6 +266,7 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
         } catch {
           return send(400, { error: { code: 400, message: 'Invalid JSON payload received.', status: 'INVALID_ARGUMENT' } });
         }
+        if (opts.observer) rs.once('finish', () => opts.observer!.answered('gcp', method));
         handle(method, 'rest', name, rq.headers.authorization ?? '', () =>
           method === 'Encrypt' ? encrypt(name, Buffer.from(body.plaintext ?? '', 'base64')) : decrypt(name, Buffer.from(body.ciphertext ?? '', 'base64')),
         ).then(

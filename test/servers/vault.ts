@@ -14,6 +14,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Observer } from './observe.js';
 import { makeTestTls } from './tls.js';
 
 export interface VaultCall {
@@ -36,6 +37,8 @@ export interface VaultServerOptions {
   namespace?: string;
   /** Serve HTTPS with a throwaway self-signed certificate (see `ca`). */
   tls?: boolean;
+  /** Hears every request and answer (see ./observe.ts); may hold requests. */
+  observer?: Observer;
 }
 
 export interface VaultServer {
@@ -141,6 +144,12 @@ export async function startVaultServer(opts: VaultServerOptions = {}): Promise<V
         }
       }
       calls.push(call);
+      if (opts.observer) {
+        const what = `${call.method} ${call.path}`;
+        res.once('finish', () => opts.observer!.answered('vault', what));
+        await opts.observer.arrived('vault', what);
+        if (res.destroyed) return;
+      }
       if (state.hang) {
         held.add(res);
         res.on('close', () => held.delete(res));
