@@ -8,14 +8,7 @@
 import { Command, CommanderError } from 'commander';
 import { SopsError, messageOf } from '../errors.js';
 import { decryptCommand, encryptCommand } from './commands.js';
-import { addEditCommand, editCommand } from './edit.js';
 import { addReuseOptions } from './reuse.js';
-import { addSetCommands, legacySetCommand, unsetCommand } from './set.js';
-import { addRotateCommand, addRotateKeyOptions, rotateCommand } from './rotate.js';
-import { addUpdatekeysCommand } from './updatekeys.js';
-import { addGroupsCommand } from './groups.js';
-import { addFilestatusCommand } from './filestatus.js';
-import { addExecCommands } from './exec.js';
 import { addDecryptOptions, addGlobalOptions, addIoOptions, addKeyOptions, addScopeOptions, subcommandOptions, type CliOptions } from './options.js';
 
 export const VERSION = '0.1.0';
@@ -24,7 +17,26 @@ function merged(cmd: Command): CliOptions {
   return subcommandOptions<CliOptions>(cmd);
 }
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/** The other commands, each registered from its own module, imported only when it is needed. */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  edit: async () => (await import('./edit.js')).addEditCommand,
+  set: async () => (await import('./set.js')).addSetCommands,
+  unset: async () => (await import('./set.js')).addSetCommands,
+  rotate: async () => (await import('./rotate.js')).addRotateCommand,
+  updatekeys: async () => (await import('./updatekeys.js')).addUpdatekeysCommand,
+  groups: async () => (await import('./groups.js')).addGroupsCommand,
+  filestatus: async () => (await import('./filestatus.js')).addFilestatusCommand,
+  'exec-env': async () => (await import('./exec.js')).addExecCommands,
+  'exec-file': async () => (await import('./exec.js')).addExecCommands,
+};
+
+/**
+ * Build the program. `only` names the one subcommand the arguments ask for (encrypt and decrypt
+ * load nothing else); without it every command is registered (legacy mode, --help).
+ */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('tsops');
   program
     .description(
@@ -58,21 +70,22 @@ export function buildProgram(): Command {
   addKeyOptions(program);
   addScopeOptions(program);
   addReuseOptions(program);
-  addRotateKeyOptions(program);
+  const rotate = only ? undefined : await import('./rotate.js');
+  rotate?.addRotateKeyOptions(program);
   program.action(async (file: string | undefined, _o: unknown, cmd: Command) => {
     const o = merged(cmd);
     const modes = [o.encrypt, o.decrypt, o.rotate, o.set !== undefined, o.unset !== undefined].filter(Boolean).length;
     if (modes > 1) throw new SopsError('use only one of --encrypt, --decrypt, --rotate, --set and --unset', 1);
     if (o.encrypt) return encryptCommand(file, o);
     if (o.decrypt) return decryptCommand(file, o);
-    if (o.rotate) return rotateCommand(file, o, { legacy: true });
-    if (o.set !== undefined) return legacySetCommand(file, o.set, o);
-    if (o.unset !== undefined) return unsetCommand(file, o.unset, o);
+    if (o.rotate) return (await import('./rotate.js')).rotateCommand(file, o, { legacy: true });
+    if (o.set !== undefined) return (await import('./set.js')).legacySetCommand(file, o.set, o);
+    if (o.unset !== undefined) return (await import('./set.js')).unsetCommand(file, o.unset, o);
     if (!file) {
       program.outputHelp();
       return;
     }
-    return editCommand(file, o);
+    return (await import('./edit.js')).editCommand(file, o);
   });
 
   const enc = program
@@ -89,20 +102,24 @@ export function buildProgram(): Command {
   addGlobalOptions(addDecryptOptions(addIoOptions(dec)));
   dec.action((file: string | undefined, _o: unknown, cmd: Command) => decryptCommand(file, merged(cmd)));
 
-  addEditCommand(program);
-  addSetCommands(program);
-  addRotateCommand(program);
-  addUpdatekeysCommand(program);
-  addGroupsCommand(program);
-  addFilestatusCommand(program);
-  addExecCommands(program);
-
+  const wanted = only ? [COMMANDS[only]] : [...new Set(Object.values(COMMANDS))];
+  const registered = new Set<Register>();
+  for (const load of wanted) {
+    if (!load) continue;
+    const register = await load();
+    if (registered.has(register)) continue; // set/unset and exec-env/exec-file share a module
+    registered.add(register);
+    register(program);
+  }
   return program;
 }
 
 /** Run the CLI; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  // `tsops SUBCOMMAND …` registers just that command; anything else (legacy flags, --help) all of them
+  const first = argv[0];
+  const direct = first === 'encrypt' || first === 'decrypt' || (first !== undefined && Object.hasOwn(COMMANDS, first));
+  const program = await buildProgram(direct ? first : undefined);
   program.exitOverride();
   const verbose = argv.includes('--verbose');
   try {
