@@ -157,6 +157,13 @@ describe('failures: one line, sops exit code, nothing changed', () => {
     assert.notEqual(j.code, 0);
     assert.match(j.stderr, /bad\.json/);
     assert.equal(run(['decrypt', join(dir, 'missing.yaml')]).code, 2);
+    // an encrypted file damaged by hand: the fast load skips the full YAML check, the failure runs it
+    const damaged = encryptTo('damaged.yaml', 'db:\n    host: h\n    port: 1\n');
+    const text = readFileSync(damaged, 'utf8').replace('\n    port:', '\n     port:');
+    writeFileSync(damaged, text);
+    const dm = run(['decrypt', damaged], { env: withKey });
+    assert.equal(dm.code, 2, dm.stderr);
+    assert.match(dm.stderr, /damaged\.yaml: could not parse the yaml file: .*line \d+/);
     const plain = write('plain.yaml', 'a: b\n');
     const np = run(['decrypt', plain], { env: withKey });
     assert.notEqual(np.code, 0);

@@ -71,10 +71,12 @@ export async function loadEncrypted(data: Buffer, o: OpenOptions): Promise<{ tre
   try {
     loaded = store.loadEncrypted(data);
   } catch (e) {
+    syntaxCheck(store, data, o);
     if (e instanceof SopsError) throw new SopsError(named(o, e.message), e.code);
     throw new FileError(named(o, `could not parse the ${o.format} file: ${messageOf(e)}`));
   }
   if (loaded.metadata === undefined) {
+    syntaxCheck(store, data, o);
     throw new SopsError(named(o, 'sops metadata not found: the file is not encrypted with sops (or its type is not ' + o.format + '; see --input-type)'), ExitCode.CouldNotReadInputFile);
   }
   let metadata: Metadata;
@@ -84,6 +86,15 @@ export async function loadEncrypted(data: Buffer, o: OpenOptions): Promise<{ tre
     throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.CouldNotReadInputFile);
   }
   return { tree: loaded.tree, metadata, store };
+}
+
+/** A store's full syntax check (see Store.check): throws the syntax error, naming the file, if there is one. */
+function syntaxCheck(store: Store, data: Buffer, o: CommonOptions): void {
+  try {
+    store.check?.(data);
+  } catch (e) {
+    throw new FileError(named(o, `could not parse the ${store.format} file: ${messageOf(e)}`));
+  }
 }
 
 /** Decrypt and verify an encrypted file. */
@@ -100,9 +111,17 @@ export async function openEncrypted(data: Buffer, o: OpenOptions): Promise<Opene
   try {
     computed = decryptTree(tree, dataKey, metadata.scope, o.trackIvs === false ? undefined : stash);
   } catch (e) {
+    syntaxCheck(store, data, o);
     throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.ErrorDecryptingTree);
   }
-  if (!o.ignoreMac) verifyMac(metadata, dataKey, computed, o);
+  if (!o.ignoreMac) {
+    try {
+      verifyMac(metadata, dataKey, computed, o);
+    } catch (e) {
+      syntaxCheck(store, data, o);
+      throw e;
+    }
+  }
   return { tree, metadata, dataKey, stash, store };
 }
 

@@ -24,6 +24,12 @@ export interface Store {
    * `metadata: undefined` when the file has no `sops` metadata (the caller reports it).
    */
   loadEncrypted(data: Buffer): { tree: Tree; metadata: Plain | undefined };
+  /**
+   * The full syntax check, for a store whose `loadEncrypted` skips part of it for speed (files
+   * written by sops/tsops are well-formed, and their MAC catches damage). Called when opening a file
+   * failed, so that a malformed file is reported as malformed. Throws a `FileError`.
+   */
+  check?(data: Buffer): void;
   /** Print a tree as a plaintext file. */
   emitPlain(tree: Tree): Buffer;
   /** Print an encrypted tree with its metadata (plain data, keys already in sops's order). */

@@ -641,17 +641,18 @@ function errorAt(lines: Lines, off: number, message: string): FileError {
 }
 
 /** Parse YAML text into one map per document, as sops's YAML store reads it. */
-export function parseYaml(src: string): Tree {
+/**
+ * Parse YAML into the tree. `validate` runs the yaml Composer over the whole file to report
+ * malformed YAML the CST parser accepts; it costs about a third of the parse, so files written by
+ * sops/tsops skip it (their MAC catches any damage, and `check` is run then to name the YAML error).
+ */
+export function parseYaml(src: string, validate = true): Tree {
   if (src.charCodeAt(0) === 0xfeff) src = src.slice(1);
   const lines = new Lines(src);
   const tokens = Array.from(new Parser().parse(src));
   // the composer reports malformed YAML (the CST parser alone accepts almost anything)
   // (duplicate keys are checked while building: the composer's check is quadratic)
-  const composer = new Composer({ schema: 'failsafe', uniqueKeys: false, strict: true });
-  for (const doc of composer.compose(tokens, true, src.length)) {
-    const err = doc.errors[0];
-    if (err) throw errorAt(lines, err.pos[0], err.message);
-  }
+  if (validate) composeCheck(src, lines, tokens);
   const track = src.includes('#');
   const builder = new Builder(lines, track);
   const docs: MapNode[] = [];
@@ -758,6 +759,15 @@ function yamlIndent(opts: StoreOptions | undefined): number {
   return n;
 }
 
+/** Throw the first error the yaml Composer finds (bad indentation, unclosed flows, …). */
+function composeCheck(src: string, lines: Lines, tokens: Iterable<CST.Token>): void {
+  const composer = new Composer({ schema: 'failsafe', uniqueKeys: false, strict: true });
+  for (const doc of composer.compose(tokens, true, src.length)) {
+    const err = doc.errors[0];
+    if (err) throw errorAt(lines, err.pos[0], err.message);
+  }
+}
+
 function decode(data: Buffer): string {
   return data.toString('utf8');
 }
@@ -771,7 +781,7 @@ export function createYamlStore(opts?: StoreOptions): Store {
       return parseYaml(decode(data));
     },
     loadEncrypted(data: Buffer): { tree: Tree; metadata: Plain | undefined } {
-      const tree = parseYaml(decode(data));
+      const tree = parseYaml(decode(data), false);
       let metadata: Plain | undefined;
       tree.docs.forEach((doc, di) => {
         if (di === 0) {
@@ -784,6 +794,11 @@ export function createYamlStore(opts?: StoreOptions): Store {
         doc.items = doc.items.filter((it) => it.kind !== 'entry' || it.key !== SOPS_KEY);
       });
       return { tree, metadata };
+    },
+    check(data: Buffer): void {
+      let src = decode(data);
+      if (src.charCodeAt(0) === 0xfeff) src = src.slice(1);
+      composeCheck(src, new Lines(src), new Parser().parse(src));
     },
     emitPlain(tree: Tree): Buffer {
       return Buffer.from(printYamlDocuments(tree.docs, { indent: indent() }), 'utf8');

@@ -686,7 +686,10 @@ async function run(content: Buffer, format: OracleFormat, env: Record<string, st
   const prep = await preparedOnce();
   if (!prep) throw new Error(`sops-oracle not available: ${unavailable ?? 'unknown reason'}`);
   ensureExitHook();
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  // the caller's keys only: identities or a keyring in the developer's own environment must not leak
+  // into a test (SOPS_AGE_KEY_FILE, GNUPGHOME, …)
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(SOPS_|GNUPGHOME$|VAULT_|GOOGLE_|AZURE_)/.test(k)));
+  const childEnv: NodeJS.ProcessEnv = { ...inherited, ...env };
   const key = JSON.stringify([Object.entries(childEnv).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), services ?? null]);
   return new Promise<OracleResult>((resolve) => {
     submit(key, prep, childEnv, services, { id: crypto.randomUUID(), content: content.toString('base64'), format, resolve, dispatched: false, attempts: 0 });
