@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import * as openpgp from 'openpgp';
 import { source, pgpFingerprintsFromString } from '../src/keys/pgp.js';
@@ -14,25 +13,14 @@ import type { KeyContext, PgpKey } from '../src/keys/types.js';
 import { SopsError, ExitCode } from '../src/errors.js';
 import { decryptParsed, parseEncrypted } from '../src/aes/cipher.js';
 import { oracleAvailable, sopsDecrypt, closeOracle } from './helpers/sops-oracle.js';
+import { FIXTURES } from './helpers/fixtures.js';
 
 const FP1 = 'FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4'; // rsa2048
 const FP2 = 'D7229043384BCC60326C6FB9D8720D957C3D3074'; // rsa1024
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}
 
-const fixtures = [path.join(repoRoot(), 'fixtures', 'sops-3.13.2'), path.join(repoRoot(), '..', 'shared', 'fixtures', 'sops-3.13.2')].find((d) =>
-  fs.existsSync(path.join(d, 'format.enc.yaml')),
-)!;
-const KEYS = path.join(fixtures, 'keys', 'sops_functional_tests_key.asc');
-const FORMAT = fs.readFileSync(path.join(fixtures, 'format.enc.yaml'), 'utf8');
+const KEYS = path.join(FIXTURES, 'keys', 'sops_functional_tests_key.asc');
+const FORMAT = fs.readFileSync(path.join(FIXTURES, 'format.enc.yaml'), 'utf8');
 const FORMAT_ENC = (parse(FORMAT) as { sops: { pgp: Array<{ enc: string; fp: string }> } }).sops.pgp[0]!.enc;
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'tsops-pgp-test-'));

@@ -1,27 +1,13 @@
 // The binary store (any file as one `data` string in a JSON envelope), and choosing a store.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { createBinaryStore } from '../src/stores/binary.js';
 import { formatFromPath, storeFor } from '../src/stores/index.js';
 import { FileError } from '../src/errors.js';
 import type { Scalar, Tree } from '../src/tree/types.js';
+import { fixture } from './helpers/fixtures.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}
-const fixtures = [path.join(repoRoot(), 'fixtures', 'sops-3.13.2'), path.join(repoRoot(), '..', 'shared', 'fixtures', 'sops-3.13.2')]
-  .find((d) => fs.existsSync(path.join(d, 'example.txt')))!;
-const fixture = (name: string) => fs.readFileSync(path.join(fixtures, name));
 
 const store = createBinaryStore();
 const dataOf = (t: Tree) => (t.docs[0]!.items[0] as { key: string; value: Scalar });

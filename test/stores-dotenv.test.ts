@@ -3,9 +3,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as openpgp from 'openpgp';
 import { Encrypter, armor } from 'age-encryption';
 import { createDotenvStore } from '../src/stores/dotenv.js';
@@ -17,20 +14,8 @@ import { decryptTree, encryptTree } from '../src/tree/crypt.js';
 import { decryptParsed, encryptValue, parseEncrypted } from '../src/aes/cipher.js';
 import { entry, map, str, toPlain, type Node, type Plain, type Tree } from '../src/tree/types.js';
 import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } from './helpers/sops-oracle.js';
+import { fixture } from './helpers/fixtures.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}
-const FIXTURES = [path.join(repoRoot(), 'fixtures', 'sops-3.13.2'), path.join(repoRoot(), '..', 'shared', 'fixtures', 'sops-3.13.2')].find((d) =>
-  fs.existsSync(path.join(d, 'format.enc.env')),
-)!;
-const fixture = (name: string): Buffer => fs.readFileSync(path.join(FIXTURES, name));
 
 const store = createDotenvStore();
 const load = (s: string): Tree => store.loadPlain(Buffer.from(s));

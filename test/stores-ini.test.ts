@@ -2,9 +2,6 @@
 // files real sops wrote (the real-sops oracle does not read INI: their MACs are checked here instead).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as openpgp from 'openpgp';
 import { createIniStore } from '../src/stores/ini.js';
 import { FileError, SopsError, ExitCode } from '../src/errors.js';
@@ -12,20 +9,8 @@ import { macAad, metadataToPlain, parseMetadata } from '../src/metadata/metadata
 import { decryptTree } from '../src/tree/crypt.js';
 import { decryptParsed, parseEncrypted } from '../src/aes/cipher.js';
 import { entry, map, str, toPlain, type Comment, type MapEntry, type Node, type Plain, type Tree } from '../src/tree/types.js';
+import { fixture } from './helpers/fixtures.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}
-const FIXTURES = [path.join(repoRoot(), 'fixtures', 'sops-3.13.2'), path.join(repoRoot(), '..', 'shared', 'fixtures', 'sops-3.13.2')].find((d) =>
-  fs.existsSync(path.join(d, 'format.enc.ini')),
-)!;
-const fixture = (name: string): Buffer => fs.readFileSync(path.join(FIXTURES, name));
 
 const store = createIniStore();
 const load = (s: string | Buffer): Tree => store.loadPlain(typeof s === 'string' ? Buffer.from(s) : s);

@@ -1,25 +1,11 @@
 // The JSON store: order and number text kept, output byte for byte as sops 3.13 writes it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createJsonStore, goJsonFloat, goJsonString, parseJson } from '../src/stores/json.js';
 import { FileError } from '../src/errors.js';
 import { toPlain, type Comment, type Node, type Tree } from '../src/tree/types.js';
+import { fixture } from './helpers/fixtures.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}
-const fixtures = [path.join(repoRoot(), 'fixtures', 'sops-3.13.2'), path.join(repoRoot(), '..', 'shared', 'fixtures', 'sops-3.13.2')]
-  .find((d) => fs.existsSync(path.join(d, 'format.enc.json')))!;
-const fixture = (name: string) => fs.readFileSync(path.join(fixtures, name));
 
 const store = createJsonStore();
 

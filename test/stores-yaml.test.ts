@@ -2,10 +2,7 @@
 // Expected outputs marked "go-yaml" were produced by sops's YAML store logic running on go-yaml v3.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { createYamlStore, parseYaml } from '../src/stores/yaml.js';
 import { FileError } from '../src/errors.js';
 import { encryptTree } from '../src/tree/crypt.js';
@@ -13,19 +10,8 @@ import { encryptValue } from '../src/aes/cipher.js';
 import { formatTimestamp, macAad, metadataToPlain, SOPS_FORMAT_VERSION } from '../src/metadata/metadata.js';
 import type { Comment, ListNode, MapNode, Node, Tree } from '../src/tree/types.js';
 import { oracleAvailable, oracleUnavailableReason, sopsDecrypt, closeOracle } from './helpers/sops-oracle.js';
+import { fixture } from './helpers/fixtures.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}
-const fixtures = [path.join(repoRoot(), 'fixtures', 'sops-3.13.2'), path.join(repoRoot(), '..', 'shared', 'fixtures', 'sops-3.13.2')]
-  .find((d) => fs.existsSync(path.join(d, 'format.enc.yaml')))!;
-const fixture = (name: string) => fs.readFileSync(path.join(fixtures, name));
 
 const store = createYamlStore();
 const load = (s: string) => parseYaml(s);
