@@ -11,7 +11,7 @@
  *    adapted by go-yaml v3: 4-space default indentation, sequences indented under their key,
  *    head/line/foot comments, no line folding), fed with the events go-yaml's encoder produces.
  */
-import type { Comment, ListNode, MapNode, Node, Scalar, Tree } from '../tree/types.js';
+import type { Comment, MapNode, Node, Scalar, Tree } from '../tree/types.js';
 import { canBePlainString, yamlFloatText } from './yaml-scalars.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -254,81 +254,68 @@ function scalarNode(v: Scalar): YScalar {
   }
 }
 
-/** A comment item's `inline` flag (sops 3.13 keeps `key: value # comment` on its line). */
-const isInline = (c: Comment): boolean => (c as Comment & { inline?: boolean }).inline === true;
-
 function toYNode(n: Node): YNode {
   switch (n.kind) {
     case 'null':
       return plainNode('null');
     case 'scalar':
       return scalarNode(n);
-    case 'map':
-      return mapNode(n);
-    case 'list':
-      return seqNode(n);
+    case 'map': {
+      const out: YMap = { kind: 'map', content: [], head: '', line: '', foot: '' };
+      placeComments(out, n.items, (it) => {
+        const key = stringNode(it.key);
+        const value = toYNode(it.value);
+        return { head: key, line: value, nodes: [key, value] };
+      });
+      return out;
+    }
+    case 'list': {
+      const out: YSeq = { kind: 'seq', content: [], head: '', line: '', foot: '' };
+      placeComments(out, n.items, (it) => {
+        const item = toYNode(it);
+        return { head: item, line: item, nodes: [item] };
+      });
+      return out;
+    }
   }
 }
 
-function mapNode(m: MapNode): YMap {
-  const out: YMap = { kind: 'map', content: [], head: '', line: '', foot: '' };
+/**
+ * Fill a map or sequence, placing comments as go-yaml does: comments before the first entry are the
+ * container's head, comments before any other entry that entry's head, inline ones (`key: value # c`)
+ * the line comment of the value, and comments after the last entry its foot.
+ */
+function placeComments<I extends { kind: string }>(
+  out: YMap | YSeq,
+  items: ReadonlyArray<I | Comment>,
+  entry: (it: I) => { head: YNode; line: YNode; nodes: YNode[] },
+): void {
   let heads: string[] = [];
   let inlines: string[] = [];
-  let beginning = true;
-  for (const it of m.items) {
+  let last: YNode | undefined;
+  for (const it of items) {
     if (it.kind === 'comment') {
-      (isInline(it) ? inlines : heads).push(it.text);
+      const c = it as Comment;
+      (c.inline ? inlines : heads).push(c.text);
       continue;
     }
-    if (beginning) {
+    if (!last) {
       addHead(out, heads);
       heads = [];
-      beginning = false;
     }
-    const key = stringNode(it.key);
-    addHead(key, heads);
+    const e = entry(it as I);
+    addHead(e.head, heads);
     heads = [];
-    const value = toYNode(it.value);
-    addLine(value, inlines);
+    addLine(e.line, inlines);
     inlines = [];
-    out.content.push(key, value);
+    out.content.push(...e.nodes);
+    last = e.head;
   }
   heads = heads.concat(inlines);
   if (heads.length > 0) {
-    if (beginning) addHead(out, heads);
-    else addFoot(out.content[out.content.length - 2]!, heads);
+    if (last) addFoot(last, heads);
+    else addHead(out, heads);
   }
-  return out;
-}
-
-function seqNode(l: ListNode): YSeq {
-  const out: YSeq = { kind: 'seq', content: [], head: '', line: '', foot: '' };
-  let heads: string[] = [];
-  let inlines: string[] = [];
-  let beginning = true;
-  for (const it of l.items) {
-    if (it.kind === 'comment') {
-      (isInline(it) ? inlines : heads).push(it.text);
-      continue;
-    }
-    if (beginning) {
-      addHead(out, heads);
-      heads = [];
-      beginning = false;
-    }
-    const item = toYNode(it);
-    addHead(item, heads);
-    heads = [];
-    addLine(item, inlines);
-    inlines = [];
-    out.content.push(item);
-  }
-  heads = heads.concat(inlines);
-  if (heads.length > 0) {
-    if (beginning) addHead(out, heads);
-    else addFoot(out.content[out.content.length - 1]!, heads);
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1024,7 +1011,7 @@ export function printYamlDocuments(docs: MapNode[], opts: YamlPrintOptions = {})
   emit({ t: Ev.StreamStart });
   for (const doc of docs) {
     emit({ t: Ev.DocStart });
-    nodeEvents(mapNode(doc), '', emit);
+    nodeEvents(toYNode(doc), '', emit);
     emit({ t: Ev.DocEnd });
   }
   emit({ t: Ev.StreamEnd });
