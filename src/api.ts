@@ -16,7 +16,7 @@ import type { Format } from './stores/types.js';
 import type { Scope } from './tree/crypt.js';
 import { parseTreePath, type PathComponent } from './tree/path.js';
 import { toPlain, type Plain, type Tree } from './tree/types.js';
-import { hasSopsMetadata, loadPlain, newMetadata, openEncrypted, renderPlain, sealTree, type CommonOptions } from './sops/file.js';
+import { hasSopsMetadata, loadPlain, newMetadata, openEncrypted, renderPlain, sealTree, type CommonOptions } from './file/file.js';
 
 export interface DecryptOptions extends CommonOptions {
   /** Input format (default: from `filename`, else yaml). */

@@ -7,4 +7,4 @@ export { SopsError, ExitCode } from './errors.js';
 export type { Format } from './stores/types.js';
 export type { KeyGroup, MasterKey, KeyType } from './keys/types.js';
 export type { Scope } from './tree/crypt.js';
-export { openEncrypted, sealTree, loadEncrypted } from './sops/file.js';
+export { openEncrypted, sealTree, loadEncrypted } from './file/file.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt, type OracleFormat } from './helpers/sops-oracle.js';
 import { AGE_IDENTITY, AGE_RECIPIENT, REPLACE_EDITOR, Sandbox, changedLines, decryptFile, encryptFile, run } from './helpers/editing.js';
-import { keyChange, SingleUseIvStash } from '../src/sops/reuse.js';
+import { keyChange, SingleUseIvStash } from '../src/file/reuse.js';
 import { IvStash } from '../src/tree/crypt.js';
 import type { AgeKey } from '../src/keys/types.js';
 

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } from './helpers/sops-oracle.js';
 import { AGE_IDENTITY, AGE_RECIPIENT, Sandbox, decryptFile, encryptFile, run } from './helpers/editing.js';
 import { ageGroups, encValues, newAgePair, sopsMeta, type AgePair } from './helpers/keymgmt.js';
-import { openEncrypted } from '../src/sops/file.js';
+import { openEncrypted } from '../src/file/file.js';
 import { changeKeys, keyString, matchesRemoval } from '../src/cli/rotate.js';
 import type { MasterKey } from '../src/keys/types.js';
 

@@ -5,7 +5,7 @@
 import { ExitCode, SopsError } from '../errors.js';
 import { storeFor } from '../stores/index.js';
 import { parseTreePath } from '../tree/path.js';
-import { hasSopsMetadata, loadPlain, newMetadata, renderPlain, sealTree } from '../sops/file.js';
+import { hasSopsMetadata, loadPlain, newMetadata, renderPlain, sealTree } from '../file/file.js';
 import { makeLog, openPlanned, planEncryption, planIo, readPlanned, writeResult } from './context.js';
 import type { CliOptions } from './options.js';
 import { reuseForEncrypt } from './reuse.js';

@@ -9,8 +9,8 @@ import type { KeyGroup, MasterKey } from '../keys/types.js';
 import { formatFromPath } from '../stores/index.js';
 import { FORMATS, type Format } from '../stores/types.js';
 import type { Scope } from '../tree/crypt.js';
-import { parseDecryptionOrder } from '../sops/datakey.js';
-import { openEncrypted, type OpenedFile } from '../sops/file.js';
+import { parseDecryptionOrder } from '../file/datakey.js';
+import { openEncrypted, type OpenedFile } from '../file/file.js';
 import { readInput, writeFileAtomic } from '../util/fs.js';
 import type { CliOptions } from './options.js';
 

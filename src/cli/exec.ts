@@ -36,7 +36,7 @@ import { join } from 'node:path';
 import { isatty } from 'node:tty';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
-import { renderPlain } from '../sops/file.js';
+import { renderPlain } from '../file/file.js';
 import { storeFor } from '../stores/index.js';
 import { scalarText } from '../stores/scalar-text.js';
 import type { Tree } from '../tree/types.js';

@@ -2,14 +2,14 @@
  * `encrypt`'s minimal-diff options: when `--output DEST` already holds an encrypted version that
  * tsops can open, the new version keeps DEST's data key and the ciphertext of every unchanged
  * value; `--reuse-from OLD` does the same from any encrypted file; `--no-reuse` turns both off.
- * See src/sops/reuse.ts for what is kept when the keys change.
+ * See src/file/reuse.ts for what is kept when the keys change.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
 import type { Metadata } from '../metadata/metadata.js';
-import { applyReuse, reuseFrom } from '../sops/reuse.js';
-import type { SealOptions } from '../sops/file.js';
+import { applyReuse, reuseFrom } from '../file/reuse.js';
+import type { SealOptions } from '../file/file.js';
 import { formatFromPath } from '../stores/index.js';
 import type { Format } from '../stores/types.js';
 import { decryptionOrder } from './context.js';

@@ -15,7 +15,7 @@ import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError } from '../errors.js';
 import type { KeyGroup, MasterKey } from '../keys/types.js';
-import { openEncrypted, sealTree } from '../sops/file.js';
+import { openEncrypted, sealTree } from '../file/file.js';
 import { storeFor } from '../stores/index.js';
 import { decryptionOrder, makeLog, planIo, readPlanned, writeResult } from './context.js';
 import { addGlobalOptions, addIoOptions, type CliOptions } from './options.js';

@@ -16,8 +16,8 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
-import { sealTree } from '../sops/file.js';
-import { SingleUseIvStash } from '../sops/reuse.js';
+import { sealTree } from '../file/file.js';
+import { SingleUseIvStash } from '../file/reuse.js';
 import { storeFor } from '../stores/index.js';
 import type { Format } from '../stores/types.js';
 import { nodeFromJson, PathNotFoundError, setAtPath, unsetAtPath } from '../tree/mutate.js';

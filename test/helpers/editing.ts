@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadPlain, newMetadata, openEncrypted, renderPlain, sealTree } from '../../src/sops/file.js';
+import { loadPlain, newMetadata, openEncrypted, renderPlain, sealTree } from '../../src/file/file.js';
 import { formatFromPath, storeFor } from '../../src/stores/index.js';
 import type { Format } from '../../src/stores/types.js';
 
