@@ -6,7 +6,8 @@ import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } fr
 import { AGE_IDENTITY, AGE_RECIPIENT, Sandbox, decryptFile, encryptFile, run } from './helpers/editing.js';
 import { ageGroups, encValues, newAgePair, sopsMeta, type AgePair } from './helpers/keymgmt.js';
 import { openEncrypted } from '../src/file/file.js';
-import { changeKeys, keyString, matchesRemoval } from '../src/cli/rotate.js';
+import { changeKeys } from '../src/ops/rotate.js';
+import { keyString, matchesRemoval } from '../src/ops/key-specs.js';
 import type { MasterKey } from '../src/keys/types.js';
 
 let sb: Sandbox;

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } from './helpers/sops-oracle.js';
 import { AGE_IDENTITY, AGE_RECIPIENT, BIN, Sandbox, encryptFile, run } from './helpers/editing.js';
 import { ageGroups, dataPart, newAgePair, sopsMeta, type AgePair } from './helpers/keymgmt.js';
-import { diffKeyGroups, formatChanges } from '../src/cli/updatekeys.js';
+import { diffKeyGroups, formatChanges } from '../src/ops/updatekeys.js';
 import type { MasterKey } from '../src/keys/types.js';
 
 let sb: Sandbox;

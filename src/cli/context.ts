@@ -4,6 +4,7 @@
  * matching `.sops.yaml` creation rule.
  */
 import { dirname, resolve } from 'node:path';
+import type { Command } from 'commander';
 import { ExitCode, SopsError } from '../errors.js';
 import type { KeyGroup, MasterKey } from '../keys/types.js';
 import { formatFromPath } from '../stores/index.js';
@@ -183,4 +184,15 @@ export async function planEncryption(path: string | undefined, o: CliOptions, fo
   const s = cfgMod.ruleToEncryptionSettings(match.rule, { kmsEncryptionContext: context });
   const scope = resolveScope({ ...match.rule.scope, ...flagScope });
   return { keyGroups: s.keyGroups, shamirThreshold: threshold ?? s.shamirThreshold, scope, indent, source: `${configPath} rule ${match.index}` };
+}
+
+/**
+ * A subcommand's own options, plus `--verbose` / `--config` given before it. (Not all of
+ * `optsWithGlobals()`: the top-level key flags take values from SOPS_AGE_RECIPIENTS etc., which
+ * must not leak into a subcommand's flags of the same name.)
+ */
+export function commandOptions<T extends { verbose?: boolean; config?: string }>(c: Command): T {
+  const g = c.optsWithGlobals() as CliOptions;
+  const own = c.opts() as T;
+  return { ...own, verbose: own.verbose ?? g.verbose, config: own.config ?? g.config } as T;
 }

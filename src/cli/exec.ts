@@ -40,9 +40,8 @@ import { renderPlain } from '../file/file.js';
 import { storeFor } from '../stores/index.js';
 import { scalarText } from '../stores/scalar-text.js';
 import type { Tree } from '../tree/types.js';
-import { makeLog, openPlanned, planIo, readPlanned } from './context.js';
+import { commandOptions, makeLog, openPlanned, planIo, readPlanned } from './context.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
-import { commandOptions } from './rotate.js';
 
 /** The shell sops runs commands with. */
 export const SHELL = '/bin/sh';

@@ -12,8 +12,7 @@ import { parseMetadata } from '../metadata/metadata.js';
 import { storeFor } from '../stores/index.js';
 import type { Format } from '../stores/types.js';
 import { readInput } from '../util/fs.js';
-import { planIo } from './context.js';
-import { commandOptions } from './rotate.js';
+import { commandOptions, planIo } from './context.js';
 
 /** Whether `data` (a file of `format`) is encrypted with sops. Throws when it cannot be parsed. */
 export async function isEncrypted(data: Buffer, format: Format): Promise<boolean> {

@@ -1,27 +1,17 @@
 /**
  * `tsops groups add --file F [key flags…]` and `tsops groups delete --file F INDEX`: add a key group
  * to a sops file or delete one (INDEX counts from 0), as sops does.
- *
- * With several key groups the data key is split with Shamir's secret sharing, one share per group,
- * `shamir_threshold` of them needed to decrypt. Changing the groups keeps the data key (and so
- * every value's ciphertext, the MAC and `lastmodified`), splits it into new shares for the new set
- * of groups and wraps each share for every key of its group. The data key is recovered first,
- * which needs enough groups' keys at hand.
+ * The regrouping itself (same data key, new shares) is src/ops/groups.ts.
  *
  * The result is printed, or written back with `--in-place`.
  */
 import { Option, type Command } from 'commander';
-import { decryptParsed, parseEncrypted } from '../aes/cipher.js';
-import { ExitCode, SopsError, messageOf } from '../errors.js';
-import { macAad, metadataToPlain, type Metadata } from '../metadata/metadata.js';
-import { recoverDataKey, wrapDataKey } from '../file/datakey.js';
-import { keyContext, loadEncrypted } from '../file/file.js';
-import { storeFor } from '../stores/index.js';
-import type { KeyGroup, MasterKey } from '../keys/types.js';
-import { decryptionOrder, makeLog, planIo, readPlanned, writeResult } from './context.js';
+import { ExitCode, SopsError } from '../errors.js';
+import type { KeyGroup } from '../keys/types.js';
+import { addKeyGroup, checkNewGroup, deleteKeyGroup, type GroupsOptions } from '../ops/groups.js';
+import { keysFromSpecs } from '../ops/key-specs.js';
+import { commandOptions, decryptionOrder, makeLog, planIo, readPlanned, writeResult } from './context.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
-import { commandOptions, keyString, keysFromSpecs } from './rotate.js';
-import { SHAMIR_ONE } from './updatekeys.js';
 
 export interface GroupsCliOptions extends Omit<CliOptions, 'pgp' | 'kms' | 'gcpKms' | 'azureKv' | 'hcVaultTransit' | 'age'> {
   file?: string;
@@ -43,52 +33,20 @@ function parseThreshold(s: string | undefined): number {
   return n;
 }
 
-/** A file with a new set of key groups: the same data key, split and wrapped for `groups`. */
-async function regroup(
-  o: GroupsCliOptions,
-  change: (m: Metadata) => void,
-): Promise<void> {
+/** Read the file, change its groups with `op`, write the result. */
+async function regroupFile(o: GroupsCliOptions, threshold: number, op: (data: Buffer, opts: GroupsOptions) => Promise<Buffer>): Promise<void> {
   if (!o.file) throw new SopsError('Error: no file specified: use --file FILE', ExitCode.NoFileSpecified);
-  const log = makeLog({ verbose: o.verbose });
   const io = planIo(o.file, { inputType: o.inputType, indent: o.indent });
   const data = readPlanned(io);
-  const name = o.file;
-  const { tree, metadata } = await loadEncrypted(data, { format: io.inFormat, filename: name });
-  // the new groups first (so a bad index or threshold is reported before any key is used)
-  const next: Metadata = { ...metadata, keyGroups: metadata.keyGroups.map((g) => g.map((k) => ({ ...k, enc: '' }) as MasterKey)) };
-  change(next);
-  if (next.keyGroups.length > 1 && next.shamirThreshold === 1) throw new SopsError(SHAMIR_ONE, ExitCode.ErrorGeneric);
-  if (next.keyGroups.length > 1 && next.shamirThreshold > next.keyGroups.length) {
-    throw new SopsError(
-      `the Shamir threshold is ${next.shamirThreshold}, but the file would have only ${next.keyGroups.length} key groups`,
-      ExitCode.ErrorGeneric,
-    );
-  }
-  const ctx = keyContext({ log });
-  let dataKey: Buffer;
-  try {
-    dataKey = await recoverDataKey(metadata, ctx, decryptionOrder({ decryptionOrder: o.decryptionOrder }));
-  } catch (e) {
-    throw new SopsError(`${name}: ${messageOf(e)}`, ExitCode.CouldNotRetrieveKey);
-  }
-  if (metadata.mac) {
-    try {
-      decryptParsed(parseEncrypted(metadata.mac), dataKey, macAad(metadata.lastModified));
-    } catch {
-      throw new SopsError(
-        `${name}: the data key recovered from the master keys does not open this file (its MAC does not decrypt with it); nothing was changed`,
-        ExitCode.ErrorDecryptingMac,
-      );
-    }
-  }
-  // a new split of the same data key, one share per group, each wrapped for its group's keys
-  await wrapDataKey(next, dataKey, ctx);
-  let out: Buffer;
-  try {
-    out = (await storeFor(io.outFormat, { indent: io.indent })).emitEncrypted(tree, metadataToPlain(next));
-  } catch (e) {
-    throw new SopsError(`Could not marshal tree: ${messageOf(e)}`, ExitCode.ErrorDumpingTree);
-  }
+  const out = await op(data, {
+    format: io.inFormat,
+    outFormat: io.outFormat,
+    indent: io.indent,
+    shamirThreshold: threshold,
+    decryptionOrder: decryptionOrder({ decryptionOrder: o.decryptionOrder }),
+    log: makeLog({ verbose: o.verbose }),
+    filename: o.file,
+  });
   writeResult(out, io, { inPlace: o.inPlace });
 }
 
@@ -98,19 +56,9 @@ export async function groupsAddCommand(args: string[], o: GroupsCliOptions): Pro
     { pgp: o.pgp, kms: o.kms, gcpKms: o.gcpKms, azureKv: o.azureKv, hcVaultTransit: o.hcVaultTransit, age: o.age },
     { encryptionContext: o.encryptionContext, awsProfile: o.awsProfile },
   );
-  if (group.length === 0) {
-    throw new SopsError(
-      'no keys given for the new group: use --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit',
-      ExitCode.NoEncryptionKeyFound,
-    );
-  }
+  checkNewGroup(group);
   const threshold = parseThreshold(o.shamirSecretSharingThreshold);
-  const log = makeLog({ verbose: o.verbose });
-  await regroup(o, (m) => {
-    m.keyGroups.push(group);
-    if (threshold) m.shamirThreshold = threshold;
-    log(`adding key group ${m.keyGroups.length - 1}: ${group.map(keyString).join(', ')}`);
-  });
+  await regroupFile(o, threshold, (data, opts) => addKeyGroup(data, group, opts));
 }
 
 export async function groupsDeleteCommand(args: string[], o: GroupsCliOptions): Promise<void> {
@@ -121,23 +69,7 @@ export async function groupsDeleteCommand(args: string[], o: GroupsCliOptions): 
   }
   const index = Number(arg);
   const threshold = parseThreshold(o.shamirSecretSharingThreshold);
-  await regroup(o, (m) => {
-    if (index >= m.keyGroups.length) {
-      throw new SopsError(
-        `there is no key group ${index}: the file has ${m.keyGroups.length} key group${m.keyGroups.length === 1 ? '' : 's'}, numbered from 0`,
-        ExitCode.ErrorGeneric,
-      );
-    }
-    if (m.keyGroups.length === 1) throw new SopsError('cannot delete the only key group: the file would have no master keys', ExitCode.ErrorGeneric);
-    m.keyGroups.splice(index, 1);
-    if (threshold) m.shamirThreshold = threshold;
-    if (m.keyGroups.length < m.shamirThreshold) {
-      throw new SopsError(
-        `removing this key group will make the Shamir threshold impossible to satisfy: Shamir threshold is ${m.shamirThreshold}, but we only have ${m.keyGroups.length} key groups (lower it with --shamir-secret-sharing-threshold)`,
-        ExitCode.ErrorGeneric,
-      );
-    }
-  });
+  await regroupFile(o, threshold, (data, opts) => deleteKeyGroup(data, index, opts));
 }
 
 /** A repeatable option whose values may also be comma-separated. */
