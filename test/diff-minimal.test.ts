@@ -1,4 +1,4 @@
-// Minimal Git diffs: edit, set, unset and `encrypt --output` onto an existing version keep the
+// Minimal Git diffs: edit, set, unset and `encrypt --reuse-from` an existing version keep the
 // exact ciphertext of every value whose path and plaintext did not change; only the changed
 // values, `mac` and `lastmodified` differ line by line.
 import { after, before, describe, test } from 'node:test';
@@ -127,11 +127,11 @@ describe('minimal diffs', { concurrency: 3 }, () => {
       await checkOracle(after, c.format, c.to);
     });
 
-    test(`encrypt --output onto ${c.format}: unchanged values keep their ciphertext`, async () => {
+    test(`encrypt --reuse-from F --output F on ${c.format}: unchanged values keep their ciphertext`, async () => {
       const file = await encryptFile(sb, c.name, c.plain, `reenc-${c.name}`);
       const before = fs.readFileSync(file, 'utf8');
       const src = sb.write(`p2-${c.name}`, c.plain.replace(c.from, c.to));
-      const r = await run(['encrypt', '--age', AGE_RECIPIENT, '--filename-override', file, '--output', file, src], { env: env(), cwd: sb.dir });
+      const r = await run(['encrypt', '--age', AGE_RECIPIENT, '--filename-override', file, '--reuse-from', file, '--output', file, src], { env: env(), cwd: sb.dir });
       assert.equal(r.code, 0, r.stderr);
       const after = fs.readFileSync(file, 'utf8');
       assertMinimal(before, after, c.key, c.meta);
@@ -183,30 +183,39 @@ describe('minimal diffs', { concurrency: 3 }, () => {
     assert.notEqual(bad.code, 0);
   });
 
-  test('encrypt --output: a key added keeps the values and wraps the same data key; a key removed starts afresh', async (t) => {
+  test('encrypt --reuse-from: reused only with exactly the same keys; a key added or removed starts afresh', async (t) => {
     const other = await identityToRecipient(await generateIdentity());
     const file = await encryptFile(sb, 'keys.yaml', 'a: one\nb: two\n', 'keychange.yaml');
     const v1 = fs.readFileSync(file, 'utf8');
     const src = sb.write('keys-src.yaml', 'a: one\nb: two\n');
-    // add a recipient
-    let r = await run(['encrypt', '--age', `${AGE_RECIPIENT},${other}`, '--output', file, src], { env: env(), cwd: sb.dir });
-    assert.equal(r.code, 0, r.stderr);
-    const v2 = fs.readFileSync(file, 'utf8');
     const valueLines = (s: string) => s.split('\n').filter((l) => /^[ab]: ENC\[/.test(l));
-    assert.deepEqual(valueLines(v2), valueLines(v1));
-    assert.ok(v2.includes(other));
-    assert.match(await decryptFile(sb, file), /^b: two$/m);
-    // remove it again: a new data key, so every value changes
-    r = await run(['encrypt', '--age', AGE_RECIPIENT, '--output', file, src], { env: env(), cwd: sb.dir });
+    // add a recipient: a new data key, with a warning
+    let r = await run(['encrypt', '--age', `${AGE_RECIPIENT},${other}`, '--reuse-from', file, '--output', file, src], { env: env(), cwd: sb.dir });
     assert.equal(r.code, 0, r.stderr);
-    const v3 = fs.readFileSync(file, 'utf8');
-    assert.ok(!v3.includes(other));
+    assert.match(r.stderr, /not reusing .*keychange\.yaml.*new data key/);
+    const v2 = fs.readFileSync(file, 'utf8');
+    assert.ok(v2.includes(other));
+    const [a1, b1] = valueLines(v1);
     const [a2, b2] = valueLines(v2);
-    const [a3, b3] = valueLines(v3);
-    assert.notEqual(a3, a2);
-    assert.notEqual(b3, b2);
+    assert.notEqual(a2, a1);
+    assert.notEqual(b2, b1);
+    assert.match(await decryptFile(sb, file), /^b: two$/m);
+    // same keys: kept
+    r = await run(['encrypt', '--age', `${other},${AGE_RECIPIENT}`, '--reuse-from', file, '--output', file, src], { env: env(), cwd: sb.dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const v3 = fs.readFileSync(file, 'utf8');
+    assert.deepEqual(valueLines(v3), valueLines(v2));
+    // remove it again: a new data key, so every value changes
+    r = await run(['encrypt', '--age', AGE_RECIPIENT, '--reuse-from', file, '--output', file, src], { env: env(), cwd: sb.dir });
+    assert.equal(r.code, 0, r.stderr);
+    const v4 = fs.readFileSync(file, 'utf8');
+    assert.ok(!v4.includes(other));
+    const [a4, b4] = valueLines(v4);
+    assert.notEqual(a4, a2);
+    assert.notEqual(b4, b2);
     if (!oracle) return t.skip(oracleWhy);
-    for (const v of [v2, v3]) {
+    for (const v of [v2, v4]) {
       const real = await sopsDecrypt(v, 'yaml', { SOPS_AGE_KEY: AGE_IDENTITY });
       assert.equal(real.ok, true, real.error);
     }

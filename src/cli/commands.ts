@@ -23,7 +23,7 @@ export async function encryptCommand(file: string | undefined, o: CliOptions): P
   }
   const metadata = newMetadata(plan);
   const out = await storeFor(io.outFormat, { indent });
-  const reuse = await reuseForEncrypt(metadata, io.outFormat, o, log);
+  const reuse = await reuseForEncrypt(metadata, o, log);
   const sealed = await sealTree(tree, metadata, out, { filename: name, log, ...reuse });
   writeResult(sealed, io, o);
 }

@@ -5,10 +5,12 @@
  * `lastmodified` differ between commits. A changed value always gets a fresh random IV.
  *
  * What this reveals to someone reading the Git history: which values changed between two
- * versions (not their contents). `encrypt --no-reuse` and `rotate` start from a new data key.
+ * versions (not their contents). `encrypt` starts from a new data key unless `--reuse-from` names
+ * the previous version (an opt-in: see reuseFrom for the trust it implies); `rotate` always does.
  *
- * Key changes: when the keys a file is encrypted for stay the same, the wrapped data keys are kept
- * as they are; when keys are only added, the same data key is wrapped for the new key set; when a
+ * Key changes (`edit -s`): when the keys a file is encrypted for stay the same, the wrapped data keys
+ * are kept as they are; when keys are only added, the same data key is wrapped for the new key set
+ * (`encrypt --reuse-from` reuses only when the keys are exactly the same); when a
  * key is removed (or the groups or threshold change), the data key is NOT reused (whoever could open
  * the previous version knows it): the file gets a new data key and every value a new ciphertext.
  */
@@ -99,18 +101,23 @@ export interface Reuse {
 }
 
 /**
- * Open `previous` (an encrypted file) and work out how a new version encrypted for `target`'s keys
- * can reuse its data key. Returns undefined when the data key must not be reused (see
- * keyChange). Throws (a SopsError) when the previous version cannot be opened: the caller decides
- * whether that is an error (`--reuse-from`) or a reason to start afresh (`--output` onto a file).
+ * `encrypt --reuse-from OLD`, an explicit opt-in: open `previous` (MAC verified, never
+ * `--ignore-mac`) and keep its data key and value IVs only when its key groups and threshold are
+ * exactly the ones the new file gets. Whoever wrote `previous` chose its data key and can read
+ * every value encrypted with it: the caller trusts that author, as `edit`/`set` trust the file
+ * they change. Returns `why` (and no reuse) when the keys differ. Throws (a SopsError) when the
+ * previous version cannot be opened.
  */
 export async function reuseFrom(
   previous: Buffer,
   target: { keyGroups: KeyGroup[]; shamirThreshold: number },
   o: ReuseOptions,
-): Promise<Reuse | undefined> {
+): Promise<{ reuse?: Reuse; why?: string }> {
   const opened = await openEncrypted(previous, { ...o, ignoreMac: false });
-  return reuseOpened(opened.metadata, opened.dataKey, opened.stash, target, o.log);
+  if (keyChange(opened.metadata, target) !== 'keep') {
+    return { why: 'its key groups or threshold are not exactly the ones the new file gets' };
+  }
+  return { reuse: reuseOpened(opened.metadata, opened.dataKey, opened.stash, target, o.log) };
 }
 
 /** As `reuseFrom`, for a file already opened. */
