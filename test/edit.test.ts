@@ -7,7 +7,8 @@ import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt, type OracleFormat } from './helpers/sops-oracle.js';
 import { AGE_IDENTITY, AGE_RECIPIENT, BIN, REPLACE_EDITOR, Sandbox, decryptFile, encryptFile, run, start, waitFor } from './helpers/editing.js';
-import { editorCommand, exampleTree } from '../src/cli/edit.js';
+import { editorCommand } from '../src/cli/edit.js';
+import { exampleTree } from '../src/ops/edit.js';
 
 let sb: Sandbox;
 let oracle = false;

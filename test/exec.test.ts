@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Sandbox, encryptFile, run, start, waitFor } from './helpers/editing.js';
 import { newAgePair, type AgePair } from './helpers/keymgmt.js';
-import { envFromTree } from '../src/cli/exec.js';
+import { envFromTree } from '../src/ops/exec.js';
 import { fromPlain, type MapNode } from '../src/tree/types.js';
 
 let sb: Sandbox;

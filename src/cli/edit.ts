@@ -16,80 +16,22 @@
  * The editor is $SOPS_EDITOR, else $EDITOR, else the first of vim, nano, vi found in PATH. The value
  * may carry arguments (`code --wait`): it is split like a shell would (quotes, backslashes) and run
  * without a shell, the temporary file as its last argument.
+ *
+ * Opening, parsing what the editor left and sealing are src/ops/edit.ts; this module is the editor,
+ * its temporary file and the terminal.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { accessSync, chmodSync, closeSync, constants as fsConstants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants as fsConstants, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
-import { basename, delimiter, dirname, join, resolve } from 'node:path';
+import { basename, delimiter, join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
 import { shlexSplit } from '../keys/age/shlex.js';
-import { metadataToPlain, parseMetadata, type Metadata } from '../metadata/metadata.js';
-import { wrapDataKey } from '../file/datakey.js';
-import { hasSopsMetadata, keyContext, newMetadata, sealTree, type SealOptions } from '../file/file.js';
-import { reuseOpened, SingleUseIvStash } from '../file/reuse.js';
-import { storeFor } from '../stores/index.js';
-import type { Format, Store } from '../stores/types.js';
-import { IvStash } from '../tree/crypt.js';
-import { entry, map, str, type Tree } from '../tree/types.js';
+import { finishEdit, parseEdited, startEdit, type Edited } from '../ops/edit.js';
+import type { Store } from '../stores/types.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { makeLog, openPlanned, planEncryption, planIo } from './context.js';
+import { decryptionOrder, makeLog, planEncryption, planIo } from './context.js';
 import { addGlobalOptions, addKeyOptions, addScopeOptions, subcommandOptions, type CliOptions } from './options.js';
-
-// --- the example a new file starts from (sops's EmitExample) --------------------------------------
-
-const WELCOME = 'Welcome to SOPS! Edit this file as you please!';
-
-/** The tree sops shows when a new file is edited: the complex example (YAML, JSON), the nested one (INI), the flat one (dotenv), or the welcome text (binary). */
-export function exampleTree(format: Format): Tree {
-  switch (format) {
-    case 'yaml':
-    case 'json':
-      return {
-        docs: [
-          map([
-            entry('hello', str(WELCOME)),
-            entry('example_key', str('example_value')),
-            { kind: 'comment', text: ' Example comment' },
-            entry('example_array', { kind: 'list', items: [str('example_value1'), str('example_value2')] }),
-            entry('example_number', { kind: 'scalar', type: 'float', text: '1234.56789' }),
-            entry('example_booleans', {
-              kind: 'list',
-              items: [
-                { kind: 'scalar', type: 'bool', text: 'true' },
-                { kind: 'scalar', type: 'bool', text: 'false' },
-              ],
-            }),
-          ]),
-        ],
-      };
-    case 'ini':
-      return {
-        docs: [
-          map([
-            entry(
-              'Welcome!',
-              map([{ kind: 'comment', text: ' This is an example file.' }, entry('hello', str(WELCOME)), entry('example_key', str('example_value'))]),
-            ),
-          ]),
-        ],
-      };
-    case 'dotenv':
-      return {
-        docs: [
-          map([
-            { kind: 'comment', text: ' This is an example file.' },
-            entry('hello', str(WELCOME)),
-            entry('example_key', str('example_value')),
-            entry('example_multiline', str('foo\nbar\nbaz')),
-          ]),
-        ],
-      };
-    case 'binary':
-      return { docs: [map([entry('data', str(WELCOME))])] };
-  }
-}
 
 // --- the editor ---------------------------------------------------------------------------------
 
@@ -275,47 +217,7 @@ function waitForKey(onInterrupt: () => never): Promise<void> {
 
 // --- the command --------------------------------------------------------------------------------
 
-/** The indentation for a format: --indent, else the `stores` section of the .sops.yaml, else the store's default. */
-export async function outputIndent(path: string | undefined, o: CliOptions, format: Format, flagIndent: number | undefined): Promise<number | undefined> {
-  if (flagIndent !== undefined) return flagIndent;
-  if (format !== 'yaml' && format !== 'json') return undefined;
-  const cfgMod = await import('../config/config.js');
-  const configPath = cfgMod.findConfigFile({ explicit: o.config, fileDir: path ? dirname(resolve(path)) : undefined, cwd: process.cwd() });
-  if (!configPath || !existsSync(configPath)) return undefined;
-  const cfg = cfgMod.loadConfig(configPath);
-  return format === 'json' ? cfg.stores?.json?.indent : cfg.stores?.yaml?.indent;
-}
-
-interface Edited {
-  tree: Tree;
-  /** The metadata as edited (only with --show-master-keys). */
-  metadata?: Metadata;
-}
-
 const PRESS_A_KEY = 'Press a key to return to the editor, or Ctrl+C to exit.';
-
-/** Parse what the editor left; a string says why it cannot be used. */
-function parseEdited(data: Buffer, store: Store, showMasterKeys: boolean): Edited | string {
-  try {
-    if (!showMasterKeys) {
-      const tree = store.loadPlain(data);
-      if (hasSopsMetadata(tree, store.format)) return 'Could not load tree: the file has a top-level "sops" key, which is reserved for the metadata.';
-      return { tree };
-    }
-    const loaded = store.loadEncrypted(data);
-    if (loaded.metadata === undefined) return 'SOPS metadata is invalid: the "sops" section is missing.';
-    let metadata: Metadata;
-    try {
-      metadata = parseMetadata(loaded.metadata);
-    } catch (e) {
-      return `SOPS metadata is invalid: ${messageOf(e)}.`;
-    }
-    if (metadata.keyGroups.every((g) => g.length === 0)) return "No master keys were provided, so tsops can't encrypt the file.";
-    return { tree: loaded.tree, metadata };
-  } catch (e) {
-    return `Could not load tree, probably due to invalid syntax: ${messageOf(e)}`;
-  }
-}
 
 async function editLoop(ws: EditWorkspace, editor: string[], original: Buffer, store: Store, showMasterKeys: boolean, name: string): Promise<Edited> {
   for (;;) {
@@ -339,78 +241,34 @@ export async function editCommand(file: string | undefined, o: CliOptions): Prom
   const io = planIo(file, o);
   const name = file;
   const editor = editorCommand(); // before any decryption: fail fast without an editor
-
-  let tree: Tree;
-  let metadata: Metadata;
-  let dataKey: Buffer;
-  let stash: IvStash | undefined;
-  let indent = await outputIndent(io.path, o, io.outFormat, io.indent);
-  if (existsSync(file)) {
-    let data: Buffer;
-    try {
-      data = readFileSync(file);
-    } catch (e) {
-      throw new SopsError(`cannot read ${file}: ${messageOf(e)}`, ExitCode.CouldNotReadInputFile);
-    }
-    const opened = await openPlanned(io, o, log, data, name);
-    ({ tree, metadata, dataKey, stash } = opened);
-  } else {
-    if (!existsSync(dirname(resolve(file)))) {
-      throw new SopsError(`cannot create ${file}: its folder ${dirname(resolve(file))} does not exist`, ExitCode.CouldNotWriteOutputFile);
-    }
-    const plan = await planEncryption(io.path, o, io.outFormat, log);
-    indent ??= plan.indent;
-    metadata = newMetadata(plan);
-    dataKey = randomBytes(32);
-    await wrapDataKey(metadata, dataKey, keyContext({ log }));
-    tree = exampleTree(io.outFormat);
-    log(`${name} does not exist: starting from the example for ${io.outFormat}`);
-  }
-  const store = await storeFor(io.outFormat, { indent });
   const showMasterKeys = !!o.showMasterKeys;
-  let original: Buffer;
-  try {
-    original = showMasterKeys ? store.emitEncrypted(tree, metadataToPlain(metadata)) : store.emitPlain(tree);
-  } catch (e) {
-    throw new SopsError(`Could not marshal tree: ${messageOf(e)}`, ExitCode.ErrorDumpingTree);
-  }
+  const session = await startEdit(file, {
+    format: io.inFormat,
+    outFormat: io.outFormat,
+    indent: io.indent,
+    path: io.path,
+    config: o.config,
+    ignoreMac: o.ignoreMac,
+    decryptionOrder: decryptionOrder(o),
+    showMasterKeys,
+    log,
+    newFile: () => planEncryption(io.path, o, io.outFormat, log),
+  });
 
   const ws = new EditWorkspace(basename(file));
   let edited: Edited;
   try {
-    ws.write(original);
+    ws.write(session.original);
     log(`running the editor ${JSON.stringify(editor[0])} on a temporary copy`);
-    edited = await editLoop(ws, editor, original, store, showMasterKeys, name);
+    edited = await editLoop(ws, editor, session.original, session.store, showMasterKeys, name);
   } finally {
     ws.remove();
   }
 
-  const seal: SealOptions = { filename: name, log, dataKey, stash: stash && new SingleUseIvStash(stash), keepWrappedKeys: true };
-  let outMetadata = metadata;
-  if (edited.metadata) {
-    // --show-master-keys: the settings come from the edited metadata; the wrapped keys are kept
-    // when its keys are the same, the data key is wrapped again when keys were added, and a new
-    // data key is used when a key was removed
-    const m = edited.metadata;
-    outMetadata = { ...m, mac: '', lastModified: '' };
-    const r = reuseOpened(metadata, dataKey, stash ?? new IvStash(), m, log);
-    if (!r) {
-      seal.dataKey = undefined;
-      seal.stash = undefined;
-      seal.keepWrappedKeys = false;
-      outMetadata.keyGroups = m.keyGroups.map((g) => g.map((k) => ({ ...k, enc: '' })));
-    } else {
-      outMetadata.keyGroups = r.keyGroups;
-      outMetadata.shamirThreshold = r.shamirThreshold;
-      seal.stash = r.stash;
-      seal.keepWrappedKeys = r.keepWrappedKeys;
-    }
-  }
-  const sealed = await sealTree(edited.tree, outMetadata, store, seal);
+  const sealed = await finishEdit(session, edited, { filename: name, log });
   writeFileAtomic(file, sealed);
   log(`${name} written`);
 }
-
 
 /** The `edit` subcommand. */
 export function addEditCommand(program: Command): Command {

@@ -37,9 +37,8 @@ import { isatty } from 'node:tty';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
 import { renderPlain } from '../file/file.js';
+import { envFromTree } from '../ops/exec.js';
 import { storeFor } from '../stores/index.js';
-import { scalarText } from '../stores/scalar-text.js';
-import type { Tree } from '../tree/types.js';
 import { commandOptions, makeLog, openPlanned, planIo, readPlanned } from './context.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
 
@@ -68,34 +67,6 @@ export interface ExecCliOptions extends CliOptions {
   /** false with `--no-fifo` */
   fifo?: boolean;
   filename?: string;
-}
-
-// --- the environment -------------------------------------------------------------------------------
-
-/**
- * The environment variables a decrypted tree gives: its first document's top-level entries, in
- * order (comments skipped). Throws (naming the key, never the value) for a map or list value, a key
- * holding `=`, or a NUL byte.
- */
-export function envFromTree(tree: Tree): Record<string, string> {
-  const vars: Record<string, string> = {};
-  const doc = tree.docs[0];
-  if (!doc) return vars;
-  for (const it of doc.items) {
-    if (it.kind !== 'entry') continue;
-    const v = it.value;
-    if (v.kind === 'map' || v.kind === 'list') {
-      throw new SopsError(`cannot use complex value in environment: the value of ${JSON.stringify(it.key)} is a ${v.kind}`, ExitCode.ErrorGeneric);
-    }
-    if (it.key.includes('=')) throw new SopsError(`cannot use keys with '=' in environment: ${JSON.stringify(it.key)}`, ExitCode.ErrorGeneric);
-    const text = scalarText(v);
-    if (it.key.includes('\0') || text.includes('\0')) {
-      throw new SopsError(`cannot use ${JSON.stringify(it.key.replace(/\0/g, '\\0'))} in environment: its key or value holds a NUL byte`, ExitCode.ErrorGeneric);
-    }
-    if (it.key === '') throw new SopsError('cannot use an empty key in environment', ExitCode.ErrorGeneric);
-    vars[it.key] = text;
-  }
-  return vars;
 }
 
 // --- running the command -----------------------------------------------------------------------------

@@ -8,19 +8,9 @@
  */
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
-import { parseMetadata } from '../metadata/metadata.js';
-import { storeFor } from '../stores/index.js';
-import type { Format } from '../stores/types.js';
+import { isEncrypted } from '../ops/filestatus.js';
 import { readInput } from '../util/fs.js';
 import { commandOptions, planIo } from './context.js';
-
-/** Whether `data` (a file of `format`) is encrypted with sops. Throws when it cannot be parsed. */
-export async function isEncrypted(data: Buffer, format: Format): Promise<boolean> {
-  const { metadata } = (await storeFor(format)).loadEncrypted(data);
-  if (metadata === undefined) return false;
-  const m = parseMetadata(metadata);
-  return m.version !== '' && m.mac !== '';
-}
 
 export async function filestatusCommand(file: string | undefined, o: { inputType?: string }): Promise<void> {
   if (!file) throw new SopsError('Error: no file specified', ExitCode.NoFileSpecified);

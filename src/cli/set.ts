@@ -16,16 +16,12 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
-import { sealTree } from '../file/file.js';
-import { SingleUseIvStash } from '../file/reuse.js';
-import { storeFor } from '../stores/index.js';
-import type { Format } from '../stores/types.js';
-import { nodeFromJson, PathNotFoundError, setAtPath, unsetAtPath } from '../tree/mutate.js';
-import { formatTreePath, parseTreePath, type PathComponent } from '../tree/path.js';
-import type { MapNode, Node } from '../tree/types.js';
+import { setValue, unsetValue, type SetOptions } from '../ops/set.js';
+import { nodeFromJson } from '../tree/mutate.js';
+import { parseTreePath, type PathComponent } from '../tree/path.js';
+import type { Node } from '../tree/types.js';
 import { readInput, writeFileAtomic } from '../util/fs.js';
-import { makeLog, openPlanned, planIo } from './context.js';
-import { outputIndent } from './edit.js';
+import { decryptionOrder, makeLog, planIo } from './context.js';
 import { subcommandOptions } from './options.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
 
@@ -49,57 +45,23 @@ function parsePath(s: string, what: 'set' | 'unset'): PathComponent[] {
   return path;
 }
 
-/** What a dotenv, INI or binary file can hold at a path; a SopsError (exit 7) otherwise. */
-export function checkValueForFormat(format: Format, path: readonly PathComponent[], value: Node): void {
-  const bad = (msg: string) => new SopsError(`cannot set ${formatTreePath(path)} in a ${format} file: ${msg}`, ExitCode.ErrorInvalidSetFormat);
-  const flat = (v: Node) => v.kind === 'scalar';
-  switch (format) {
-    case 'dotenv':
-      if (path.length !== 1 || typeof path[0] !== 'string') throw bad('a dotenv file is flat: the path is one key, e.g. \'["API_KEY"]\'');
-      if (!flat(value)) throw bad('a dotenv value is a single string (or number or boolean), not a map, list or null');
-      return;
-    case 'ini':
-      if (path.some((c) => typeof c !== 'string') || path.length > 2) {
-        throw bad('an INI file holds sections of keys: the path is \'["section"]["key"]\' (or \'["section"]\' with a map of strings)');
-      }
-      if (path.length === 2 && !flat(value)) throw bad('an INI value is a single string (or number or boolean), not a map, list or null');
-      if (path.length === 1 && (value.kind !== 'map' || value.items.some((it) => it.kind === 'entry' && !flat(it.value)))) {
-        throw bad('a section is a map of keys to strings, e.g. {"key": "value"}');
-      }
-      return;
-    case 'binary':
-      if (path.length !== 1 || path[0] !== 'data' || value.kind !== 'scalar' || value.type !== 'str') {
-        throw bad('a binary file holds one string, its content: the path is \'["data"]\' and the value a JSON string');
-      }
-      return;
-    default:
-      return;
-  }
-}
-
-/**
- * Open FILE, apply `change` to its first document, and write it back re-encrypted. `change`
- * returns false when nothing changed; with `skipUnchanged` the file is then left as it is.
- */
-async function modifyFile(file: string, o: SetCliOptions, change: (doc: MapNode, format: Format) => boolean, skipUnchanged: boolean): Promise<void> {
+/** Read FILE, change it with `op`, and write it back (unless `op` says there is nothing to write). */
+async function changeFile(file: string, o: SetCliOptions, op: (data: Buffer, opts: SetOptions) => Promise<Buffer | undefined>): Promise<void> {
   const log = makeLog(o);
   const io = planIo(file, o);
-  const opened = await openPlanned(io, o, log, readInput(file), file);
-  const doc = opened.tree.docs[0];
-  if (!doc) throw new SopsError(`${file}: the file has no document to change`, ExitCode.NeedAtLeastOneDocument);
-  if (!change(doc, io.outFormat) && skipUnchanged) {
-    log('the value is already there: the file is not written');
-    return;
-  }
-  const indent = await outputIndent(io.path, o, io.outFormat, io.indent);
-  const store = await storeFor(io.outFormat, { indent });
-  const sealed = await sealTree(opened.tree, opened.metadata, store, {
-    filename: file,
+  const sealed = await op(readInput(file), {
+    format: io.inFormat,
+    outFormat: io.outFormat,
+    indent: io.indent,
+    path: io.path,
+    config: o.config,
+    ignoreMac: o.ignoreMac,
+    decryptionOrder: decryptionOrder(o),
+    idempotent: o.idempotent,
     log,
-    dataKey: opened.dataKey,
-    stash: new SingleUseIvStash(opened.stash),
-    keepWrappedKeys: true,
+    filename: file,
   });
+  if (sealed === undefined) return;
   writeFileAtomic(file, sealed);
   log(`${file} written`);
 }
@@ -124,16 +86,8 @@ function readValue(valueArg: string | undefined, o: SetCliOptions): string {
 }
 
 /** Set PATH to a parsed value. */
-async function setValue(file: string, path: PathComponent[], value: Node, o: SetCliOptions): Promise<void> {
-  await modifyFile(
-    file,
-    o,
-    (doc, format) => {
-      checkValueForFormat(format, path, value);
-      return setAtPath(doc, path, value);
-    },
-    !!o.idempotent,
-  );
+async function setInFile(file: string, path: PathComponent[], value: Node, o: SetCliOptions): Promise<void> {
+  await changeFile(file, o, (data, opts) => setValue(data, path, value, opts));
 }
 
 /** `tsops set FILE PATH VALUE` (VALUE absent with --value-stdin). */
@@ -150,7 +104,7 @@ export async function setCommand(file: string | undefined, pathArg: string | und
   }
   const path = parsePath(pathArg, 'set');
   const value = nodeFromJson(readValue(valueArg, o));
-  await setValue(file, path, value, o);
+  await setInFile(file, path, value, o);
 }
 
 /** sops's legacy `--set '["a"]["b"] VALUE'`: the path, a space, and the JSON value in one string. */
@@ -162,7 +116,7 @@ export async function legacySetCommand(file: string | undefined, spec: string, o
   }
   const value = nodeFromJson(spec.slice(at + 2));
   const path = parsePath(spec.slice(0, at + 1).trimEnd(), 'set');
-  await setValue(file, path, value, o);
+  await setInFile(file, path, value, o);
 }
 
 /** `tsops unset FILE PATH`. */
@@ -171,23 +125,7 @@ export async function unsetCommand(file: string | undefined, pathArg: string | u
     throw new SopsError('Error: no file specified, or index is missing: tsops unset FILE PATH', ExitCode.NoFileSpecified);
   }
   const path = parsePath(pathArg, 'unset');
-  try {
-    await modifyFile(
-      file,
-      o,
-      (doc) => {
-        unsetAtPath(doc, path);
-        return true;
-      },
-      false,
-    );
-  } catch (e) {
-    if (e instanceof PathNotFoundError && o.idempotent) {
-      makeLog(o)(`${e.message}: nothing to do (--idempotent)`);
-      return;
-    }
-    throw e;
-  }
+  await changeFile(file, o, (data, opts) => unsetValue(data, path, opts));
 }
 
 function addCommonSetOptions(cmd: Command): Command {
