@@ -2,11 +2,15 @@
 // files, signals to exec commands, advisory locks, `set` of the `sops` key, values in messages.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { join } from 'node:path';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
-import { AGE_RECIPIENT, Sandbox, run } from '../helpers/editing.js';
+import { AGE_RECIPIENT, BIN, Sandbox, run } from '../helpers/editing.js';
 import { loadPlain, newMetadata, openEncrypted, sealTree } from '../../src/file/file.js';
 import { formatFromPath } from '../../src/stores/index.js';
+
+const PLAIN_SECRET = 'db_password: hunter2\n';
 
 let sb: Sandbox;
 before(() => {
@@ -70,5 +74,134 @@ describe('planted data key', { concurrency: 2 }, () => {
   test('the help of --reuse-from states the trust it implies', async () => {
     const r = await run(['encrypt', '--help'], { env: sb.env, cwd: sb.dir });
     assert.match(r.stdout.replace(/\s+/g, ' '), /whoever wrote that file chose its data key/);
+  });
+});
+
+// --- writing files -----------------------------------------------------------------------------------
+
+const ROOT = process.getuid?.() === 0;
+const NOBODY = 65534;
+
+/** Run tsops as the user `nobody` (only when the tests run as root). */
+function runAs(uid: number, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...sb.env, HOME: cwd }, cwd, uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d));
+    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.on('close', (code) => res({ code, stdout, stderr }));
+  });
+}
+
+/** A folder `nobody` may use (the sandbox is root's 0700). */
+function sharedDir(name: string, owner = NOBODY): string {
+  fs.chmodSync(sb.dir, 0o711);
+  const d = sb.path(name);
+  fs.mkdirSync(d);
+  fs.chownSync(d, owner, owner);
+  return d;
+}
+
+describe('in-place writes', { concurrency: 2 }, () => {
+  const PLAIN = 'db_password: hunter2\n';
+
+  test('a second hard link never keeps the plaintext after encrypt -i', async () => {
+    const a = sb.write('hl-a.yaml', PLAIN);
+    const b = sb.path('hl-b.yaml');
+    fs.linkSync(a, b);
+    const r = await run(['encrypt', '--age', AGE_RECIPIENT, '-i', a], { env: sb.env, cwd: sb.dir });
+    assert.equal(r.code, 0, r.stderr);
+    const other = fs.readFileSync(b, 'utf8');
+    assert.ok(!other.includes('hunter2'), other);
+    assert.equal(other, fs.readFileSync(a, 'utf8'));
+    assert.equal(fs.statSync(a).ino, fs.statSync(b).ino);
+    assert.equal(fs.statSync(a).nlink, 2);
+    // and shrinking in place truncates: decrypt -i gives exactly the plaintext through both links
+    const d = await run(['decrypt', '-i', b], { env: sb.env, cwd: sb.dir });
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(fs.readFileSync(a, 'utf8'), PLAIN);
+  });
+
+  test('a dangling symlink --output is written through: the link stays, its target is created', async () => {
+    const src = sb.write('sl-src.yaml', PLAIN);
+    fs.mkdirSync(sb.path('sl-real'));
+    const link = sb.path('sl-link.yaml');
+    fs.symlinkSync('sl-real/target.yaml', link);
+    const r = await run(['encrypt', '--age', AGE_RECIPIENT, '--output', link, src], { env: sb.env, cwd: sb.dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(fs.lstatSync(link).isSymbolicLink());
+    assert.match(fs.readFileSync(sb.path('sl-real/target.yaml'), 'utf8'), /db_password: ENC\[/);
+    // an existing target, through a chain of two links: replaced, both links kept
+    const link2 = sb.path('sl-link2.yaml');
+    fs.symlinkSync('sl-link.yaml', link2);
+    const r2 = await run(['decrypt', '--output', link2, sb.path('sl-real/target.yaml')], { env: sb.env, cwd: sb.dir });
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.ok(fs.lstatSync(link).isSymbolicLink() && fs.lstatSync(link2).isSymbolicLink());
+    assert.equal(fs.readFileSync(sb.path('sl-real/target.yaml'), 'utf8'), PLAIN);
+  });
+
+  test('a read-only file is not written by a user without write permission (as sops: EACCES)', async (t) => {
+    if (!ROOT && process.getuid) {
+      const f = sb.write('ro-user.yaml', PLAIN);
+      fs.chmodSync(f, 0o444);
+      const r = await run(['encrypt', '--age', AGE_RECIPIENT, '-i', f], { env: sb.env, cwd: sb.dir });
+      assert.equal(r.code, 3, r.stderr);
+      assert.equal(fs.readFileSync(f, 'utf8'), PLAIN);
+      return;
+    }
+    if (!ROOT) return t.skip('needs POSIX users');
+    const d = sharedDir('ro');
+    const f = join(d, 'ro.yaml');
+    fs.writeFileSync(f, PLAIN, { mode: 0o444 });
+    fs.chownSync(f, NOBODY, NOBODY);
+    const r = await runAs(NOBODY, ['encrypt', '--age', AGE_RECIPIENT, '-i', f], d);
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /permission denied/);
+    assert.equal(fs.readFileSync(f, 'utf8'), PLAIN);
+    assert.equal(fs.statSync(f).mode & 0o777, 0o444);
+  });
+
+  test('root writes a read-only file (as sops) and keeps its mode, owner and group', async (t) => {
+    if (!ROOT) return t.skip('runs as root only');
+    const f = sb.write('own.yaml', PLAIN);
+    fs.chmodSync(f, 0o440);
+    fs.chownSync(f, NOBODY, NOBODY);
+    const r = await run(['encrypt', '--age', AGE_RECIPIENT, '-i', f], { env: sb.env, cwd: sb.dir });
+    assert.equal(r.code, 0, r.stderr);
+    const st = fs.statSync(f);
+    assert.match(fs.readFileSync(f, 'utf8'), /db_password: ENC\[/);
+    assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [NOBODY, NOBODY, 0o440]);
+  });
+
+  test('a writable file in a folder the user may not create files in is written in place (as sops)', async (t) => {
+    if (!ROOT) return t.skip('runs as root only (to act as another user)');
+    const d = sharedDir('nodir', 0);
+    fs.chmodSync(d, 0o755);
+    const f = join(d, 'w.yaml');
+    fs.writeFileSync(f, PLAIN, { mode: 0o644 });
+    fs.chownSync(f, NOBODY, NOBODY);
+    const r = await runAs(NOBODY, ['encrypt', '--age', AGE_RECIPIENT, '-i', f], '/');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(fs.readFileSync(f, 'utf8'), /db_password: ENC\[/);
+  });
+});
+
+describe('stale temp files', () => {
+  test('a temp file a killed run left beside the target is removed by the next write, and said', async () => {
+    const enc = await plant('st-enc.yaml', PLAIN_SECRET, Buffer.alloc(32, 7));
+    const out = sb.path('st-out.yaml');
+    // a process that is gone, and one that is alive (this test)
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => dead.on('close', r));
+    const stale = sb.write(`.st-out.yaml.tsops-${dead.pid}-0123456789ab.tmp`, 'db_password: hun');
+    const live = sb.write(`.st-out.yaml.tsops-${process.pid}-0123456789ab.tmp`, 'x');
+    const unrelated = sb.write(`.st-out.yaml.other-${dead.pid}.tmp`, 'x');
+    const r = await run(['decrypt', '--output', out, enc], { env: sb.env, cwd: sb.dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!fs.existsSync(stale));
+    assert.match(r.stderr, new RegExp(`removed .*\\.st-out\\.yaml\\.tsops-${dead.pid}-0123456789ab\\.tmp.*interrupted`));
+    assert.ok(fs.existsSync(live) && fs.existsSync(unrelated));
+    assert.equal(fs.readFileSync(out, 'utf8'), PLAIN_SECRET);
   });
 });
