@@ -259,9 +259,9 @@ describe('lazy loading', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).out, 'a: b\n');
     const urls = r.stderr.split('\n').filter((l) => l.startsWith('LOAD ')).join('\n') + '\n' + JSON.parse(r.stdout).loaded.join('\n');
-    assert.match(urls, /\/keys\/age\.js/, 'the trace sees the age key source');
+    assert.match(urls, /\/keys\/age\/client\.js/, 'the trace sees the age key source');
     // X25519 age runs on node:crypto: not even the age library loads
-    for (const heavy of ['age-encryption', '@noble', 'openpgp', '@aws-sdk', '@google-cloud', '@azure', 'google-gax', '/keys/pgp', '/keys/kms', '/keys/gcpkms', '/keys/azkv', '/keys/hcvault']) {
+    for (const heavy of ['age-encryption', '@noble', 'openpgp', '@aws-sdk', '@google-cloud', '@azure', 'google-gax', '/keys/pgp/client', '/keys/pgp/gpg', '/keys/pgp/openpgp', '/keys/kms/client', '/keys/gcpkms/client', '/keys/azkv/client', '/keys/hcvault/client']) {
       assert.ok(!urls.includes(heavy), `${heavy} was loaded`);
     }
   });

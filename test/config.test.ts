@@ -29,7 +29,7 @@ import {
   parsePgpFingerprints,
   parseVaultUri,
   parseVaultUris,
-} from '../src/config/keyids.js';
+} from '../src/keys/identity.js';
 import { goRegExp } from '../src/config/goregex.js';
 import { closest } from '../src/config/suggest.js';
 
@@ -618,7 +618,7 @@ describe('errors that teach', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('key identifiers (keyids)', () => {
+describe('key identifiers (src/keys/identity.ts)', () => {
   it('age: bech32 checked like age itself, for X25519, post-quantum and SSH recipients', async () => {
     for (let i = 0; i < 5; i++) {
       const r = await age.identityToRecipient(await age.generateIdentity());
@@ -631,7 +631,7 @@ describe('key identifiers (keyids)', () => {
     assert.match(pq, /^age1pq1/);
     assert.equal(ageRecipientProblem(pq), undefined);
     assert.equal(ageRecipientProblem('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9AbvSfnsWzpb6OhLuEvGZhu0MKUwP3nGu4jBFjwAEI me@host'), undefined);
-    assert.match(ageRecipientProblem('AGE1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun') ?? '', /mixed case/);
+    assert.match(ageRecipientProblem('AGE1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun') ?? '', /mixed upper and lower case/);
     assert.deepEqual(parseAgeRecipients(` ${AGE1} ,,`), [{ type: 'age', recipient: AGE1, enc: '' }]);
   });
 
@@ -690,7 +690,9 @@ describe('key identifiers (keyids)', () => {
   });
 
   it('gcp: resource ID shape', () => {
-    assert.equal(parseGcpKmsId('projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1').resourceId, 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1');
+    assert.equal(parseGcpKmsId('projects/p/locations/l/keyRings/r/cryptoKeys/k').resourceId, 'projects/p/locations/l/keyRings/r/cryptoKeys/k');
+    // sops refuses a version suffix when it uses the key; the key service code and this parser share one check
+    assert.throws(() => parseGcpKmsId('projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1'), /projects\/PROJECT/);
     assert.throws(() => parseGcpKmsId('projects/p/cryptoKeys/k'), /projects\/PROJECT/);
   });
 });

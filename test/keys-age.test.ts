@@ -8,7 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Decrypter } from 'age-encryption';
-import { source, ageRecipientsFromString, clearAgeIdentityCache } from '../src/keys/age.js';
+import { source, clearAgeIdentityCache } from '../src/keys/age/client.js';
+import { parseAgeRecipients } from '../src/keys/age/key.js';
+
+const ageRecipientsFromString = (s: string) => parseAgeRecipients(s).map((k) => k.recipient);
 import type { AgeKey, KeyContext } from '../src/keys/types.js';
 import { SopsError, ExitCode } from '../src/errors.js';
 import { bech32Encode } from '../src/keys/age/bech32.js';
@@ -175,6 +178,16 @@ test('ageRecipientsFromString trims, splits on commas and keeps recipients as gi
   assert.deepEqual(ageRecipientsFromString(`${RECIPIENT},`), [RECIPIENT]);
 });
 
+test('plugin recipients parse as sops 3.10+ parses them; wrapping names the plugin it would need', async () => {
+  const plugin = 'age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t';
+  // an earlier copy of the parser refused plugin recipients while the one in production accepted them
+  assert.deepEqual(ageRecipientsFromString(`${RECIPIENT},${plugin}`), [RECIPIENT, plugin]);
+  await assert.rejects(
+    source.wrap({ type: 'age', recipient: plugin, enc: '' }, Buffer.alloc(32, 1), { env: {}, log: () => {} }),
+    (e: unknown) => e instanceof SopsError && /plugin recipients are not supported.*age-plugin-yubikey/.test(e.message),
+  );
+});
+
 test('ageRecipientsFromString rejects malformed recipients with a clear message', () => {
   const bad = RECIPIENT.slice(0, -1) + (RECIPIENT.endsWith('n') ? 'm' : 'n');
   assert.throws(() => ageRecipientsFromString(`${RECIPIENT},${bad}`), (e: unknown) => e instanceof SopsError && e.message.includes(bad) && /checksum/.test(e.message));
@@ -182,7 +195,6 @@ test('ageRecipientsFromString rejects malformed recipients with a clear message'
   assert.throws(() => ageRecipientsFromString('pgp-key-here'), /unknown age recipient type/);
   assert.throws(() => ageRecipientsFromString('ssh-dss AAAAB3NzaC1kc3MAAAA'), /unsupported SSH key type "ssh-dss"/);
   assert.throws(() => ageRecipientsFromString('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAA'), /invalid SSH recipient/);
-  assert.throws(() => ageRecipientsFromString('age1yubikey1qwt50d05nh5vutpdzmlg5wn80xq5negm4uj9ghv0snvdd3yysf5yw3rhl3t'), /plugin recipients are not supported.*age-plugin-yubikey/);
   // a secret key given by mistake is refused without being echoed
   assert.throws(
     () => ageRecipientsFromString(ID),
@@ -413,7 +425,7 @@ test('real sops decrypts a file whose age data key tsops wrapped', async (t) => 
   const fixture = [path.join(repoRoot(), 'fixtures', 'sops-3.13.2', 'format.enc.yaml')].find((f) => fs.existsSync(f));
   if (!fixture || !(await oracleAvailable())) return t.skip('real-sops oracle or fixture not available');
   // the fixture's data key, recovered with the PGP test key through the openpgp fallback
-  const { source: pgp } = await import('../src/keys/pgp.js');
+  const { source: pgp } = await import('../src/keys/pgp/client.js');
   const { parse } = await import('yaml');
   const text = fs.readFileSync(fixture, 'utf8');
   const pgpEnc = (parse(text) as { sops: { pgp: Array<{ enc: string }> } }).sops.pgp[0]!.enc;

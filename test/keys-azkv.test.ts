@@ -1,4 +1,4 @@
-// Azure Key Vault keys (src/keys/azkv.ts) with the real @azure/keyvault-keys and @azure/identity
+// Azure Key Vault keys (src/keys/azkv/) with the real @azure/keyvault-keys and @azure/identity
 // clients against the loopback Key Vault + token endpoint in servers/azure-kv.ts (HTTPS on
 // 127.0.0.1, trusted through an https.Agent passed to both SDK pipelines).
 import { test, before, after } from 'node:test';
@@ -7,7 +7,8 @@ import crypto from 'node:crypto';
 import https from 'node:https';
 import net from 'node:net';
 import YAML from 'yaml';
-import { azureKeyUrl, createAzureKvSource, parseAzureKeyUrl, parseAzureKeyUrls, type AzureKvOptions } from '../src/keys/azkv.js';
+import { createAzureKvSource, type AzureKvOptions } from '../src/keys/azkv/client.js';
+import { azureKeyUrl, parseAzureKeyUrl, parseAzureKeyUrls } from '../src/keys/azkv/key.js';
 import type { AzureKvKey, KeyContext } from '../src/keys/types.js';
 import { keyToPlain, parseMetadata } from '../src/metadata/metadata.js';
 import type { Plain } from '../src/tree/types.js';

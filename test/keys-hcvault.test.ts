@@ -1,4 +1,4 @@
-// HashiCorp Vault transit keys (src/keys/hcvault.ts) against the loopback Vault in servers/vault.ts.
+// HashiCorp Vault transit keys (src/keys/hcvault/) against the loopback Vault in servers/vault.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -9,7 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as openpgp from 'openpgp';
 import YAML from 'yaml';
-import { createVaultSource, parseVaultUri, parseVaultUris, vaultKeyUri } from '../src/keys/hcvault.js';
+import { createVaultSource } from '../src/keys/hcvault/client.js';
+import { parseVaultUri, parseVaultUris, vaultKeyUri } from '../src/keys/hcvault/key.js';
 import type { KeyContext, VaultKey } from '../src/keys/types.js';
 import { formatTimestamp, keyToPlain, parseMetadata } from '../src/metadata/metadata.js';
 import type { Plain } from '../src/tree/types.js';

@@ -8,7 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { parse } from 'yaml';
 import * as openpgp from 'openpgp';
-import { source, pgpFingerprintsFromString } from '../src/keys/pgp.js';
+import { source } from '../src/keys/pgp/client.js';
+import { parsePgpFingerprints } from '../src/keys/pgp/key.js';
+
+const pgpFingerprintsFromString = (s: string) => parsePgpFingerprints(s).map((k) => k.fp);
 import type { KeyContext, PgpKey } from '../src/keys/types.js';
 import { SopsError, ExitCode } from '../src/errors.js';
 import { decryptParsed, parseEncrypted } from '../src/aes/cipher.js';
@@ -85,7 +88,7 @@ function assertArmored(enc: string): void {
 
 // --- fingerprints ----------------------------------------------------------------------------------
 
-test('pgpFingerprintsFromString: comma-separated, spaces removed, kept as given', () => {
+test('parsePgpFingerprints: comma-separated, spaces removed, kept as given', () => {
   assert.deepEqual(pgpFingerprintsFromString(`${FP1}, ${FP2}`), [FP1, FP2]);
   assert.deepEqual(pgpFingerprintsFromString('FBC7 B9E2 A4F9 289A C0C1  D484 3D16 CEE4 A273 81B4'), [FP1]);
   assert.deepEqual(pgpFingerprintsFromString('fbc7b9e2a4f9289ac0c1d4843d16cee4a27381b4,'), ['fbc7b9e2a4f9289ac0c1d4843d16cee4a27381b4']);

@@ -100,7 +100,7 @@ export async function openPlanned(
 /** Keys given with flags (or their environment variables), as one key group. */
 export async function keysFromFlags(o: CliOptions): Promise<MasterKey[]> {
   const keys: MasterKey[] = [];
-  const ids = await import('../config/keyids.js');
+  const ids = await import('../keys/identity.js');
   if (o.age) keys.push(...ids.parseAgeRecipients(o.age));
   if (o.pgp) keys.push(...ids.parsePgpFingerprints(o.pgp));
   if (o.kms) {
@@ -180,7 +180,7 @@ export async function planEncryption(path: string | undefined, o: CliOptions, fo
     );
   }
   log(`using creation rule ${match.index} of ${configPath}`);
-  const context = o.encryptionContext ? (await import('../config/keyids.js')).parseEncryptionContext(o.encryptionContext) : undefined;
+  const context = o.encryptionContext ? (await import('../keys/identity.js')).parseEncryptionContext(o.encryptionContext) : undefined;
   const s = cfgMod.ruleToEncryptionSettings(match.rule, { kmsEncryptionContext: context });
   const scope = resolveScope({ ...match.rule.scope, ...flagScope });
   return { keyGroups: s.keyGroups, shamirThreshold: threshold ?? s.shamirThreshold, scope, indent, source: `${configPath} rule ${match.index}` };

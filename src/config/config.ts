@@ -17,7 +17,7 @@
  * the rule (`creation_rules[2]`) and the setting.
  *
  * Regular expressions are Go (RE2) expressions, compiled with ./goregex.ts. Key identifiers are
- * parsed with ./keyids.ts. No key SDK is imported.
+ * parsed with ../keys/identity.ts. No key SDK is imported.
  */
 import { readFileSync, statSync } from 'node:fs';
 import * as nodePath from 'node:path';
@@ -27,6 +27,7 @@ import type { Scope } from '../tree/crypt.js';
 import type { KeyGroup, KmsKey, MasterKey } from '../keys/types.js';
 import { goRegExp, GoRegexError } from './goregex.js';
 import {
+  keyId,
   parseAgeRecipient,
   parseAzureKeyUrl,
   parseGcpKmsId,
@@ -34,7 +35,7 @@ import {
   parsePgpFingerprint,
   parseVaultUri,
   splitKeyList,
-} from './keyids.js';
+} from '../keys/identity.js';
 import { closest } from './suggest.js';
 
 /** The name sops looks for (`.sops.yml` is not read, only warned about). */
@@ -385,14 +386,6 @@ function groupString(item: unknown, where: Where, key: string, i: number): strin
   return where.invalid(`${key}[${i}]`, `expected a string, got ${describe(item)}`);
 }
 
-/** A key's identity for de-duplication: every field but `enc` and `createdAt`, keys sorted. */
-function dedupKey(k: MasterKey): string {
-  const { enc: _enc, createdAt: _c, ...id } = k;
-  const canonical = (v: unknown): unknown =>
-    isObj(v) ? Object.fromEntries(Object.keys(v).sort().map((key) => [key, canonical(v[key])])) : v;
-  return JSON.stringify(canonical(id));
-}
-
 interface GroupResult {
   keys: KeyGroup;
   unsupported: Set<string>;
@@ -470,7 +463,7 @@ function parseGroup(v: unknown, where: Where, depth = 0): GroupResult {
     keys.push(keyAt(where, `hc_vault[${i}]`, () => parseVaultUri(s)));
   });
   const unique = new Map<string, MasterKey>();
-  for (const k of keys) if (!unique.has(dedupKey(k))) unique.set(dedupKey(k), k);
+  for (const k of keys) if (!unique.has(keyId(k))) unique.set(keyId(k), k);
   return { keys: [...unique.values()], unsupported };
 }
 

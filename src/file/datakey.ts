@@ -4,7 +4,8 @@
  */
 import { ExitCode, SopsError, messageOf } from '../errors.js';
 import { keySourceFor } from '../keys/index.js';
-import { describeKey, KEY_TYPES, type KeyContext, type KeyGroup, type KeyType, type MasterKey } from '../keys/types.js';
+import { KEY_TYPES, type KeyContext, type KeyGroup, type KeyType, type MasterKey } from '../keys/types.js';
+import { describeKey } from '../keys/identity.js';
 import type { Metadata } from '../metadata/metadata.js';
 import { formatTimestamp } from '../metadata/metadata.js';
 import { combineShares, splitKey } from '../shamir/shamir.js';

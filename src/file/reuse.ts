@@ -14,7 +14,8 @@
  * key is removed (or the groups or threshold change), the data key is NOT reused (whoever could open
  * the previous version knows it): the file gets a new data key and every value a new ciphertext.
  */
-import { describeKey, type KeyGroup, type KeyType, type MasterKey } from '../keys/types.js';
+import type { KeyGroup, KeyType } from '../keys/types.js';
+import { keyId } from '../keys/identity.js';
 import type { Metadata } from '../metadata/metadata.js';
 import type { Format, StoreOptions } from '../stores/types.js';
 import { IvStash } from '../tree/crypt.js';
@@ -45,18 +46,6 @@ export class SingleUseIvStash extends IvStash {
   }
 }
 
-/** A key's identity (what it is, never its wrapped data key), for comparing key sets. */
-export function keyIdentity(k: MasterKey): string {
-  switch (k.type) {
-    case 'kms':
-      return JSON.stringify([describeKey(k), k.context ? Object.entries(k.context).sort() : [], k.awsProfile ?? '']);
-    case 'pgp':
-      return `pgp ${k.fp.replace(/\s+/g, '').toUpperCase()}`;
-    default:
-      return describeKey(k);
-  }
-}
-
 /**
  * What to do with an existing data key when the keys change from `before` to `after`:
  * - `keep`: same groups, same keys, same threshold: keep the wrapped keys as they are;
@@ -70,7 +59,7 @@ export function keyChange(
   before: { keyGroups: KeyGroup[]; shamirThreshold: number },
   after: { keyGroups: KeyGroup[]; shamirThreshold: number },
 ): 'keep' | 'rewrap' | 'rotate' {
-  const groups = (gs: KeyGroup[]) => gs.filter((g) => g.length > 0).map((g) => [...new Set(g.map(keyIdentity))].sort());
+  const groups = (gs: KeyGroup[]) => gs.filter((g) => g.length > 0).map((g) => [...new Set(g.map(keyId))].sort());
   const b = groups(before.keyGroups);
   const a = groups(after.keyGroups);
   const threshold = (t: number, n: number) => (n <= 1 ? 0 : t || n);

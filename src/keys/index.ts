@@ -6,12 +6,12 @@ import type { KeySource, KeyType, MasterKey } from './types.js';
 type Loader = () => Promise<KeySource<never>>;
 
 const loaders: Record<KeyType, Loader> = {
-  age: async () => (await import('./age.js')).source as KeySource<never>,
-  pgp: async () => (await import('./pgp.js')).source as KeySource<never>,
-  kms: async () => (await import('./kms.js')).source as KeySource<never>,
-  gcp_kms: async () => (await import('./gcpkms.js')).source as KeySource<never>,
-  azure_kv: async () => (await import('./azkv.js')).source as KeySource<never>,
-  hc_vault: async () => (await import('./hcvault.js')).source as KeySource<never>,
+  age: async () => (await import('./age/client.js')).source as KeySource<never>,
+  pgp: async () => (await import('./pgp/client.js')).source as KeySource<never>,
+  kms: async () => (await import('./kms/client.js')).source as KeySource<never>,
+  gcp_kms: async () => (await import('./gcpkms/client.js')).source as KeySource<never>,
+  azure_kv: async () => (await import('./azkv/client.js')).source as KeySource<never>,
+  hc_vault: async () => (await import('./hcvault/client.js')).source as KeySource<never>,
 };
 
 const loaded = new Map<KeyType, Promise<KeySource<never>>>();

@@ -74,21 +74,3 @@ export interface KeySource<K extends MasterKey = MasterKey> {
   wrap(key: K, dataKey: Buffer, ctx: KeyContext): Promise<string>;
   unwrap(key: K, ctx: KeyContext): Promise<Buffer>;
 }
-
-/** A one-line description of a key for messages and `--verbose` (never secret). */
-export function describeKey(k: MasterKey): string {
-  switch (k.type) {
-    case 'age':
-      return `age ${k.recipient}`;
-    case 'pgp':
-      return `pgp ${k.fp}`;
-    case 'kms':
-      return `kms ${k.arn}${k.role ? `+${k.role}` : ''}`;
-    case 'gcp_kms':
-      return `gcp_kms ${k.resourceId}`;
-    case 'azure_kv':
-      return `azure_kv ${k.vaultUrl.replace(/\/+$/, '')}/keys/${k.name}/${k.version}`;
-    case 'hc_vault':
-      return `hc_vault ${k.vaultAddress.replace(/\/+$/, '')}/v1/${k.enginePath}/keys/${k.keyName}`;
-  }
-}

@@ -78,7 +78,7 @@ export function bech32Decode(s: string): { hrp: string; bytes: Uint8Array } {
     if (d < 0) throw new Error(`invalid character ${JSON.stringify(ch)}`);
     data.push(d);
   }
-  if (polymod([...hrpExpand(hrp), ...data]) !== 1) throw new Error('invalid checksum');
+  if (polymod([...hrpExpand(hrp), ...data]) !== 1) throw new Error('bad checksum (a typo?)');
   const bytes = convertBits(data.slice(0, -6), 5, 8, false);
   if (!bytes) throw new Error('invalid padding');
   return { hrp, bytes: Uint8Array.from(bytes) };

@@ -22,13 +22,11 @@
 import os from 'node:os';
 import type { KMSClientConfig } from '@aws-sdk/client-kms';
 import type { STSClientConfig } from '@aws-sdk/client-sts';
-import { ExitCode, SopsError } from '../errors.js';
-import { describeKey, type KeyContext, type KeySource, type KmsKey } from './types.js';
+import { ExitCode, SopsError } from '../../errors.js';
+import type { KeyContext, KeySource, KmsKey } from '../types.js';
+import { describeKey } from '../identity.js';
+import { kmsRegion } from './key.js';
 
-/** A KMS key ARN (`arn:PARTITION:kms:REGION:ACCOUNT:key/ID` or `…:alias/NAME`); group 1 is the region. */
-const KEY_ARN = /^arn:aws[\w-]*:kms:(.+):[0-9]+:(key|alias)\/.+$/;
-/** Where `ARN+ROLE_ARN` splits: before the IAM role ARN. */
-const ROLE_SUFFIX = /\+(?=arn:aws[\w-]*:iam::)/;
 /** Characters sops drops from the hostname in the STS session name (as its Go pattern reads them). */
 const SESSION_NAME_DROP = /[^a-zA-Z0-9=,.@-_]+/g;
 const SESSION_NAME_MAX = 64;
@@ -37,51 +35,6 @@ const SESSION_NAME_MAX = 64;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 /** Attempts per call (the first one and the retries) when `AWS_MAX_ATTEMPTS` is unset. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
-
-/**
- * Parse sops's `--encryption-context` syntax, `key:value,key2:value2`. Every item must hold exactly
- * one `:` (nothing is trimmed); the empty string is no context.
- */
-export function parseEncryptionContext(s: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (s === '') return out;
-  for (const item of s.split(',')) {
-    const kv = item.split(':');
-    if (kv.length !== 2) {
-      throw new SopsError(
-        `invalid KMS encryption context format: ${JSON.stringify(item)} is not key:value (expected key:value,key2:value2)`,
-        ExitCode.ErrorInvalidKMSEncryptionContextFormat,
-      );
-    }
-    out[kv[0]!] = kv[1]!;
-  }
-  return out;
-}
-
-/**
- * Parse a comma-separated list of KMS keys as `--kms` and `SOPS_KMS_ARN` take it: each item is a key
- * ARN, optionally followed by `+` and the ARN of an IAM role to assume. Whitespace is dropped (as
- * sops does) and empty items are skipped. Every key gets its own copy of `context`.
- */
-export function parseKmsArns(s: string, context?: Record<string, string>, awsProfile?: string): KmsKey[] {
-  const keys: KmsKey[] = [];
-  for (const raw of s.split(',')) {
-    const item = raw.replace(/\s+/g, '');
-    if (!item) continue;
-    const at = item.search(ROLE_SUFFIX);
-    const key: KmsKey = { type: 'kms', arn: at > 0 ? item.slice(0, at) : item, enc: '' };
-    if (at > 0) key.role = item.slice(at + 1);
-    if (context && Object.keys(context).length > 0) key.context = { ...context };
-    if (awsProfile) key.awsProfile = awsProfile;
-    keys.push(key);
-  }
-  return keys;
-}
-
-/** The region of a KMS key ARN, or undefined when `arn` is not one. */
-export function kmsRegion(arn: string): string | undefined {
-  return KEY_ARN.exec(arn)?.[1];
-}
 
 /** The STS session name sops uses: `sops@` and the hostname, cleaned and cut to 64 characters. */
 export function stsSessionName(hostname: string = os.hostname()): string {

@@ -25,8 +25,8 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import { SopsError } from '../errors.js';
-import type { KeyContext, KeySource, VaultKey } from './types.js';
+import type { KeyContext, KeySource, VaultKey } from '../types.js';
+import { vaultKeyUri } from './key.js';
 
 export interface VaultOptions {
   /** Per-attempt timeout when VAULT_CLIENT_TIMEOUT is unset. Default 60 000 ms. */
@@ -35,58 +35,6 @@ export interface VaultOptions {
   maxRetries?: number;
   /** The first retry's delay (then 2×, 3×…, each with up to 50% jitter). Default 1000 ms. */
   retryDelayMs?: number;
-}
-
-/** The key's URI as sops prints it: `{vault_address}/v1/{engine_path}/keys/{key_name}`. */
-export function vaultKeyUri(key: VaultKey): string {
-  return `${key.vaultAddress}/v1/${key.enginePath}/keys/${key.keyName}`;
-}
-
-const EXAMPLE = 'https://vault.example.com:8200/v1/transit/keys/keyName';
-
-/**
- * One key URI such as `https://vault.example.com:8200/v1/transit/keys/keyName`, split as sops
- * splits it: the address is scheme://host[:port] exactly as written, the key name is the last path
- * segment, and the engine path is everything between `/v1/` and the second-to-last segment (so
- * engine paths may contain slashes: `/v1/team/transit/keys/k` gives `team/transit`).
- */
-export function parseVaultUri(uri: string): VaultKey {
-  const s = uri.trim();
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)([?#].*)?$/.exec(s);
-  if (!m) throw new SopsError(`missing scheme in Vault URL (should be like this: ${EXAMPLE}), got: ${s}`);
-  const scheme = m[1]!.toLowerCase();
-  if (scheme !== 'http' && scheme !== 'https') throw new SopsError(`Vault URL ${s} must use http or https (like ${EXAMPLE})`);
-  if (!m[2]) throw new SopsError(`Vault URL ${s} has no host (should be like ${EXAMPLE})`);
-  if (m[4]) throw new SopsError(`Vault URL ${s} must not have a query or fragment (should be like ${EXAMPLE})`);
-  const p = m[3]!;
-  // sops checks (unanchored) for a prefix before /vN/ first, then for the /vN/engine/keys/name shape.
-  if (/\/[^/]+\/v\d+\/[^/]+\/[^/]+\/[^/]+/.test(p)) {
-    throw new SopsError(`running Vault with a prefixed URL is not supported! (Format has to be like ${EXAMPLE}), got: ${s}`);
-  }
-  if (!/\/v\d+\/[^/]+\/[^/]+\/[^/]+/.test(p)) {
-    throw new SopsError(`Vault path does not seem to be formatted correctly (e.g. ${EXAMPLE}), got: ${s}`);
-  }
-  const dirs = p.replace(/^\/+|\/+$/g, '').split('/');
-  const keyName = dirs[dirs.length - 1]!;
-  const enginePath = path.posix.normalize(dirs.slice(1, dirs.length - 2).filter(Boolean).join('/') || '.');
-  return {
-    type: 'hc_vault',
-    vaultAddress: `${scheme}://${m[2]}`,
-    enginePath: enginePath === '.' ? '' : enginePath,
-    keyName,
-    enc: '',
-  };
-}
-
-/**
- * A comma-separated list of key URIs, as `--hc-vault-transit` and SOPS_VAULT_URIS take it (empty
- * items are skipped, as in sops).
- */
-export function parseVaultUris(s: string): VaultKey[] {
-  return s
-    .split(',')
-    .filter((u) => u !== '')
-    .map(parseVaultUri);
 }
 
 /** A Go-style duration (`90s`, `1m30s`, `500ms`) or a bare number of seconds, in ms. */

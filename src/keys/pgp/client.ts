@@ -12,23 +12,12 @@
  * TSOPS_PGP_PUBLIC_KEYS / TSOPS_PGP_PRIVATE_KEYS, tried before gpg when set (as sops tries its
  * built-in OpenPGP before gpg). Secrets never appear in a child's argv.
  */
-import { ExitCode, SopsError } from '../errors.js';
-import type { KeyContext, KeySource, PgpKey } from './types.js';
-import { describeGpgFailure, GpgNotFoundError, runGpg } from './pgp/gpg.js';
+import { ExitCode, SopsError } from '../../errors.js';
+import type { KeyContext, KeySource, PgpKey } from '../types.js';
+import { describeGpgFailure, GpgNotFoundError, runGpg } from './gpg.js';
 
 const PUBLIC_KEYS_ENV = 'TSOPS_PGP_PUBLIC_KEYS';
 const PRIVATE_KEYS_ENV = 'TSOPS_PGP_PRIVATE_KEYS';
-
-/**
- * Parse a comma-separated fingerprint list (`--pgp`, SOPS_PGP_FP, `.sops.yaml`'s `pgp:`): spaces
- * removed, empty entries ignored, each kept as given otherwise (sops stores what the user gave).
- */
-export function pgpFingerprintsFromString(s: string): string[] {
-  return s
-    .split(',')
-    .map((f) => f.replace(/\s+/g, ''))
-    .filter(Boolean);
-}
 
 /** The last 16 hex digits (the long key ID), as sops passes to --trusted-key. */
 function longKeyId(fp: string): string {
@@ -36,7 +25,7 @@ function longKeyId(fp: string): string {
 }
 
 function openpgpModule() {
-  return import('./pgp/openpgp.js');
+  return import('./openpgp.js');
 }
 
 async function wrap(key: PgpKey, dataKey: Buffer, ctx: KeyContext): Promise<string> {

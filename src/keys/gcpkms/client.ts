@@ -26,37 +26,9 @@ import { createRequire } from 'node:module';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExitCode, SopsError, messageOf } from '../errors.js';
-import type { GcpKmsKey, KeyContext, KeySource } from './types.js';
-
-/** What sops accepts as a Cloud KMS key name. */
-const RESOURCE_ID = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/;
-
-/** Whether `id` is a CryptoKey resource ID (`projects/P/locations/L/keyRings/R/cryptoKeys/K`). */
-export function isGcpKmsResourceId(id: string): boolean {
-  return RESOURCE_ID.test(id);
-}
-
-/**
- * Keys from a comma-separated list of resource IDs, as `--gcp-kms` and `SOPS_GCP_KMS_IDS` take
- * them. Spaces are dropped (as sops does) and empty items skipped; an item that is not a resource
- * ID is an error.
- */
-export function parseGcpKmsIds(s: string): GcpKmsKey[] {
-  const keys: GcpKmsKey[] = [];
-  for (const raw of s.split(',')) {
-    const resourceId = raw.replace(/\s+/g, '');
-    if (!resourceId) continue;
-    if (!isGcpKmsResourceId(resourceId)) {
-      throw new SopsError(
-        `invalid GCP KMS resource ID ${JSON.stringify(resourceId)}: expected projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY`,
-        ExitCode.ErrorGeneric,
-      );
-    }
-    keys.push({ type: 'gcp_kms', resourceId, enc: '' });
-  }
-  return keys;
-}
+import { ExitCode, SopsError, messageOf } from '../../errors.js';
+import type { GcpKmsKey, KeyContext, KeySource } from '../types.js';
+import { GCP_KMS_ID_FORM, isGcpKmsResourceId } from './key.js';
 
 /** Connection settings, from the environment (see the module comment). */
 export interface GcpKmsSettings {
@@ -401,7 +373,7 @@ type Op = 'Encrypt' | 'Decrypt';
 
 async function callKms<T>(key: GcpKmsKey, op: Op, ctx: KeyContext, run: (client: KmsClient, options: CallOptions) => Promise<T>): Promise<T> {
   if (!isGcpKmsResourceId(key.resourceId)) {
-    throw configError(`no valid GCP KMS resource ID in ${JSON.stringify(key.resourceId)}: expected projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY`);
+    throw configError(`no valid GCP KMS resource ID in ${JSON.stringify(key.resourceId)}: expected ${GCP_KMS_ID_FORM}`);
   }
   const settings = gcpKmsSettings(ctx.env);
   const creds = resolveCredentials(ctx.env);

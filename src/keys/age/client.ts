@@ -1,46 +1,32 @@
 /**
- * age master keys, as sops 3.x uses them.
+ * age master keys, as sops 3.x uses them (the key service side; identifiers are parsed in ./key.ts).
  *
  * - wrap: the data key (or a Shamir share) is encrypted to the recipient and stored as an ASCII-armored
  *   age file (`-----BEGIN AGE ENCRYPTED FILE-----`, 64-column base64, trailing newline), exactly the
  *   layout Go age's armor writer gives sops. Recipients: `age1…` (X25519), `age1pq1…` (hybrid) and
  *   SSH public keys (`ssh-ed25519 …`, `ssh-rsa …`, age's agessh stanzas).
- * - unwrap: the identities sops would find (see ./age/identities.ts) are tried on the stored file.
+ * - unwrap: the identities sops would find (see ./identities.ts) are tried on the stored file.
  *
- * X25519 keys (the common case) run on node:crypto (./age/native.ts); the age library (typage) is
+ * X25519 keys (the common case) run on node:crypto (./native.ts); the age library (typage) is
  * imported only for SSH, post-quantum and plugin keys.
  */
-import { ExitCode, SopsError } from '../errors.js';
-import type { AgeKey, KeyContext, KeySource } from './types.js';
-import { parseAgeRecipient, shortRecipient } from './age/recipient.js';
-import * as native from './age/native.js';
-
-/**
- * Parse a comma-separated recipient list (`--age`, SOPS_AGE_RECIPIENTS, `.sops.yaml`'s `age:`):
- * each entry trimmed, empty entries ignored, every entry validated. Returns the recipients as given
- * (sops stores them that way). Throws a SopsError naming the malformed recipient.
- */
-export function ageRecipientsFromString(s: string): string[] {
-  const out: string[] = [];
-  for (const raw of s.split(',')) {
-    const r = raw.trim();
-    if (!r) continue;
-    try {
-      parseAgeRecipient(r);
-    } catch (e) {
-      throw new SopsError((e as Error).message, ExitCode.ErrorGeneric);
-    }
-    out.push(r);
-  }
-  return out;
-}
+import { ExitCode, SopsError } from '../../errors.js';
+import type { AgeKey, KeyContext, KeySource } from '../types.js';
+import { parseRecipient, shortRecipient } from './key.js';
+import * as native from './native.js';
 
 async function wrap(key: AgeKey, dataKey: Buffer, ctx: KeyContext): Promise<string> {
   let parsed;
   try {
-    parsed = parseAgeRecipient(key.recipient.trim());
+    parsed = parseRecipient(key.recipient.trim());
   } catch (e) {
     throw new SopsError((e as Error).message, ExitCode.ErrorGeneric);
+  }
+  if (parsed.kind === 'plugin') {
+    throw new SopsError(
+      `age plugin recipients are not supported yet: ${shortRecipient(key.recipient)} needs the plugin age-plugin-${parsed.plugin}`,
+      ExitCode.ErrorGeneric,
+    );
   }
   if (parsed.kind !== 'ssh') {
     const point = native.x25519Recipient(parsed.recipient);
@@ -52,7 +38,7 @@ async function wrap(key: AgeKey, dataKey: Buffer, ctx: KeyContext): Promise<stri
   const age = await import('age-encryption');
   const enc = new age.Encrypter();
   if (parsed.kind === 'ssh') {
-    const { sshRecipient } = await import('./age/ssh-stanzas.js');
+    const { sshRecipient } = await import('./ssh-stanzas.js');
     enc.addRecipient(sshRecipient(parsed.key));
   } else {
     enc.addRecipient(parsed.recipient);
@@ -70,7 +56,7 @@ async function unwrap(key: AgeKey, ctx: KeyContext): Promise<Buffer> {
   const file = native.dearmor(key.enc);
   if (!file) throw fail(`the encrypted data key for age recipient ${who} is not a valid armored age file`);
   const parsed = native.parseAgeFile(file);
-  const ids = await import('./age/identities.js');
+  const ids = await import('./identities.js');
 
   // Files and SOPS_AGE_KEY first; the key commands only if those cannot decrypt (same outcome as
   // sops, which runs them up front, without asking a password manager when it is not needed).
@@ -120,5 +106,5 @@ export const source: KeySource<AgeKey> = { wrap, unwrap };
 
 /** Forget the identities loaded so far (they are cached per environment). */
 export async function clearAgeIdentityCache(): Promise<void> {
-  (await import('./age/identities.js')).clearIdentityCache();
+  (await import('./identities.js')).clearIdentityCache();
 }

@@ -21,8 +21,8 @@ import { createHash } from 'node:crypto';
 import type { Agent } from 'node:http';
 import type { TokenCredential } from '@azure/identity';
 import type { CryptographyClient, KeyClient } from '@azure/keyvault-keys';
-import { SopsError } from '../errors.js';
-import type { AzureKvKey, KeyContext, KeySource } from './types.js';
+import type { AzureKvKey, KeyContext, KeySource } from '../types.js';
+import { azureKeyUrl } from './key.js';
 
 /** The algorithm sops uses (azkeys.EncryptionAlgorithmRSAOAEP256). */
 const ALGORITHM = 'RSA-OAEP-256';
@@ -72,35 +72,6 @@ let sdk: Promise<{ keys: KeysModule; identity: IdentityModule }> | undefined;
 function loadSdk(): Promise<{ keys: KeysModule; identity: IdentityModule }> {
   sdk ??= Promise.all([import('@azure/keyvault-keys'), import('@azure/identity')]).then(([keys, identity]) => ({ keys, identity }));
   return sdk;
-}
-
-/** The key's URL as sops prints it: `{vaultUrl}/keys/{name}/{version}`. */
-export function azureKeyUrl(key: AzureKvKey): string {
-  return `${key.vaultUrl.replace(/\/+$/, '')}/keys/${key.name}/${key.version}`;
-}
-
-/**
- * One key URL, `https://{vault}/keys/{name}[/{version}]`, as sops accepts it (surrounding spaces
- * ignored; a trailing slash means no version). `version` is '' when the URL has none.
- */
-export function parseAzureKeyUrl(url: string): AzureKvKey {
-  const s = url.trim();
-  const m = /^(https:\/\/[^/]+)\/keys\/([^/]+)(?:\/([^/]*))?$/.exec(s);
-  if (!m) {
-    throw new SopsError(
-      `could not parse ${JSON.stringify(s)} into an Azure Key Vault key: expected https://VAULT/keys/NAME[/VERSION]`,
-    );
-  }
-  return { type: 'azure_kv', vaultUrl: m[1]!, name: m[2]!, version: m[3] ?? '', enc: '' };
-}
-
-/**
- * A comma-separated list of key URLs, as `--azure-kv` and SOPS_AZURE_KEYVAULT_URLS take it
- * ('' gives no keys; like sops, an empty item is an error).
- */
-export function parseAzureKeyUrls(s: string): AzureKvKey[] {
-  if (s === '') return [];
-  return s.split(',').map(parseAzureKeyUrl);
 }
 
 function oneLine(s: string, max = 400): string {
