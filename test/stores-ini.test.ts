@@ -116,6 +116,7 @@ test("go-ini's reading rules: delimiters, quotes, inline comments, continuations
     tree(
       section('DEFAULT', [entry('top', str('level'))]),
       section('s', [
+        c('about s'),
         entry('colon', str('v')),
         entry('inline', str('value')),
         c('note'),
@@ -130,16 +131,15 @@ test("go-ini's reading rules: delimiters, quotes, inline comments, continuations
         entry('cont', str('onetwothree')),
         entry('#1', str('first')),
         entry('#2', str('second')),
-        entry('dup', str('2')), // a repeated section continues, a repeated key takes the last value
+        entry('dup', str('1')),
         entry('empty', str('')),
         entry('quoted key', str('q')),
       ]),
       section('t', [entry('x', str('1'))]),
+      // a repeated section header starts a section of its own (sops >= 3.9: non-unique sections)
+      section('s', [entry('dup', str('2'))]),
     ),
   );
-  // the section comment after the header was replaced when [s] was opened again (go-ini does that)
-  const again = load('[s] ; about s\na = 1\n');
-  assert.deepEqual(again.docs[0]!.items[1], section('s', [c('about s'), entry('a', str('1'))]));
 });
 
 test('CRLF line ends and byte order marks are read as go-ini reads them', () => {
@@ -189,9 +189,10 @@ test('values and keys are quoted on output so that they read back', () => {
   assert.deepEqual(load(emit(t)), t);
 });
 
-test('keys before any section are written first without a header, wherever DEFAULT is in the tree', () => {
+test('keys before any section are written first without a header; a DEFAULT elsewhere keeps its header', () => {
   assert.equal(emit(load('a=1\n[s]\nb=2\n')), 'a = 1\n\n[s]\nb = 2\n');
-  assert.equal(emit(tree(section('s', [entry('b', str('2'))]), section('DEFAULT', [entry('a', str('1'))]))), 'a = 1\n\n[s]\nb = 2\n');
+  // sops >= 3.9 writes sections in tree order: DEFAULT elsewhere than first gets its header
+  assert.equal(emit(tree(section('s', [entry('b', str('2'))]), section('DEFAULT', [entry('a', str('1'))]))), '[s]\nb = 2\n\n[DEFAULT]\na = 1\n');
   assert.equal(emit(tree(section('DEFAULT', []))), '');
   assert.equal(emit(tree()), '');
 });

@@ -69,7 +69,8 @@ test('strings are escaped as Go escapes them', () => {
   assert.equal(goJsonString('\u2028\u2029'), '"\\u2028\\u2029"');
   assert.equal(goJsonString('tab\tnl\ncr\r\b\f\u0001\u001f\u007f'), '"tab\\tnl\\ncr\\r\\b\\f\\u0001\\u001f\u007f"');
   assert.equal(goJsonString('ünï 日本 😀 back\\slash /'), '"ünï 日本 😀 back\\\\slash /"');
-  assert.equal(goJsonString('lone \ud800 surrogate'), '"lone \ufffd surrogate"');
+  // a lone surrogate stands for a byte that is not UTF-8: Go's json.Marshal writes the escape
+  assert.equal(goJsonString('lone \ud800 surrogate'), '"lone \\ufffd surrogate"');
   const t = parseJson('{"k\\u003c": "\\u00e9\\n\\"q\\"", "e": "\\ud83d\\ude00"}');
   assert.equal(showDoc(t), '{k<: str(é\n"q"), e: str(😀)}');
 });

@@ -4,6 +4,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { SopsError, ExitCode } from '../errors.js';
+import { encodeGoBytes } from '../util/gostring.js';
 
 export const IV_SIZE = 32;
 const TAG_SIZE = 16;
@@ -74,7 +75,7 @@ function preview(v: string): string {
 export function encryptValue(plaintext: string | Buffer, type: string, key: Buffer, aad: string, iv?: Buffer): string {
   const nonce = iv ?? freshIv();
   const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_SIZE });
-  c.setAAD(Buffer.from(aad, 'utf8'));
+  c.setAAD(encodeGoBytes(aad));
   const data = Buffer.concat([c.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext), c.final()]);
   const tag = c.getAuthTag();
   return `ENC[AES256_GCM,data:${data.toString('base64')},iv:${nonce.toString('base64')},tag:${tag.toString('base64')},type:${type}]`;
@@ -86,7 +87,7 @@ export function decryptParsed(v: EncryptedValue, key: Buffer, aad: string): Buff
   if (v.tag.length !== TAG_SIZE) throw new SopsError('an encrypted value has a malformed tag', ExitCode.ErrorDecryptingTree);
   try {
     const d = createDecipheriv('aes-256-gcm', key, v.iv, { authTagLength: TAG_SIZE });
-    d.setAAD(Buffer.from(aad, 'utf8'));
+    d.setAAD(encodeGoBytes(aad));
     d.setAuthTag(v.tag);
     return Buffer.concat([d.update(v.data), d.final()]);
   } catch {

@@ -15,6 +15,7 @@
 import { ExitCode, FileError, SopsError } from '../errors.js';
 import { entry, map, str, type Comment, type MapEntry, type MapNode, type Node, type Plain, type Tree } from '../tree/types.js';
 import { flattenMetadata, unflattenMetadata } from './flatten.js';
+import { decodeGoBytes, encodeGoBytes, goStringScalar } from '../util/gostring.js';
 import { goTypeName, scalarText } from './scalar-text.js';
 import type { Store, StoreOptions } from './types.js';
 
@@ -23,11 +24,12 @@ export const SOPS_PREFIX = 'sops_';
 
 function parse(data: Buffer): MapNode {
   const items: Array<MapEntry | Comment> = [];
-  const lines = data.toString('utf8').split('\n');
+  // bytes kept as sops keeps them (Go strings): a value that is not UTF-8 keeps its bytes
+  const lines = decodeGoBytes(data).split('\n');
   lines.forEach((line, i) => {
     if (line.length === 0) return;
     if (line[0] === '#') {
-      items.push({ kind: 'comment', text: line.slice(1) });
+      items.push({ kind: 'comment', text: line.slice(1).toWellFormed() });
       return;
     }
     const eq = line.indexOf('=');
@@ -35,16 +37,25 @@ function parse(data: Buffer): MapNode {
       // (the line itself is not quoted: it may hold a secret)
       throw new FileError(`invalid dotenv input: line ${i + 1} is neither a comment nor KEY=VALUE (it has no "=")`);
     }
-    items.push(entry(line.slice(0, eq), str(line.slice(eq + 1).replaceAll('\\n', '\n'))));
+    items.push(entry(line.slice(0, eq), goStringScalar(line.slice(eq + 1).replaceAll('\\n', '\n'))));
   });
   return map(items);
+}
+
+/** Why a key cannot be written to a dotenv file without reading back as something else, if it cannot. */
+function badKey(key: string): string | undefined {
+  if (key.includes('\n')) return 'holds a newline';
+  if (key.includes('=')) return 'holds "="';
+  if (key.startsWith('#')) return 'starts with "#"';
+  return undefined;
 }
 
 function print(items: ReadonlyArray<MapEntry | Comment>): Buffer {
   let out = '';
   for (const it of items) {
     if (it.kind === 'comment') {
-      out += `#${it.text}\n`;
+      // one comment line per line of text (a newline would end the comment)
+      for (const line of it.text.split('\n')) out += `#${line}\n`;
       continue;
     }
     if (it.value.kind === 'map' || it.value.kind === 'list') {
@@ -53,9 +64,18 @@ function print(items: ReadonlyArray<MapEntry | Comment>): Buffer {
         ExitCode.ErrorDumpingTree,
       );
     }
-    out += `${it.key}=${scalarText(it.value).replaceAll('\n', '\\n')}\n`;
+    // Beyond sops, which writes such a key and so a file that reads back differently (or not at all):
+    // refused, since a dotenv line has no quoting.
+    const why = badKey(it.key);
+    if (why) throw new SopsError(`cannot write the dotenv key ${JSON.stringify(it.key.toWellFormed())}: it ${why}`, ExitCode.ErrorDumpingTree);
+    out += `${it.key}=${goText(it.value).replaceAll('\n', '\\n')}\n`;
   }
-  return Buffer.from(out, 'utf8');
+  return encodeGoBytes(out);
+}
+
+/** A leaf's text, keeping the bytes of a value that is not UTF-8. */
+function goText(n: Node): string {
+  return n.kind === 'scalar' && n.raw ? decodeGoBytes(n.raw) : scalarText(n);
 }
 
 /** A dotenv store. It has no options (StoreOptions are accepted for a uniform factory signature). */
@@ -92,7 +112,7 @@ export function createDotenvStore(_opts: StoreOptions = {}): Store {
     },
 
     emitValue(node: Node): Buffer {
-      if (node.kind === 'scalar' && node.type === 'str') return Buffer.from(node.text, 'utf8');
+      if (node.kind === 'scalar' && node.type === 'str') return node.raw ? Buffer.from(node.raw) : Buffer.from(node.text, 'utf8');
       throw new SopsError(`the dotenv store only supports emitting strings, got ${goTypeName(node)}`, ExitCode.ErrorDumpingTree);
     },
   };

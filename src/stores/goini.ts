@@ -11,7 +11,9 @@
  *   (over several lines if need be); otherwise the text from the first `#` or `;` on is a comment,
  *   a trailing `\` joins the next line, and one pair of surrounding `"` or `'` is removed;
  * - lines starting with `#` or `;` are comments, attached to the next section (as its comment) or
- *   key; a repeated section continues the first one, a repeated key replaces its value.
+ *   key; a repeated key replaces its value (go-ini's default) — the caller may refuse that;
+ * - a repeated section header starts a new section of the same name, kept apart (sops ≥ 3.9 loads
+ *   and writes INI with go-ini's `AllowNonUniqueSections`, for WireGuard's `[Peer]` sections).
  *
  * Writing: a blank line between sections, `DEFAULT` without its header (and not at all when
  * empty), ` = ` aligned within each section, comment lines prefixed `; `, values quoted when they
@@ -19,6 +21,7 @@
  * surrounding spaces), keys quoted when they contain `"`, `=`, `:` or a backtick.
  */
 import { FileError } from '../errors.js';
+import { encodeGoBytes } from '../util/gostring.js';
 
 export const DEFAULT_SECTION = 'DEFAULT';
 
@@ -27,6 +30,10 @@ export interface IniKey {
   value: string;
   /** The comment lines before the key (with their `;`/`#`), joined with `\n`; '' for none. */
   comment: string;
+  /** The line the key was read from (0 when not read from a file). */
+  line: number;
+  /** The line of an earlier key of the same name in the section, whose value this one replaced. */
+  replaced?: number;
 }
 
 export interface IniSection {
@@ -36,31 +43,36 @@ export interface IniSection {
   readonly keys: IniKey[];
 }
 
-/** Sections and keys in file order, unique by name (go-ini's File with its default options). */
+/**
+ * Sections and keys in file order (go-ini's File with `AllowNonUniqueSections`, as sops uses it):
+ * sections may share a name, keys are unique within a section.
+ */
 export class IniFile {
   readonly sections: IniSection[] = [];
-  private readonly sectionIndex = new Map<string, IniSection>();
   private readonly keyIndex = new Map<IniSection, Map<string, IniKey>>();
 
-  constructor() {
-    this.section(DEFAULT_SECTION);
+  /** `withDefault`: start with the `DEFAULT` section, as parsing does (sops's writer starts empty). */
+  constructor(withDefault = true) {
+    if (withDefault) this.section(DEFAULT_SECTION);
   }
 
-  /** The section of that name, created at the end when new (go-ini's NewSection). */
+  /** A new section at the end (go-ini's NewSection with non-unique sections). */
   section(name: string): IniSection {
     if (name.length === 0) throw new Error('empty section name');
-    let s = this.sectionIndex.get(name);
-    if (!s) {
-      s = { name, comment: '', keys: [] };
-      this.sections.push(s);
-      this.sectionIndex.set(name, s);
-      this.keyIndex.set(s, new Map());
-    }
+    const s: IniSection = { name, comment: '', keys: [] };
+    this.sections.push(s);
+    this.keyIndex.set(s, new Map());
     return s;
   }
 
+  /** The first section of that name. */
   getSection(name: string): IniSection | undefined {
-    return this.sectionIndex.get(name);
+    return this.sections.find((s) => s.name === name);
+  }
+
+  /** The key of that name in a section, if any. */
+  getKey(section: IniSection, name: string): IniKey | undefined {
+    return this.keyIndex.get(section)!.get(name);
   }
 
   /** Add a key, or replace the value of the existing one (go-ini's NewKey). */
@@ -70,7 +82,7 @@ export class IniFile {
     let k = index.get(name);
     if (k) k.value = value;
     else {
-      k = { name, value, comment: '' };
+      k = { name, value, comment: '', line: 0 };
       section.keys.push(k);
       index.set(name, k);
     }
@@ -231,7 +243,10 @@ export function parseIni(text: string): IniFile {
     if (name === '-') name = `#${autoCount++}`;
     const value = readValue(line.slice(offset), lineNo);
     if (name.length === 0) throw fail(lineNo, 'empty key name');
+    const before = file.getKey(section, name);
     const key = file.setKey(section, name, value);
+    if (before) key.replaced ??= before.line;
+    key.line = lineNo;
     key.comment = trimSpace(comment);
     comment = '';
   }
@@ -239,7 +254,8 @@ export function parseIni(text: string): IniFile {
 }
 
 function byteLength(s: string): number {
-  return Buffer.byteLength(s, 'utf8');
+  // Go's len: a byte that is not UTF-8 (kept as a lone surrogate, see util/gostring.ts) counts one
+  return s.isWellFormed() ? Buffer.byteLength(s, 'utf8') : encodeGoBytes(s).length;
 }
 
 function commentLines(comment: string, trimPlain: boolean): string {

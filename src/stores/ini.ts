@@ -3,7 +3,11 @@
  *
  * - each section is a top-level map entry holding a map of its keys; every value is a string.
  *   Keys before the first section belong to the section `DEFAULT`, which is always there: first,
- *   and empty when the file has no such keys (it is not written back when empty);
+ *   and empty when the file has no such keys (it is not written back when empty). A repeated
+ *   section header starts a new section of the same name, kept apart (sops ≥ 3.9, go-ini's
+ *   `AllowNonUniqueSections`); a key repeated within one section is refused in a plaintext file
+ *   (go-ini keeps the last value only; beyond sops, which drops the first one silently);
+ * - values are bytes, as Go strings: a value that is not UTF-8 keeps its bytes;
  * - comments keep their text without the leading `;`/`#` and spaces. A comment before a section
  *   header becomes the first item of that section's map; a comment before a key (or at the end of
  *   its line) becomes the item right after that key. When writing, a section's leading comment goes
@@ -16,6 +20,7 @@ import { ExitCode, FileError, SopsError, messageOf } from '../errors.js';
 import { entry, map, str, type Comment, type MapEntry, type MapNode, type Node, type Plain, type Tree } from '../tree/types.js';
 import { flattenMetadata, unflattenMetadata } from './flatten.js';
 import { IniFile, parseIni, writeIni, type IniKey, type IniSection } from './goini.js';
+import { decodeGoBytes, encodeGoBytes, goStringScalar } from '../util/gostring.js';
 import { scalarText } from './scalar-text.js';
 import type { Store, StoreOptions } from './types.js';
 
@@ -34,15 +39,15 @@ function decode(data: Buffer): string {
   let start = 0;
   if (data.length >= 2 && ((data[0] === 0xfe && data[1] === 0xff) || (data[0] === 0xff && data[1] === 0xfe))) start = 2;
   else if (data.length >= 3 && data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) start = 3;
-  return data.subarray(start).toString('utf8');
+  return decodeGoBytes(data.subarray(start));
 }
 
 function sectionMap(sec: IniSection): MapNode {
   const items: Array<MapEntry | Comment> = [];
-  if (sec.comment !== '') items.push({ kind: 'comment', text: stripCommentChar(sec.comment) });
+  if (sec.comment !== '') items.push({ kind: 'comment', text: stripCommentChar(sec.comment).toWellFormed() });
   for (const k of sec.keys) {
-    items.push(entry(k.name, str(k.value)));
-    if (k.comment !== '') items.push({ kind: 'comment', text: stripCommentChar(k.comment) });
+    items.push(entry(k.name, goStringScalar(k.value)));
+    if (k.comment !== '') items.push({ kind: 'comment', text: stripCommentChar(k.comment).toWellFormed() });
   }
   return map(items);
 }
@@ -64,6 +69,7 @@ function fill(file: IniFile, items: ReadonlyArray<MapEntry | Comment>): void {
     }
     if (it.key === '') throw dumpError('a section name cannot be empty');
     const sec = file.section(it.key);
+    const seen = new Set<string>();
     const sub = it.value.items;
     let first = 0;
     if (sub[0]?.kind === 'comment') {
@@ -80,7 +86,29 @@ function fill(file: IniFile, items: ReadonlyArray<MapEntry | Comment>): void {
         throw dumpError(`the value of ${JSON.stringify(x.key)} in section ${JSON.stringify(it.key)} is a ${x.value.kind}`);
       }
       if (x.key === '') throw dumpError(`a key name in section ${JSON.stringify(it.key)} is empty`);
-      last = file.setKey(sec, x.key, scalarText(x.value));
+      // go-ini would keep only the last of two keys of one name (beyond sops: refused, never lost)
+      if (seen.has(x.key)) throw dumpError(`the key ${JSON.stringify(x.key)} appears twice in section ${JSON.stringify(it.key)}`);
+      seen.add(x.key);
+      last = file.setKey(sec, x.key, goText(x.value));
+    }
+  }
+}
+
+/** A leaf's text, keeping the bytes of a value that is not UTF-8. */
+function goText(n: Node): string {
+  return n.kind === 'scalar' && n.raw ? decodeGoBytes(n.raw) : scalarText(n);
+}
+
+/** Refuse a plaintext file in which a key repeats within a section (go-ini keeps the last value only). */
+function refuseRepeatedKeys(file: IniFile): void {
+  for (const sec of file.sections) {
+    for (const k of sec.keys) {
+      if (k.replaced !== undefined) {
+        throw new FileError(
+          `invalid INI input: line ${k.line}: the key ${JSON.stringify(k.name.toWellFormed())} repeats line ${k.replaced} in section ` +
+            `${JSON.stringify(sec.name.toWellFormed())}; only one value would be kept (rename or remove one)`,
+        );
+      }
     }
   }
 }
@@ -147,34 +175,38 @@ export function createIniStore(_opts: StoreOptions = {}): Store {
     format: 'ini',
 
     loadPlain(data: Buffer): Tree {
-      return toTree(load(data));
+      const file = load(data);
+      refuseRepeatedKeys(file);
+      return toTree(file);
     },
 
     loadEncrypted(data: Buffer): { tree: Tree; metadata: Plain | undefined } {
       const file = load(data);
-      const sec = file.getSection(SOPS_SECTION);
-      if (!sec) return { tree: toTree(file), metadata: undefined };
-      const metadata = unflattenMetadata(sec.keys.map((k) => [k.name, k.value] as const));
+      const secs = file.sections.filter((s) => s.name === SOPS_SECTION);
+      if (secs.length === 0) return { tree: toTree(file), metadata: undefined };
+      // sops reads the metadata with unique sections: repeated [sops] sections merge, the last value wins
+      const metadata = unflattenMetadata(secs.flatMap((sec) => sec.keys.map((k) => [k.name, k.value.toWellFormed()] as const)));
       return { tree: toTree(file, SOPS_SECTION), metadata };
     },
 
     emitPlain(tree: Tree): Buffer {
-      const file = new IniFile();
+      // sops writes into go-ini's empty file without its DEFAULT section: sections in tree order
+      const file = new IniFile(false);
       for (const doc of tree.docs) fill(file, doc.items);
-      return Buffer.from(writeIni(file), 'utf8');
+      return encodeGoBytes(writeIni(file));
     },
 
     emitEncrypted(tree: Tree, metadata: Plain): Buffer {
-      const file = new IniFile();
+      const file = new IniFile(false);
       for (const doc of tree.docs) fill(file, doc.items);
       const md = flattenMetadata(metadata).map(([k, v]) => entry(k, str(v)));
       fill(file, [entry(SOPS_SECTION, map(md))]);
-      return Buffer.from(writeIni(file), 'utf8');
+      return encodeGoBytes(writeIni(file));
     },
 
     emitValue(node: Node): Buffer {
       // --extract prints a string as it is; anything else as sops's INI store does, in Go's JSON
-      if (node.kind === 'scalar' && (node.type === 'str' || node.type === 'bytes')) return Buffer.from(node.text, 'utf8');
+      if (node.kind === 'scalar' && (node.type === 'str' || node.type === 'bytes')) return node.raw ? Buffer.from(node.raw) : Buffer.from(node.text, 'utf8');
       return Buffer.from(goJson(node), 'utf8');
     },
   };

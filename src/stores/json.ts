@@ -8,6 +8,7 @@
  */
 import { FileError } from '../errors.js';
 import { entry, fromPlain, toPlain, type MapNode, type Node, type Plain, type Scalar, type Tree } from '../tree/types.js';
+import { decodeGoBytes, decodeUtf8GoJson } from '../util/gostring.js';
 import type { Store, StoreOptions } from './types.js';
 
 const SOPS_KEY = 'sops';
@@ -51,7 +52,10 @@ class JsonParser {
     throw new JsonSyntaxError(`invalid ${describe(this.src, this.i)} ${what}`, this.i);
   }
 
-  /** The top-level object (what follows it is not read, as with Go's decoder). */
+  /**
+   * The top-level object. Anything but white space after it is refused, as sops's encrypted-file
+   * path (json.Unmarshal) refuses it: sops's plain path (a token decoder) would drop it silently.
+   */
   top(): MapNode {
     this.ws();
     if (this.i >= this.src.length) throw new JsonSyntaxError('unexpected end of JSON input', this.i);
@@ -69,7 +73,10 @@ class JsonParser {
           'To encrypt this file, wrap it in an object, e.g., {"data": [...]}',
       );
     }
-    return this.object();
+    const doc = this.object();
+    this.ws();
+    if (this.i < this.src.length) this.fail('after top-level value');
+    return doc;
   }
 
   private value(): Node {
@@ -153,7 +160,8 @@ class JsonParser {
     this.i = i + 1;
     if (!escaped) return s.slice(start, i);
     try {
-      return JSON.parse(s.slice(start - 1, i + 1)) as string;
+      // a \u escape of a lone surrogate reads as U+FFFD in Go
+      return (JSON.parse(s.slice(start - 1, i + 1)) as string).toWellFormed();
     } catch {
       // find the bad escape for the message
       for (let j = start; j < i; j++) {
@@ -251,7 +259,8 @@ function lineCol(src: string, off: number): string {
 
 /** Parse a JSON document into a one-document tree (the top level must be an object). */
 export function parseJson(data: Buffer | string): Tree {
-  let src = typeof data === 'string' ? data : data.toString('utf8');
+  // invalid UTF-8 reads as Go's encoding/json reads it: one U+FFFD per invalid byte
+  let src = typeof data === 'string' ? data : decodeUtf8GoJson(data);
   if (src.charCodeAt(0) === 0xfeff) src = src.slice(1);
   try {
     return { docs: [new JsonParser(src).top()] };
@@ -295,13 +304,14 @@ export function goJsonString(s: string): string {
     else if (c === 0x2028) rep = '\\u2028';
     else if (c === 0x2029) rep = '\\u2029';
     else if (c >= 0xd800 && c <= 0xdfff) {
-      // a valid pair passes; a lone surrogate is invalid UTF-8 to Go: U+FFFD
+      // a valid pair passes; a lone surrogate stands for a byte that is not UTF-8 (gostring.ts),
+      // which Go's json.Marshal writes as the escape \ufffd
       const next = s.charCodeAt(i + 1);
       if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
         i++;
         continue;
       }
-      rep = '\ufffd';
+      rep = '\\ufffd';
     }
     if (rep !== null) {
       out += s.slice(last, i) + rep;
@@ -355,7 +365,7 @@ function scalarJson(v: Scalar): string {
     case 'bool':
       return v.text === 'true' ? 'true' : 'false';
     default:
-      return goJsonString(v.raw ? v.raw.toString('utf8') : v.text);
+      return goJsonString(v.raw ? decodeGoBytes(v.raw) : v.text);
   }
 }
 
