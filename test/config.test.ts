@@ -6,7 +6,9 @@ import { dirname, join, sep } from 'node:path';
 import * as age from 'age-encryption';
 import { ExitCode, SopsError } from '../src/errors.js';
 import {
+  checkConfig,
   DEFAULT_UNENCRYPTED_SUFFIX,
+  EMPTY_KEY_GROUP,
   findConfigFile,
   loadConfig,
   matchDestinationRule,
@@ -15,8 +17,10 @@ import {
   pathForMatching,
   resolveScope,
   ruleToEncryptionSettings,
+  strictFromEnv,
   type SopsConfig,
 } from '../src/config/config.js';
+import { checkShamirThreshold, shamirSplitProblem } from '../src/shamir/threshold.js';
 import {
   ageRecipientProblem,
   kmsArnRegion,
@@ -53,11 +57,15 @@ function tree(files: Record<string, string>): string {
 const CFG = '/repo/.sops.yaml';
 const parse = (text: string): SopsConfig => parseConfig(text, CFG);
 
-/** Assert that parsing `text` fails with exit code 5 and a message matching every pattern. */
+/**
+ * Assert that parsing `text` in strict mode (TSOPS_STRICT_CONFIG=1, `tsops config check`) fails
+ * with exit code 5 and a message matching every pattern. (Without strict mode most of these are
+ * warnings, or errors only when the rule is used: see 'leniency like sops'.)
+ */
 function rejects(text: string, ...patterns: Array<RegExp | string>): string {
   let err: unknown;
   try {
-    parse(text);
+    parseConfig(text, CFG, { strict: true });
   } catch (e) {
     err = e;
   }
@@ -453,9 +461,14 @@ describe('key settings', () => {
     assert.deepEqual((b.keyGroups[0]![0] as { context: Record<string, string> }).context, { k: 'v' });
   });
 
-  it('a rule without keys yields no key groups (its scope still applies)', () => {
+  it("a rule without keys: its scope applies to keys given on the command line; alone it fails with sops's message", () => {
+    // behaviour change: ruleToEncryptionSettings used to return keyGroups [] here
     const cfg = parse(`creation_rules:\n  - encrypted_regex: ^data$\n`);
-    assert.deepEqual(ruleToEncryptionSettings(cfg.creationRules[0]!), { keyGroups: [], shamirThreshold: 0, scope: { encryptedRegex: '^data$' } });
+    assert.deepEqual(matchRule(cfg, '/repo/x.yaml')!.rule.scope, { encryptedRegex: '^data$' });
+    assert.throws(
+      () => ruleToEncryptionSettings(cfg.creationRules[0]!),
+      (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorGeneric && e.message === EMPTY_KEY_GROUP,
+    );
   });
 
   it('YAML anchors and merge keys work; unrelated top-level keys are ignored (anchor holders)', () => {
@@ -529,11 +542,14 @@ describe('errors that teach', () => {
   });
 
   it('unknown keys, with the closest valid key', () => {
+    // strict mode reports the loudest problem first: the rule now matches every file
     assert.equal(
       rejects(`creation_rules:\n  - path_regx: foo\n    age: ${AGE1}\n`),
-      'unknown key path_regx in creation_rules[0] of /repo/.sops.yaml (did you mean path_regex?)',
+      'creation_rules[0] of /repo/.sops.yaml has no path_regex, so it matches EVERY file (and hides the rules after it): did you mean path_regex instead of path_regx? [TSOPS_STRICT_CONFIG: every config warning is an error]',
     );
-    rejects(`creation_rules:\n  - age: ${AGE1}\n  - filename_regex: x\n`, 'unknown key filename_regex in creation_rules[1]', 'did you mean path_regex?');
+    rejects(`creation_rules:\n  - path_regex: x\n    path_regx: foo\n    age: ${AGE1}\n`, 'unknown key path_regx in creation_rules[0] of /repo/.sops.yaml (did you mean path_regex?)');
+    rejects(`creation_rules:\n  - age: ${AGE1}\n  - filename_regex: x\n`, 'creation_rules[1] of /repo/.sops.yaml has no path_regex', 'instead of filename_regex?');
+    rejects(`creation_rules:\n  - age: ${AGE1}\n    path_regex: y\n    filename_regex: x\n`, 'unknown key filename_regex in creation_rules[0]', 'did you mean path_regex?');
     rejects(`creation_rules:\n  - encrypted_regexp: x\n`, '(did you mean encrypted_regex?)');
     rejects(`creation_rules:\n  - key_groups:\n      - agee: [${AGE1}]\n`, 'unknown key agee in creation_rules[0].key_groups[0]', 'did you mean age?');
     rejects(`creation_rules:\n  - key_groups:\n      - hc_vault_transit_uri: [x]\n`, 'did you mean hc_vault?');
@@ -613,6 +629,167 @@ describe('errors that teach', () => {
     rejects(`creation_rules:\n  - key_groups:\n      - age: [${AGE1}]\n      - {}\n`, 'creation_rules[0].key_groups[1] of /repo/.sops.yaml has no keys');
     // equal to the number of groups is fine
     assert.equal(parse(`creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [${AGE1}]\n      - pgp: [${FP1}]\n`).creationRules[0]!.shamirThreshold, 2);
+  });
+});
+
+describe('leniency like sops: only the rule that applies matters', () => {
+  // The shape of sops's own functional-test config: rules for other files with problems, a
+  // destination rule with a key sops does not know, a catch-all rule last.
+  const suiteLike = `creation_rules:
+  - path_regex: two_groups.yaml
+    key_groups:
+      - pgp: [${FP1}]
+      - pgp: [${FP2}]
+  - path_regex: no_keys.yaml
+  - path_regex: zero_groups.yaml
+    key_groups: []
+  - path_regex: empty_group.yaml
+    key_groups:
+      - {}
+  - path_regex: bad_age.yaml
+    age: age1notarecipient
+  - path_regex: typo.yaml
+    input_type: yaml
+    pgp: ${FP1}
+  - pgp: ${FP1}
+destination_rules:
+  - s3_bucket: bucket
+    path_regex: publish.json
+    reencryption_rule:
+      pgp: ${FP2}
+`;
+
+  it('a problem in a rule that does not apply never stops a command', () => {
+    const warnings: string[] = [];
+    const cfg = parseConfig(suiteLike, CFG, { warn: (m) => warnings.push(m) });
+    assert.deepEqual(warnings, [], 'nothing about rules not used');
+    const other = matchRule(cfg, '/repo/other.yaml');
+    assert.equal(other?.index, 6);
+    assert.deepEqual(ruleToEncryptionSettings(other!.rule).keyGroups, [[{ type: 'pgp', fp: FP1, enc: '' }]]);
+    assert.equal(ruleToEncryptionSettings(matchRule(cfg, '/repo/two_groups.yaml')!.rule).keyGroups.length, 2);
+    assert.deepEqual(warnings, []);
+  });
+
+  it("the matching rule's problems fail as sops fails them", () => {
+    const cfg = parse(suiteLike);
+    for (const f of ['no_keys.yaml', 'zero_groups.yaml', 'empty_group.yaml']) {
+      const m = matchRule(cfg, `/repo/${f}`);
+      assert.ok(m, f);
+      assert.throws(
+        () => ruleToEncryptionSettings(m.rule),
+        (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorGeneric && e.message === 'Could not generate data key: [empty key group provided]',
+        f,
+      );
+    }
+    assert.throws(
+      () => matchRule(cfg, '/repo/bad_age.yaml'),
+      (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorReadingConfig && /invalid age in creation_rules\[4\] of \/repo\/\.sops\.yaml/.test(e.message),
+    );
+  });
+
+  it('unknown keys are ignored with one warning naming file, place and the closest key, when their rule is used', () => {
+    const warnings: string[] = [];
+    const cfg = parseConfig(suiteLike, CFG, { warn: (m) => warnings.push(m) });
+    const m = matchRule(cfg, '/repo/typo.yaml');
+    assert.deepEqual(ruleToEncryptionSettings(m!.rule).keyGroups, [[{ type: 'pgp', fp: FP1, enc: '' }]]);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /^unknown key input_type in creation_rules\[5\] of \/repo\/\.sops\.yaml \(known keys: path_regex, .*\); sops ignores it/);
+    matchRule(cfg, '/repo/typo.yaml');
+    assert.equal(warnings.length, 1, 'once per rule');
+    const d = matchDestinationRule(cfg, 'publish.json');
+    assert.equal(d?.index, 0);
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[1]!, /^unknown key reencryption_rule in destination_rules\[0\] of \/repo\/\.sops\.yaml \(did you mean recreation_rule\?\)/);
+  });
+
+  it('a rule left without path_regex by a typo is warned about loudly, whenever the file is read', () => {
+    const warnings: string[] = [];
+    const cfg = parseConfig(`creation_rules:\n  - path_regx: ^prod/\n    pgp: ${FP1}\n  - path_regex: ^dev/\n    pgp: ${FP2}\n`, CFG, { warn: (m) => warnings.push(m) });
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /creation_rules\[0\] of \/repo\/\.sops\.yaml has no path_regex, so it matches EVERY file .*did you mean path_regex instead of path_regx\?/);
+    assert.equal(matchRule(cfg, '/repo/dev/x.yaml')?.index, 0, 'as sops: the rule matches every file');
+    // and a typo of a top-level key
+    const top: string[] = [];
+    parseConfig(`creation_rule:\n  - pgp: ${FP1}\n`, CFG, { warn: (m) => top.push(m) });
+    assert.deepEqual(top, ['unknown key creation_rule in /repo/.sops.yaml (did you mean creation_rules?); sops ignores it, and so does tsops']);
+  });
+
+  it('a path_regex that does not compile fails when matching reaches it, as sops', () => {
+    const cfg = parse(`creation_rules:\n  - path_regex: ^a\n    pgp: ${FP1}\n  - path_regex: "(unclosed"\n    pgp: ${FP1}\n  - pgp: ${FP2}\n`);
+    assert.equal(matchRule(cfg, 'a.yaml', { cwd: '/repo' })?.index, 0);
+    assert.throws(
+      () => matchRule(cfg, 'b.yaml', { cwd: '/repo' }),
+      (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorReadingConfig && /invalid path_regex in creation_rules\[1\]/.test(e.message),
+    );
+  });
+
+  it('keys both at the top of a rule and in key_groups: the top-level ones are ignored, as sops, with a warning', () => {
+    const warnings: string[] = [];
+    const cfg = parseConfig(`creation_rules:\n  - pgp: ${FP1}\n    age: not-a-recipient\n    key_groups:\n      - pgp: [${FP2}]\n`, CFG, { warn: (m) => warnings.push(m) });
+    const m = matchRule(cfg, '/repo/x.yaml')!;
+    assert.deepEqual(ruleToEncryptionSettings(m.rule).keyGroups, [[{ type: 'pgp', fp: FP2, enc: '' }]]);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /both key_groups and age, pgp are set; sops ignores the rule's top-level keys/);
+  });
+
+  it('strict mode (TSOPS_STRICT_CONFIG=1) turns every warning and every rule problem into an error', () => {
+    for (const text of [suiteLike, `creation_rules:\n  - pgp: ${FP1}\n    input_type: yaml\n`, `creation_rules:\n  - path_regex: x\n    key_groups: [{}]\n  - pgp: ${FP1}\n`]) {
+      assert.doesNotThrow(() => parse(text));
+      assert.throws(() => parseConfig(text, CFG, { strict: true }), (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorReadingConfig && /TSOPS_STRICT_CONFIG/.test(e.message));
+    }
+    assert.doesNotThrow(() => parseConfig(`creation_rules:\n  - path_regex: x\n    pgp: ${FP1}\n`, CFG, { strict: true }));
+    assert.equal(strictFromEnv({ TSOPS_STRICT_CONFIG: '1' }), true);
+    assert.equal(strictFromEnv({ TSOPS_STRICT_CONFIG: 'true' }), true);
+    assert.equal(strictFromEnv({ TSOPS_STRICT_CONFIG: '0' }), false);
+    assert.equal(strictFromEnv({ TSOPS_STRICT_CONFIG: '' }), false);
+    assert.equal(strictFromEnv({}), false);
+    const base = tree({ '.sops.yaml': `creation_rules:\n  - pgp: ${FP1}\n    input_type: yaml\n` });
+    const saved = process.env['TSOPS_STRICT_CONFIG'];
+    process.env['TSOPS_STRICT_CONFIG'] = '1';
+    try {
+      assert.throws(() => loadConfig(join(base, '.sops.yaml'), { warn: () => {} }), /unknown key input_type/);
+    } finally {
+      if (saved === undefined) delete process.env['TSOPS_STRICT_CONFIG'];
+      else process.env['TSOPS_STRICT_CONFIG'] = saved;
+    }
+    assert.doesNotThrow(() => loadConfig(join(base, '.sops.yaml'), { warn: () => {} }));
+  });
+
+  it('checkConfig lists every problem of every rule, in file order', () => {
+    const base = tree({ '.sops.yaml': suiteLike.replace('  - pgp: ' + FP1 + '\ndestination', `  - pgp: ${FP1}\n  - path_regex: never\n    pgp: ${FP1}\n  - path_regex: x\n    shamir_threshold: 1\n    key_groups: [{pgp: [${FP1}]}, {pgp: [${FP2}]}]\ndestination`) });
+    const problems = checkConfig(join(base, '.sops.yaml'));
+    const lines = problems.map((p) => `${p.severity}: ${p.message}`);
+    const expect = [
+      /^error: creation_rules\[3\]\.key_groups\[0\] of .* has no keys/,
+      /^error: invalid age in creation_rules\[4\]/,
+      /^warning: unknown key input_type in creation_rules\[5\]/,
+      /^error: shamir_threshold 1 in creation_rules\[8\] .* with 2 key groups: .*threshold must be at least 2.*put all the keys in one key group/,
+      /^warning: unknown key reencryption_rule in destination_rules\[0\]/,
+      /^warning: creation_rules\[7\] of .* and the rules after it can never apply: creation_rules\[6\] .* has no path_regex/,
+    ];
+    assert.equal(lines.length, expect.length, lines.join('\n'));
+    expect.forEach((re, i) => assert.match(lines[i]!, re));
+    assert.deepEqual(checkConfig(join(tree({ '.sops.yaml': `creation_rules:\n  - path_regex: x\n    pgp: ${FP1}\n` }), '.sops.yaml')), []);
+  });
+});
+
+describe('Shamir thresholds', () => {
+  it("refuses what sops's Shamir split refuses, teaching the one-group way for a threshold of 1", () => {
+    assert.equal(shamirSplitProblem(1, 0), undefined);
+    assert.equal(shamirSplitProblem(1, 5), undefined, 'one group: nothing is split');
+    assert.equal(shamirSplitProblem(2, 0), undefined, '0 = all groups');
+    assert.equal(shamirSplitProblem(3, 2), undefined);
+    assert.equal(shamirSplitProblem(2, 1), 'threshold must be at least 2');
+    assert.equal(shamirSplitProblem(2, 3), 'parts cannot be less than threshold');
+    assert.throws(
+      () => checkShamirThreshold(3, 1),
+      (e: unknown) =>
+        e instanceof SopsError &&
+        e.code === ExitCode.ErrorGeneric &&
+        e.message.startsWith('Could not generate data key: [could not split data key into parts for Shamir: threshold must be at least 2]') &&
+        /put all the keys in one key group/.test(e.message),
+    );
+    assert.doesNotThrow(() => checkShamirThreshold(3, 2));
   });
 });
 

@@ -30,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   filestatus: async () => (await import('./filestatus.js')).addFilestatusCommand,
   'exec-env': async () => (await import('./exec.js')).addExecCommands,
   'exec-file': async () => (await import('./exec.js')).addExecCommands,
+  config: async () => (await import('./config.js')).addConfigCommand,
 };
 
 /**

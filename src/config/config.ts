@@ -1,20 +1,20 @@
 /**
  * The `.sops.yaml` configuration file: finding it, reading it, and choosing the creation rule for a
- * file — with sops 3.x's semantics, and stricter checking than sops:
+ * file — with sops 3.x's semantics:
  *
- * - an unknown key in a rule (or a key group, a key entry, `stores`, a destination rule) is an
- *   error naming the closest valid key: sops ignores it silently, so a typo such as `path_regx`
- *   turns a rule into one that matches every file, and `hc_vault_uris` drops a key;
- * - an unknown top-level key is an error only when it looks like a typo of `creation_rules`,
- *   `destination_rules` or `stores` (other top-level keys are kept free for YAML anchors, e.g.
- *   `keys: [&admin age1…]`, a common pattern; they are listed in `ignoredKeys`);
- * - keys both at the top of a rule and under its `key_groups` are refused (sops ignores the
- *   top-level ones); `shamir_threshold` larger than the number of key groups is refused; an empty
- *   key group is refused; a destination rule with more than one destination is refused;
- * - invalid regular expressions are reported with the rule and the setting.
+ * - like sops, only the rule that applies matters: a problem in a creation rule (a bad key, an
+ *   invalid setting) fails a command only when that rule is the first one matching the file, or
+ *   when matching reaches a rule whose `path_regex` does not compile; destination rules likewise
+ *   only when `publish` uses them;
+ * - unknown keys (anywhere) are ignored as sops ignores them, with one warning naming the file,
+ *   the place and the closest valid key — printed when the rule they are in is used; a rule left
+ *   without `path_regex` by a typo (it matches every file) is warned about whenever the file is read;
+ * - strictness is opt-in: `TSOPS_STRICT_CONFIG=1` (or `strict: true`) and `tsops config check`
+ *   (`checkConfig`) turn every warning and every problem of every rule into an error.
  *
- * Every error is a `SopsError` with exit code `ErrorReadingConfig` whose message names the file,
- * the rule (`creation_rules[2]`) and the setting.
+ * Every error is a `SopsError` whose message names the file, the rule (`creation_rules[2]`) and
+ * the setting (exit code `ErrorReadingConfig`), except where sops's own message and code are kept
+ * (an empty key group: `Could not generate data key: [empty key group provided]`, exit 1).
  *
  * Regular expressions are Go (RE2) expressions, compiled with ./goregex.ts. Key identifiers are
  * parsed with ../keys/identity.ts. No key SDK is imported.
@@ -37,6 +37,7 @@ import {
   splitKeyList,
 } from '../keys/identity.js';
 import { closest } from './suggest.js';
+import { shamirSplitProblem } from '../shamir/threshold.js';
 
 /** The name sops looks for (`.sops.yml` is not read, only warned about). */
 export const CONFIG_FILE_NAME = '.sops.yaml';
@@ -178,11 +179,20 @@ function describe(v: unknown): string {
   return `the ${typeof v} ${String(v)}`;
 }
 
+/** Where the warnings about a part of the file go. */
+interface Sink {
+  /** Printed when the part (a rule) is used; all of them in strict mode and by `checkConfig`. */
+  warnings: string[];
+  /** Printed whenever the file is read (a rule that matches every file by mistake). */
+  loud: string[];
+}
+
 /** The location of a setting and the errors about it. */
 class Where {
   constructor(
     readonly file: string,
     readonly path: string,
+    readonly sink: Sink = { warnings: [], loud: [] },
   ) {}
   /** `creation_rules[0] of /x/.sops.yaml` */
   toString(): string {
@@ -190,7 +200,11 @@ class Where {
   }
   child(segment: string | number): Where {
     const seg = typeof segment === 'number' ? `[${segment}]` : this.path === '' ? segment : `.${segment}`;
-    return new Where(this.file, this.path + seg);
+    return new Where(this.file, this.path + seg, this.sink);
+  }
+  /** The same place, with its own warnings (a rule). */
+  fresh(): Where {
+    return new Where(this.file, this.path);
   }
   fail(msg: string): never {
     throw new SopsError(msg, ExitCode.ErrorReadingConfig);
@@ -198,6 +212,9 @@ class Where {
   /** "invalid <key> in <here>: <why>" */
   invalid(key: string, why: string): never {
     return this.fail(`invalid ${key} in ${this}: ${why}`);
+  }
+  warn(msg: string): void {
+    this.sink.warnings.push(msg);
   }
 }
 
@@ -237,15 +254,25 @@ const SPECIAL_HINTS: Record<string, string> = {
   role: 'a KMS role is written ARN+ROLE_ARN in kms, or as role: in a key_groups kms entry',
 };
 
-function checkKeys(o: Obj, known: readonly string[], where: Where, aliases: Record<string, string> = {}): void {
+/**
+ * Warn about the keys of `o` that are not in `known` (sops ignores them): one warning each, naming
+ * the closest valid key. Returns the unknown keys with their suggestion.
+ */
+function checkKeys(o: Obj, known: readonly string[], where: Where, aliases: Record<string, string> = {}): Map<string, string | undefined> {
+  const unknown = new Map<string, string | undefined>();
   for (const k of Object.keys(o)) {
     if (known.includes(k)) continue;
     const hint = SPECIAL_HINTS[k];
     const suggestion = (aliases[k] && known.includes(aliases[k]!) ? aliases[k] : undefined) ?? closest(k, known);
-    if (suggestion) where.fail(`unknown key ${k} in ${where} (did you mean ${suggestion}?)`);
-    if (hint && known.includes('key_groups')) where.fail(`unknown key ${k} in ${where} (${hint})`);
-    where.fail(`unknown key ${k} in ${where} (known keys: ${known.join(', ')})`);
+    unknown.set(k, suggestion);
+    const why = suggestion
+      ? `did you mean ${suggestion}?`
+      : hint && known.includes('key_groups')
+        ? hint
+        : `known keys: ${known.join(', ')}`;
+    where.warn(`unknown key ${k} in ${where} (${why}); sops ignores it, and so does tsops`);
   }
+  return unknown;
 }
 
 function mapAt(v: unknown, where: Where, what: string): Obj {
@@ -467,11 +494,63 @@ function parseGroup(v: unknown, where: Where, depth = 0): GroupResult {
   return { keys: [...unique.values()], unsupported };
 }
 
-function parseCreationRule(v: unknown, where: Where): CreationRule {
-  const o = mapAt(v, where, 'a creation rule');
-  checkKeys(o, RULE_KEYS, where, RULE_ALIASES);
+/** What reading a rule found besides the rule itself. */
+interface RuleState {
+  /** Warnings (unknown keys, ignored settings), printed when the rule is used. */
+  warnings: string[];
+  /** Why the rule cannot be used at all: thrown when it is the rule that applies. */
+  error?: SopsError;
+  /** Why its `path_regex` cannot be used: thrown when matching reaches the rule (as sops). */
+  pathError?: SopsError;
+  /** Why encrypting with it would fail (reported by `checkConfig` and in strict mode). */
+  useProblems: string[];
+}
 
-  const pathRegex = regexWith(o, 'path_regex', where);
+const ruleStates = new WeakMap<object, RuleState>();
+
+function stateOf(rule: object): RuleState {
+  return ruleStates.get(rule) ?? { warnings: [], useProblems: [] };
+}
+
+/**
+ * Read one creation rule. Never throws: a problem is kept in the rule's state (see `RuleState`)
+ * and only matters when the rule is used. `loud` receives warnings printed whenever the file is read.
+ */
+function parseCreationRule(v: unknown, at: Where, loud: string[]): CreationRule {
+  const where = at.fresh();
+  const rule: CreationRule = { location: where.toString(), keyGroups: [], fromKeyGroups: false, shamirThreshold: 0, scope: {}, unsupported: [] };
+  const state: RuleState = { warnings: where.sink.warnings, useProblems: [] };
+  ruleStates.set(rule, state);
+  try {
+    const o = mapAt(v, where, 'a creation rule');
+    // path_regex first: matching needs it even when the rest of the rule is broken
+    try {
+      const pathRegex = regexWith(o, 'path_regex', where);
+      if (pathRegex !== undefined) {
+        rule.pathRegex = pathRegex.source;
+        compiled.set(rule, pathRegex.re);
+      }
+    } catch (e) {
+      if (!(e instanceof SopsError)) throw e;
+      state.pathError = e;
+    }
+    const unknown = checkKeys(o, RULE_KEYS, where, RULE_ALIASES);
+    if (o['path_regex'] === undefined) {
+      for (const [key, suggestion] of unknown) {
+        if (suggestion === 'path_regex') {
+          loud.push(`${where} has no path_regex, so it matches EVERY file (and hides the rules after it): did you mean path_regex instead of ${key}?`);
+        }
+      }
+    }
+    readCreationRule(rule, o, where, state);
+  } catch (e) {
+    if (!(e instanceof SopsError)) throw e;
+    state.error = e;
+  }
+  return rule;
+}
+
+function readCreationRule(rule: CreationRule, o: Obj, where: Where, state: RuleState): void {
   const awsProfile = str(o, 'aws_profile', where) || undefined;
   const unsupported = new Set<string>();
 
@@ -499,8 +578,8 @@ function parseCreationRule(v: unknown, where: Where): CreationRule {
     if (!Array.isArray(rawGroups)) where.invalid('key_groups', `expected a list of key groups, got ${describe(rawGroups)}`);
     const ignored = [...topLevel, ...(awsProfile ? ['aws_profile'] : [])];
     if (ignored.length > 0) {
-      where.fail(
-        `conflicting settings in ${where}: both key_groups and ${ignored.join(', ')} are set; sops ignores the rule's top-level keys when key_groups is set, so move them into a key group`,
+      where.warn(
+        `conflicting settings in ${where}: both key_groups and ${ignored.join(', ')} are set; sops ignores the rule's top-level keys when key_groups is set, and so does tsops: move them into a key group`,
       );
     }
     fromKeyGroups = true;
@@ -508,7 +587,9 @@ function parseCreationRule(v: unknown, where: Where): CreationRule {
       const gw = where.child('key_groups').child(i);
       const parsed = parseGroup(g, gw);
       parsed.unsupported.forEach((u) => unsupported.add(u));
-      if (parsed.keys.length === 0 && parsed.unsupported.size === 0) gw.fail(`${gw} has no keys: a key group needs at least one key, or nothing can decrypt its share`);
+      if (parsed.keys.length === 0 && parsed.unsupported.size === 0) {
+        state.useProblems.push(`${gw} has no keys: a key group needs at least one key, or nothing can decrypt its share (sops: Could not generate data key: [empty key group provided])`);
+      }
       return parsed.keys;
     });
   } else {
@@ -526,19 +607,25 @@ function parseCreationRule(v: unknown, where: Where): CreationRule {
   const shamirThreshold = int(o, 'shamir_threshold', where) ?? 0;
   if (shamirThreshold < 0) where.invalid('shamir_threshold', `${shamirThreshold} is negative`);
   const groupCount = fromKeyGroups ? keyGroups.length : Math.max(keyGroups.length, unsupported.size > 0 ? 1 : 0);
-  if (shamirThreshold > groupCount) {
-    where.fail(
-      `shamir_threshold ${shamirThreshold} in ${where} is larger than the number of key groups (${groupCount}): the file could never be decrypted`,
-    );
+  if (shamirThreshold > groupCount && groupCount <= 1) {
+    where.warn(`shamir_threshold ${shamirThreshold} in ${where} is larger than the number of key groups (${groupCount}); with one key group it is not used`);
+  } else {
+    const problem = shamirSplitProblem(groupCount, shamirThreshold);
+    if (problem !== undefined) {
+      state.useProblems.push(
+        shamirThreshold === 1
+          ? `shamir_threshold 1 in ${where} with ${groupCount} key groups: sops cannot split the data key so (${problem}); to let any one key decrypt, put all the keys in one key group`
+          : `shamir_threshold ${shamirThreshold} in ${where} is larger than the number of key groups (${groupCount}): sops cannot split the data key so (${problem})`,
+      );
+    }
   }
 
-  const rule: CreationRule = { location: where.toString(), keyGroups, fromKeyGroups, shamirThreshold, scope, unsupported: [...unsupported] };
-  if (pathRegex !== undefined) {
-    rule.pathRegex = pathRegex.source;
-    compiled.set(rule, pathRegex.re);
-  }
+  rule.keyGroups = keyGroups;
+  rule.fromKeyGroups = fromKeyGroups;
+  rule.shamirThreshold = shamirThreshold;
+  rule.scope = scope;
+  rule.unsupported = [...unsupported];
   if (awsProfile !== undefined) rule.awsProfile = awsProfile;
-  return rule;
 }
 
 // --- destination rules, stores ----------------------------------------------------------------
@@ -557,41 +644,56 @@ const DESTINATION_KEYS = [
   'omit_extensions',
 ] as const;
 
-function parseDestinationRule(v: unknown, where: Where): DestinationRule {
-  const o = mapAt(v, where, 'a destination rule');
-  checkKeys(o, DESTINATION_KEYS, where);
-  const rule: DestinationRule = { location: where.toString(), omitExtensions: bool(o, 'omit_extensions', where) ?? false };
-  const pathRegex = regexWith(o, 'path_regex', where);
-  if (pathRegex !== undefined) {
-    rule.pathRegex = pathRegex.source;
-    compiled.set(rule, pathRegex.re);
+/** Read one destination rule; never throws (see `parseCreationRule`). */
+function parseDestinationRule(v: unknown, at: Where, loud: string[]): DestinationRule {
+  const where = at.fresh();
+  const rule: DestinationRule = { location: where.toString(), omitExtensions: false };
+  const state: RuleState = { warnings: where.sink.warnings, useProblems: [] };
+  ruleStates.set(rule, state);
+  try {
+    const o = mapAt(v, where, 'a destination rule');
+    try {
+      const pathRegex = regexWith(o, 'path_regex', where);
+      if (pathRegex !== undefined) {
+        rule.pathRegex = pathRegex.source;
+        compiled.set(rule, pathRegex.re);
+      }
+    } catch (e) {
+      if (!(e instanceof SopsError)) throw e;
+      state.pathError = e;
+    }
+    checkKeys(o, DESTINATION_KEYS, where);
+    rule.omitExtensions = bool(o, 'omit_extensions', where) ?? false;
+    const strings: Array<[keyof DestinationRule, string]> = [
+      ['s3Bucket', 's3_bucket'],
+      ['s3Prefix', 's3_prefix'],
+      ['gcsBucket', 'gcs_bucket'],
+      ['gcsPrefix', 'gcs_prefix'],
+      ['vaultPath', 'vault_path'],
+      ['vaultAddress', 'vault_address'],
+      ['vaultKvMountName', 'vault_kv_mount_name'],
+    ];
+    for (const [field, key] of strings) {
+      const s = str(o, key, where);
+      if (s) (rule as unknown as Record<string, string>)[field] = s;
+    }
+    const version = int(o, 'vault_kv_version', where);
+    if (version !== undefined) {
+      if (version !== 1 && version !== 2) where.invalid('vault_kv_version', `expected 1 or 2, got ${version}`);
+      rule.vaultKvVersion = version;
+    }
+    const destinations = ['s3_bucket', 'gcs_bucket', 'vault_path'].filter((k) => str(o, k, where));
+    if (destinations.length > 1) {
+      where.fail(
+        `conflicting settings in ${where}: more than one destination (${destinations.join(', ')}); a destination rule can only have one`,
+      );
+    }
+    const rec = o['recreation_rule'];
+    if (rec !== undefined && rec !== null) rule.recreationRule = parseCreationRule(rec, where.child('recreation_rule'), loud);
+  } catch (e) {
+    if (!(e instanceof SopsError)) throw e;
+    state.error = e;
   }
-  const strings: Array<[keyof DestinationRule, string]> = [
-    ['s3Bucket', 's3_bucket'],
-    ['s3Prefix', 's3_prefix'],
-    ['gcsBucket', 'gcs_bucket'],
-    ['gcsPrefix', 'gcs_prefix'],
-    ['vaultPath', 'vault_path'],
-    ['vaultAddress', 'vault_address'],
-    ['vaultKvMountName', 'vault_kv_mount_name'],
-  ];
-  for (const [field, key] of strings) {
-    const s = str(o, key, where);
-    if (s) (rule as unknown as Record<string, string>)[field] = s;
-  }
-  const version = int(o, 'vault_kv_version', where);
-  if (version !== undefined) {
-    if (version !== 1 && version !== 2) where.invalid('vault_kv_version', `expected 1 or 2, got ${version}`);
-    rule.vaultKvVersion = version;
-  }
-  const destinations = ['s3_bucket', 'gcs_bucket', 'vault_path'].filter((k) => str(o, k, where));
-  if (destinations.length > 1) {
-    where.fail(
-      `conflicting settings in ${where}: more than one destination (${destinations.join(', ')}); a destination rule can only have one`,
-    );
-  }
-  const rec = o['recreation_rule'];
-  if (rec !== undefined && rec !== null) rule.recreationRule = parseCreationRule(rec, where.child('recreation_rule'));
   return rule;
 }
 
@@ -629,11 +731,42 @@ function parseStores(v: unknown, where: Where): StoresConfig {
 const TOP_KEYS = ['creation_rules', 'destination_rules', 'stores'] as const;
 const TOP_ALIASES: Record<string, string> = { rules: 'creation_rules', creation_rule: 'creation_rules', creationRules: 'creation_rules' };
 
+/** How a config file is read. */
+export interface ConfigReadOptions {
+  /**
+   * Every warning and every problem of every rule is an error (exit code 5), as `tsops config
+   * check` reports them. `loadConfig`'s default: the environment variable `TSOPS_STRICT_CONFIG`
+   * set to anything but '' / '0' / 'false'.
+   */
+  strict?: boolean;
+  /**
+   * Where warnings go (one line each, without a prefix): those about the whole file when it is
+   * read, those about a rule when the rule is used. `loadConfig`'s default: standard error, as
+   * `warning: …`. `parseConfig`'s default: nowhere.
+   */
+  warn?: (msg: string) => void;
+}
+
+/** Per config: where its warnings go, and the rules already warned about. */
+const configStates = new WeakMap<object, { warn?: (msg: string) => void; warned: Set<object> }>();
+
+/** The environment's choice of strictness (`TSOPS_STRICT_CONFIG`). */
+export function strictFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const v = (env['TSOPS_STRICT_CONFIG'] ?? '').trim().toLowerCase();
+  return v !== '' && v !== '0' && v !== 'false' && v !== 'no';
+}
+
+/** Warnings on standard error, one line each. */
+export function warnOnStderr(msg: string): void {
+  process.stderr.write(`warning: ${msg}\n`);
+}
+
 /**
- * Read and check a config file. Throws `SopsError` (exit code `ErrorReadingConfig`) when it cannot
- * be read or is invalid: the message names the file, the rule (`creation_rules[1]`) and the setting.
+ * Read a config file. Throws `SopsError` (exit code `ErrorReadingConfig`) when it cannot be read
+ * or parsed as YAML, or its top level is malformed; problems inside a rule are kept with the rule
+ * and matter only when it is used (see `matchRule`) — unless `strict`.
  */
-export function loadConfig(path: string): SopsConfig {
+export function loadConfig(path: string, opts: ConfigReadOptions = {}): SopsConfig {
   const abs = nodePath.resolve(path);
   let text: string;
   try {
@@ -643,11 +776,57 @@ export function loadConfig(path: string): SopsConfig {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
     throw new SopsError(`could not read config file ${abs}: ${why}`, ExitCode.ErrorReadingConfig);
   }
-  return parseConfig(text, abs);
+  return parseConfig(text, abs, { strict: opts.strict ?? strictFromEnv(), warn: opts.warn ?? warnOnStderr });
 }
 
-/** Check config text as if read from `path` (used by `loadConfig`; handy for tests and tools). */
-export function parseConfig(text: string, path: string): SopsConfig {
+/** Everything wrong with a config, in file order, each one line (what `tsops config check` prints). */
+export interface ConfigProblem {
+  /** 'error': fails a command when the rule is used (always, for the file's own problems); 'warning': ignored, as sops does. */
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+function fileProblems(cfg: SopsConfig): ConfigProblem[] {
+  const out: ConfigProblem[] = (fileWarnings.get(cfg) ?? []).map((message) => ({ severity: 'warning' as const, message }));
+  const rules: object[] = [...cfg.creationRules];
+  for (const d of cfg.destinationRules) {
+    rules.push(d);
+    if (d.recreationRule) rules.push(d.recreationRule);
+  }
+  for (const rule of rules) {
+    const st = stateOf(rule);
+    // warnings first: an unknown key often explains the error after it (`vault_url` → "has no vaultUrl")
+    for (const w of st.warnings) out.push({ severity: 'warning', message: w });
+    if (st.pathError) out.push({ severity: 'error', message: st.pathError.message });
+    if (st.error) out.push({ severity: 'error', message: st.error.message });
+    for (const p of st.useProblems) out.push({ severity: 'error', message: p });
+  }
+  const catchAll = cfg.creationRules.findIndex((r) => !r.pathRegex && !stateOf(r).pathError);
+  if (catchAll >= 0 && catchAll < cfg.creationRules.length - 1) {
+    out.push({
+      severity: 'warning',
+      message: `${cfg.creationRules[catchAll + 1]!.location}${catchAll + 2 < cfg.creationRules.length ? ' and the rules after it' : ''} can never apply: ${cfg.creationRules[catchAll]!.location} has no path_regex and matches every file first`,
+    });
+  }
+  return out;
+}
+
+const fileWarnings = new WeakMap<object, string[]>();
+
+/**
+ * Every problem of a config file (`tsops config check`): the file's own (unreadable, not YAML —
+ * thrown as by `loadConfig`), then per rule the errors that would fail a command using it and the
+ * warnings about what sops ignores.
+ */
+export function checkConfig(path: string): ConfigProblem[] {
+  return fileProblems(loadConfig(path, { strict: false, warn: () => {} }));
+}
+
+/**
+ * Check config text as if read from `path` (used by `loadConfig`; handy for tests and tools). See
+ * `ConfigReadOptions` (the defaults here: not strict, warnings dropped).
+ */
+export function parseConfig(text: string, path: string, opts: ConfigReadOptions = {}): SopsConfig {
   const abs = nodePath.resolve(path);
   const root = new Where(abs, '');
   const docs = parseAllDocuments(text, { merge: true, intAsBigInt: true, prettyErrors: true, uniqueKeys: true });
@@ -665,6 +844,7 @@ export function parseConfig(text: string, path: string): SopsConfig {
     }
   }
   const cfg: SopsConfig = { path: abs, dir: nodePath.dirname(abs), creationRules: [], destinationRules: [], stores: {}, ignoredKeys: [] };
+  configStates.set(cfg, { ...(opts.warn ? { warn: opts.warn } : {}), warned: new Set() });
   if (data === null || data === undefined) return cfg;
   if (!isObj(data)) return root.fail(`invalid config file ${abs}: expected a map with creation_rules, got ${describe(data)}`);
   const top: Obj = data;
@@ -672,8 +852,8 @@ export function parseConfig(text: string, path: string): SopsConfig {
   for (const k of Object.keys(top)) {
     if ((TOP_KEYS as readonly string[]).includes(k)) continue;
     const suggestion = TOP_ALIASES[k] ?? closest(k, TOP_KEYS);
-    if (suggestion) root.fail(`unknown key ${k} in ${abs} (did you mean ${suggestion}?)`);
-    cfg.ignoredKeys.push(k);
+    if (suggestion) root.warn(`unknown key ${k} in ${abs} (did you mean ${suggestion}?); sops ignores it, and so does tsops`);
+    else cfg.ignoredKeys.push(k);
   }
 
   const list = (key: string): unknown[] => {
@@ -682,9 +862,20 @@ export function parseConfig(text: string, path: string): SopsConfig {
     if (!Array.isArray(v)) return root.invalid(key, `expected a list, got ${describe(v)}`);
     return v;
   };
-  cfg.creationRules = list('creation_rules').map((r, i) => parseCreationRule(r, root.child('creation_rules').child(i)));
-  cfg.destinationRules = list('destination_rules').map((r, i) => parseDestinationRule(r, root.child('destination_rules').child(i)));
+  const loud: string[] = [];
+  cfg.creationRules = list('creation_rules').map((r, i) => parseCreationRule(r, root.child('creation_rules').child(i), loud));
+  cfg.destinationRules = list('destination_rules').map((r, i) => parseDestinationRule(r, root.child('destination_rules').child(i), loud));
   cfg.stores = parseStores(top['stores'], root.child('stores'));
+  fileWarnings.set(cfg, [...loud, ...root.sink.warnings]);
+
+  if (opts.strict) {
+    const first = fileProblems(cfg)[0];
+    if (first) {
+      throw new SopsError(`${first.message} [TSOPS_STRICT_CONFIG: every config warning is an error]`, ExitCode.ErrorReadingConfig);
+    }
+  } else if (opts.warn) {
+    for (const w of fileWarnings.get(cfg)!) opts.warn(w);
+  }
   return cfg;
 }
 
@@ -692,6 +883,8 @@ export function parseConfig(text: string, path: string): SopsConfig {
 // Using the rules
 
 function ruleRegex(rule: { pathRegex?: string; location: string }): RegExp | undefined {
+  const pathError = ruleStates.get(rule)?.pathError;
+  if (pathError) throw pathError;
   if (!rule.pathRegex) return undefined;
   let re = compiled.get(rule);
   if (!re) {
@@ -731,9 +924,28 @@ export function matchRule(cfg: SopsConfig, filePath: string, opts: { cwd?: strin
   for (let index = 0; index < cfg.creationRules.length; index++) {
     const rule = cfg.creationRules[index]!;
     const re = ruleRegex(rule);
-    if (!re || re.test(target)) return { rule, index };
+    if (!re || re.test(target)) {
+      use(cfg, rule);
+      return { rule, index };
+    }
   }
   return undefined;
+}
+
+/**
+ * A rule is being used: its warnings are printed (once per config), and its error thrown.
+ */
+function use(cfg: SopsConfig, ...rules: object[]): void {
+  const cs = configStates.get(cfg);
+  for (const rule of rules) {
+    const st = ruleStates.get(rule);
+    if (!st) continue;
+    if (cs && !cs.warned.has(rule)) {
+      cs.warned.add(rule);
+      if (cs.warn) for (const w of st.warnings) cs.warn(w);
+    }
+    if (st.error) throw st.error;
+  }
 }
 
 /**
@@ -745,7 +957,10 @@ export function matchDestinationRule(cfg: SopsConfig, filePath: string): { rule:
   for (let index = 0; index < cfg.destinationRules.length; index++) {
     const rule = cfg.destinationRules[index]!;
     const re = ruleRegex(rule);
-    if (!re || re.test(target)) return { rule, index };
+    if (!re || re.test(target)) {
+      use(cfg, rule, ...(rule.recreationRule ? [rule.recreationRule] : []));
+      return { rule, index };
+    }
   }
   return undefined;
 }
@@ -773,6 +988,9 @@ export function resolveScope(scope: Scope): Scope {
   return out;
 }
 
+/** sops's message (and exit code 1) when a rule gives no keys, or a key group without keys. */
+export const EMPTY_KEY_GROUP = 'Could not generate data key: [empty key group provided]';
+
 function cloneKey(k: MasterKey): MasterKey {
   const c = { ...k } as MasterKey;
   if (c.type === 'kms' && c.context) c.context = { ...c.context };
@@ -784,13 +1002,16 @@ function cloneKey(k: MasterKey): MasterKey {
  * threshold (0 = unset) and its scope with the default applied (see `resolveScope`).
  * `kmsEncryptionContext` (from `--encryption-context`) is given to the rule's top-level `kms` keys,
  * as sops does; keys under `key_groups` carry their own `context`.
- * `keyGroups` is [] when the rule lists no keys (the caller then needs keys from elsewhere).
- * Throws when the rule lists keys of a type tsops cannot use.
+ * Throws, as sops does when it generates the data key, when the rule lists no keys or has an empty
+ * key group (`Could not generate data key: [empty key group provided]`, exit code 1); when the
+ * rule could not be read; when it lists keys of a type tsops cannot use.
  */
 export function ruleToEncryptionSettings(
   rule: CreationRule,
   opts: { kmsEncryptionContext?: Record<string, string> } = {},
 ): { keyGroups: KeyGroup[]; shamirThreshold: number; scope: Scope } {
+  const error = ruleStates.get(rule)?.error;
+  if (error) throw error;
   if (rule.unsupported.length > 0) {
     throw new SopsError(
       `${rule.location} uses ${rule.unsupported.join(', ')} keys (HuaweiCloud KMS), which tsops does not support`,
@@ -805,5 +1026,6 @@ export function ruleToEncryptionSettings(
       return c;
     }),
   );
+  if (keyGroups.length === 0 || keyGroups.some((g) => g.length === 0)) throw new SopsError(EMPTY_KEY_GROUP, ExitCode.ErrorGeneric);
   return { keyGroups, shamirThreshold: rule.shamirThreshold, scope: resolveScope(rule.scope) };
 }

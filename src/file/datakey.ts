@@ -8,6 +8,7 @@ import { KEY_TYPES, type KeyContext, type KeyGroup, type KeyType, type MasterKey
 import { describeKey } from '../keys/identity.js';
 import type { Metadata } from '../metadata/metadata.js';
 import { formatTimestamp } from '../metadata/metadata.js';
+import { checkShamirThreshold } from '../shamir/threshold.js';
 import { combineShares, splitKey } from '../shamir/shamir.js';
 
 /** An error message that names its key once (key sources may already start with the key). */
@@ -32,6 +33,7 @@ export async function wrapDataKey(m: Metadata, dataKey: Buffer, ctx: KeyContext)
   if (groups.length === 1) {
     parts = [dataKey];
   } else {
+    checkShamirThreshold(groups.length, m.shamirThreshold);
     if (!m.shamirThreshold) m.shamirThreshold = groups.length;
     try {
       parts = await splitKey(dataKey, groups.length, m.shamirThreshold);
