@@ -227,15 +227,33 @@ describe('.sops.yaml lookup and rules from the command line', () => {
     assert.match(viaStdin.stdout, /"k_pub": "1"/);
   });
 
-  test('a typo in .sops.yaml is an error naming the closest key', () => {
+  test('a typo in .sops.yaml: ignored as sops ignores it, with a loud warning naming the closest key; an error with TSOPS_STRICT_CONFIG=1 and in `config check`', () => {
+    // behaviour change (issue 9): sops accepts this file (the rule matches every file), so tsops does too
     const proj = join(dir, 'typo');
     mkdirSync(proj, { recursive: true });
     writeFileSync(join(proj, '.sops.yaml'), `creation_rules:\n  - path_regx: ^prod/\n    age: ${AGE_R}\n`);
     writeFileSync(join(proj, 'x.yaml'), 'a: b\n');
     const r = run(['encrypt', 'x.yaml'], { cwd: proj });
-    assert.equal(r.code, 5);
-    assert.match(r.stderr, /path_regx/);
-    assert.match(r.stderr, /path_regex/);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /ENC\[AES256_GCM/);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.filter((l) => l.includes('path_regx')).length, 2, r.stderr);
+    assert.match(r.stderr, /^warning: creation_rules\[0\] of \S+\.sops\.yaml has no path_regex, so it matches EVERY file .*instead of path_regx\?$/m);
+    assert.match(r.stderr, /^warning: unknown key path_regx in creation_rules\[0\] of \S+ \(did you mean path_regex\?\)/m);
+    const strict = run(['encrypt', 'x.yaml'], { cwd: proj, env: { TSOPS_STRICT_CONFIG: '1' } });
+    assert.equal(strict.code, 5);
+    assert.equal(strict.stdout, '');
+    assert.match(strict.stderr, /path_regx/);
+    const check = run(['config', 'check'], { cwd: proj });
+    assert.equal(check.code, 5);
+    assert.match(check.stdout, /^warning: creation_rules\[0\] .* has no path_regex/m);
+    assert.match(check.stdout, /^warning: unknown key path_regx/m);
+    assert.match(check.stderr, /2 problems/);
+    writeFileSync(join(proj, 'good.yaml'), `creation_rules:\n  - path_regex: ^prod/\n    age: ${AGE_R}\n`);
+    const good = run(['config', 'check', '--config', 'good.yaml'], { cwd: proj });
+    assert.equal(good.code, 0, good.stderr);
+    assert.match(good.stdout, /good\.yaml: no problems/);
+    assert.equal(run(['config', 'check'], { cwd: '/' }).code, 61);
   });
 });
 

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { decrypt, decryptData, encrypt, type EncryptOptions } from '../src/api.js';
 import type { Format } from '../src/stores/types.js';
+import { SopsError } from '../src/errors.js';
 import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt, type OracleFormat } from './helpers/sops-oracle.js';
 
 const FIX = join(import.meta.dirname, '..', '..', 'fixtures', 'sops-3.13.2');
@@ -286,15 +287,15 @@ describe('key groups and Shamir threshold, both ways', () => {
     assert.deepEqual(JSON.parse(real.output), { k: 'v' });
   });
 
-  test('1 of 2 groups: tsops decrypts with either identity alone', async () => {
+  test('1 of 2 groups is refused as sops refuses it (sops cannot read such a file): one group holds the keys instead', async () => {
+    // behaviour change (issue 9): tsops used to write such files
     const ids = await Promise.all([generateIdentity(), generateIdentity()]);
     const rs = await Promise.all(ids.map((i) => identityToRecipient(i)));
-    const enc = await encrypt('a: 1\n', {
-      format: 'yaml',
-      env: env(),
-      keyGroups: rs.map((r) => [{ type: 'age' as const, recipient: r, enc: '' }]),
-      shamirThreshold: 1,
-    });
+    await assert.rejects(
+      () => encrypt('a: 1\n', { format: 'yaml', env: env(), keyGroups: rs.map((r) => [{ type: 'age' as const, recipient: r, enc: '' }]), shamirThreshold: 1 }),
+      (e: unknown) => e instanceof SopsError && e.code === 1 && /threshold must be at least 2\].*put all the keys in one key group/.test(e.message),
+    );
+    const enc = await encrypt('a: 1\n', { format: 'yaml', env: env(), keyGroups: [rs.map((r) => ({ type: 'age' as const, recipient: r, enc: '' }))] });
     for (const id of ids) assert.deepEqual(await decryptData(enc, { format: 'yaml', env: env({ SOPS_AGE_KEY: id }) }), { a: 1 });
   });
 });
