@@ -6,14 +6,14 @@ import { ExitCode, SopsError } from '../errors.js';
 import { storeFor } from '../stores/index.js';
 import { parseTreePath } from '../tree/path.js';
 import { hasSopsMetadata, loadPlain, newMetadata, renderPlain, sealTree } from '../file/file.js';
-import { makeLog, openPlanned, planEncryption, planIo, readPlanned, writeResult } from './context.js';
+import { makeLog, openPlanned, planEncryption, planIo, readForChange, writeResult } from './context.js';
 import type { CliOptions } from './options.js';
 import { reuseForEncrypt } from './reuse.js';
 
 export async function encryptCommand(file: string | undefined, o: CliOptions): Promise<void> {
   const log = makeLog(o);
   const io = planIo(file, o);
-  const data = readPlanned(io);
+  const data = await readForChange(io, o);
   const plan = await planEncryption(io.path, o, io.outFormat, log);
   const indent = io.indent ?? plan.indent;
   const name = io.path ?? 'standard input';
@@ -31,7 +31,7 @@ export async function encryptCommand(file: string | undefined, o: CliOptions): P
 export async function decryptCommand(file: string | undefined, o: CliOptions): Promise<void> {
   const log = makeLog(o);
   const io = planIo(file, o);
-  const opened = await openPlanned(io, o, log, readPlanned(io), io.path ?? 'standard input', false);
+  const opened = await openPlanned(io, o, log, await readForChange(io, o), io.path ?? 'standard input', false);
   const out = await storeFor(io.outFormat, { indent: io.indent });
   const result = renderPlain(opened.tree, out, o.extract !== undefined ? parseTreePath(o.extract) : []);
   writeResult(result, io, o);

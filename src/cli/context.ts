@@ -12,7 +12,7 @@ import { FORMATS, type Format } from '../stores/types.js';
 import type { Scope } from '../tree/crypt.js';
 import { parseDecryptionOrder } from '../file/datakey.js';
 import { openEncrypted, type OpenedFile } from '../file/file.js';
-import { readInput, writeFileAtomic } from '../util/fs.js';
+import { lockForUpdate, readInput, writeFileAtomic } from '../util/fs.js';
 import type { CliOptions } from './options.js';
 
 export function makeLog(o: CliOptions): (msg: string) => void {
@@ -59,6 +59,15 @@ export function planIo(file: string | undefined, o: CliOptions): IoPlan {
 
 export function readPlanned(p: IoPlan): Buffer {
   return readInput(p.file);
+}
+
+/**
+ * Read the planned input of a command that may write it back: with --in-place, first take the
+ * file's advisory lock (src/util/lock.ts), so that concurrent tsops commands do not lose changes.
+ */
+export async function readForChange(p: IoPlan, o: Pick<CliOptions, 'inPlace' | 'verbose'>): Promise<Buffer> {
+  if (o.inPlace && p.file) await lockForUpdate(p.file, { log: makeLog(o) });
+  return readPlanned(p);
 }
 
 /** Write a command's result: in place, to --output, or to standard output. */

@@ -29,7 +29,7 @@ import { ExitCode, SopsError, messageOf } from '../errors.js';
 import { shlexSplit } from '../keys/age/shlex.js';
 import { finishEdit, parseEdited, startEdit, type Edited } from '../ops/edit.js';
 import type { Store } from '../stores/types.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { lockForUpdate, writeFileAtomic } from '../util/fs.js';
 import { decryptionOrder, makeLog, planEncryption, planIo } from './context.js';
 import { addGlobalOptions, addKeyOptions, addScopeOptions, subcommandOptions, type CliOptions } from './options.js';
 
@@ -242,6 +242,7 @@ export async function editCommand(file: string | undefined, o: CliOptions): Prom
   const name = file;
   const editor = editorCommand(); // before any decryption: fail fast without an editor
   const showMasterKeys = !!o.showMasterKeys;
+  await lockForUpdate(file, { log });
   const session = await startEdit(file, {
     format: io.inFormat,
     outFormat: io.outFormat,

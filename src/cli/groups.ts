@@ -10,7 +10,7 @@ import { ExitCode, SopsError } from '../errors.js';
 import type { KeyGroup } from '../keys/types.js';
 import { addKeyGroup, checkNewGroup, deleteKeyGroup, type GroupsOptions } from '../ops/groups.js';
 import { keysFromSpecs } from '../ops/key-specs.js';
-import { commandOptions, decryptionOrder, makeLog, planIo, readPlanned, writeResult } from './context.js';
+import { commandOptions, decryptionOrder, makeLog, planIo, readForChange, writeResult } from './context.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
 
 export interface GroupsCliOptions extends Omit<CliOptions, 'pgp' | 'kms' | 'gcpKms' | 'azureKv' | 'hcVaultTransit' | 'age'> {
@@ -37,7 +37,7 @@ function parseThreshold(s: string | undefined): number {
 async function regroupFile(o: GroupsCliOptions, threshold: number, op: (data: Buffer, opts: GroupsOptions) => Promise<Buffer>): Promise<void> {
   if (!o.file) throw new SopsError('Error: no file specified: use --file FILE', ExitCode.NoFileSpecified);
   const io = planIo(o.file, { inputType: o.inputType, indent: o.indent });
-  const data = readPlanned(io);
+  const data = await readForChange(io, o);
   const out = await op(data, {
     format: io.inFormat,
     outFormat: io.outFormat,

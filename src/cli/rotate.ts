@@ -13,7 +13,7 @@ import { Option, type Command } from 'commander';
 import { ExitCode, SopsError } from '../errors.js';
 import { keysFromSpecs, keyString } from '../ops/key-specs.js';
 import { rotate, type RotateKeyChanges } from '../ops/rotate.js';
-import { commandOptions, decryptionOrder, makeLog, planIo, readPlanned, writeResult } from './context.js';
+import { commandOptions, decryptionOrder, makeLog, planIo, readForChange, writeResult } from './context.js';
 import { addGlobalOptions, addIoOptions, type CliOptions } from './options.js';
 
 export interface RotateCliOptions extends CliOptions {
@@ -76,7 +76,7 @@ export async function rotateCommand(file: string | undefined, o: RotateCliOption
   }
   const log = makeLog(o);
   const io = planIo(file, o);
-  const data = readPlanned(io);
+  const data = await readForChange(io, o);
   const kmsOptions = { encryptionContext: o.encryptionContext, awsProfile: o.awsProfile };
   const changes: RotateKeyChanges = {
     add: await keysFromSpecs(

@@ -20,7 +20,7 @@ import { setValue, unsetValue, type SetOptions } from '../ops/set.js';
 import { nodeFromJson } from '../tree/mutate.js';
 import { parseTreePath, type PathComponent } from '../tree/path.js';
 import type { Node } from '../tree/types.js';
-import { readInput, writeFileAtomic } from '../util/fs.js';
+import { lockForUpdate, readInput, writeFileAtomic } from '../util/fs.js';
 import { decryptionOrder, makeLog, planIo } from './context.js';
 import { subcommandOptions } from './options.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
@@ -49,6 +49,7 @@ function parsePath(s: string, what: 'set' | 'unset'): PathComponent[] {
 async function changeFile(file: string, o: SetCliOptions, op: (data: Buffer, opts: SetOptions) => Promise<Buffer | undefined>): Promise<void> {
   const log = makeLog(o);
   const io = planIo(file, o);
+  await lockForUpdate(file, { log });
   const sealed = await op(readInput(file), {
     format: io.inFormat,
     outFormat: io.outFormat,

@@ -24,7 +24,7 @@ import type { KeyGroup, KeyType, MasterKey } from '../keys/types.js';
 import { macAad, metadataToPlain, parseMetadata, type Metadata } from '../metadata/metadata.js';
 import { formatFromPath, storeFor } from '../stores/index.js';
 import type { Format } from '../stores/types.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { lockForUpdate, unlockFile, writeFileAtomic } from '../util/fs.js';
 import { keyId, keyString } from './key-specs.js';
 
 // --- comparing key groups ------------------------------------------------------------------------
@@ -164,6 +164,16 @@ function indentFor(cfg: import('../config/config.js').SopsConfig, format: Format
 
 async function updateFile(path: string, explicit: boolean, run: Run): Promise<Omit<UpdateOutcome, 'file'>> {
   const abs = resolve(run.cwd, path);
+  // the advisory lock (src/util/lock.ts): released when the file is written, or here
+  await lockForUpdate(abs, { log: run.log });
+  try {
+    return await updateLocked(path, abs, explicit, run);
+  } finally {
+    unlockFile(abs);
+  }
+}
+
+async function updateLocked(path: string, abs: string, explicit: boolean, run: Run): Promise<Omit<UpdateOutcome, 'file'>> {
   const { o, cfgMod } = run;
   let data: Buffer;
   try {

@@ -44,6 +44,7 @@ import {
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
+import { lockResolved, releaseLock } from './lock.js';
 
 /** Read a file, or standard input for `-` / undefined; errors name the file with sops's exit code. */
 export function readInput(path: string | undefined): Buffer {
@@ -80,6 +81,19 @@ export function resolveWriteTarget(target: string): string {
     p = resolve(dirname(p), readlinkSync(p));
   }
   throw new SopsError(`cannot write ${target}: too many levels of symbolic links`, ExitCode.CouldNotWriteOutputFile);
+}
+
+/**
+ * Take the advisory lock of a file a command is about to read, change and write back (see
+ * lock.ts): held until writeFileAtomic writes it or the process exits.
+ */
+export async function lockForUpdate(target: string, o: { log?: (m: string) => void; env?: NodeJS.ProcessEnv } = {}): Promise<void> {
+  await lockResolved(resolveWriteTarget(target), o);
+}
+
+/** Release the lock taken by lockForUpdate when the file is not written after all. */
+export function unlockFile(target: string): void {
+  releaseLock(resolveWriteTarget(target));
 }
 
 const TEMP_PREFIX = (name: string) => `.${name}.tsops-`;
@@ -182,6 +196,14 @@ class KeepInPlace extends Error {}
  */
 export function writeFileAtomic(target: string, data: Buffer | string, mode?: number, log: (m: string) => void = () => {}): void {
   const path = resolveWriteTarget(target);
+  try {
+    writeResolved(path, data, mode, log);
+  } finally {
+    releaseLock(path);
+  }
+}
+
+function writeResolved(path: string, data: Buffer | string, mode: number | undefined, log: (m: string) => void): void {
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   const fail = (e: unknown): never => {
     const code = (e as NodeJS.ErrnoException).code;

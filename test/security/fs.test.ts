@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { AGE_RECIPIENT, BIN, Sandbox, run } from '../helpers/editing.js';
@@ -203,5 +204,39 @@ describe('stale temp files', () => {
     assert.match(r.stderr, new RegExp(`removed .*\\.st-out\\.yaml\\.tsops-${dead.pid}-0123456789ab\\.tmp.*interrupted`));
     assert.ok(fs.existsSync(live) && fs.existsSync(unrelated));
     assert.equal(fs.readFileSync(out, 'utf8'), PLAIN_SECRET);
+  });
+});
+
+describe('advisory lock', () => {
+  test('8 parallel sets on one file keep all 8 keys', async () => {
+    const file = await plant('lock-8.yaml', 'start: 0\n', Buffer.alloc(32, 9));
+    const runs = Array.from({ length: 8 }, (_, i) => run(['set', file, `["k${i}"]`, `"v${i}"`], { env: sb.env, cwd: sb.dir }));
+    const results = await Promise.all(runs);
+    for (const r of results) assert.equal(r.code, 0, r.stderr);
+    const opened = await openEncrypted(fs.readFileSync(file), { format: 'yaml', env: sb.env, filename: file });
+    const keys = opened.tree.docs[0]!.items.flatMap((it) => (it.kind === 'entry' ? [it.key] : []));
+    assert.deepEqual(keys.sort(), ['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7', 'start']);
+    assert.ok(!fs.existsSync(sb.path('.lock-8.yaml.tsops-lock')));
+  });
+
+  test('a lock held by a live process makes set wait, then fail with one line; a dead holder is stale', async () => {
+    const file = await plant('lock-held.yaml', 'a: 1\n', Buffer.alloc(32, 10));
+    const lock = sb.path('.lock-held.yaml.tsops-lock');
+    fs.writeFileSync(lock, `${process.pid} ${os.hostname()}\n`);
+    const before = fs.readFileSync(file, 'utf8');
+    const r = await run(['set', file, '["b"]', '2'], { env: { ...sb.env, TSOPS_LOCK_TIMEOUT: '0.3' }, cwd: sb.dir });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, new RegExp(`being changed by tsops process ${process.pid}`));
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.equal(fs.readFileSync(file, 'utf8'), before);
+    assert.ok(fs.existsSync(lock), 'the holder keeps its lock');
+    // the holder is gone: the lock is stale, removed with a note, and set goes on
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((res) => dead.on('close', res));
+    fs.writeFileSync(lock, `${dead.pid} ${os.hostname()}\n`);
+    const r2 = await run(['set', file, '["b"]', '2'], { env: { ...sb.env, TSOPS_LOCK_TIMEOUT: '0.3' }, cwd: sb.dir });
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.match(r2.stderr, /removed .*tsops-lock, a stale lock/);
+    assert.ok(!fs.existsSync(lock));
   });
 });
