@@ -16,7 +16,7 @@ import { keysFromSpecs } from '../src/ops/key-specs.js';
 import { changeKeys } from '../src/ops/rotate.js';
 import { keyChange } from '../src/file/reuse.js';
 import { parseConfig } from '../src/config/config.js';
-import { describeKey, keyId, keyString, matchesRemoval, sameKey } from '../src/keys/identity.js';
+import { describeKey, keyFromMap, keyId, keyString, keyToMap, matchesRemoval, sameKey } from '../src/keys/identity.js';
 import type { AzureKvKey, KmsKey, MasterKey } from '../src/keys/types.js';
 
 const ARN = 'arn:aws:kms:us-east-1:361527076523:key/5052f06a';
@@ -35,6 +35,17 @@ describe('Azure Key Vault lists: an empty entry is an error, as sops', () => {
   it('through the operations (rotate --add-azure-kv, groups add)', async () => {
     await assert.rejects(keysFromSpecs({ azureKv: `${AZ},,${AZ}` }), /could not parse ""/);
     assert.deepEqual(await keysFromSpecs({ azureKv: '' }), []);
+  });
+
+  it('through .sops.yaml (a rule\'s azure_keyvault, as a string or a list item)', () => {
+    for (const v of [`"${AZ},,${AZ}"`, `["${AZ},"]`]) {
+      assert.throws(
+        () => parseConfig(`creation_rules:\n  - azure_keyvault: ${v}\n`, '/x/.sops.yaml'),
+        (e: unknown) => e instanceof SopsError && /azure_keyvault/.test(e.message) && /could not parse ""/.test(e.message),
+        v,
+      );
+    }
+    assert.equal(parseConfig(`creation_rules:\n  - azure_keyvault: "${AZ}, ${AZ}2"\n`, '/x/.sops.yaml').creationRules[0]!.keyGroups[0]!.length, 2);
   });
 });
 
@@ -117,5 +128,32 @@ describe('one "same key?" rule: keyId', () => {
     assert.equal(keyString(az('https://v.vault.azure.net/')), 'https://v.vault.azure.net/keys/k/v1');
     assert.equal(describeKey({ type: 'kms', arn: ARN, role: 'arn:aws:iam::1:role/r', enc: '' }), `kms ${ARN}+arn:aws:iam::1:role/r`);
     assert.equal(keyString({ type: 'kms', arn: ARN, context: { b: '2', a: '1' }, enc: '' }), `${ARN} (context: a:1,b:2)`);
+  });
+});
+
+describe('metadata entries: each key type owns its fields', () => {
+  it('every type round-trips through its sops field names', () => {
+    const keys: MasterKey[] = [
+      { type: 'age', recipient: AGE1, enc: 'E' },
+      { type: 'pgp', fp: 'FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4', enc: 'E', createdAt: '2024-01-01T00:00:00Z' },
+      { type: 'kms', arn: ARN, role: 'arn:aws:iam::1:role/r', context: { b: '2', a: '1' }, awsProfile: 'p', enc: 'E', createdAt: 'T' },
+      { type: 'gcp_kms', resourceId: 'projects/p/locations/l/keyRings/r/cryptoKeys/k', enc: 'E', createdAt: 'T' },
+      { type: 'azure_kv', vaultUrl: 'https://v.vault.azure.net', name: 'k', version: 'v', enc: 'E', createdAt: 'T' },
+      { type: 'hc_vault', vaultAddress: 'http://127.0.0.1:8200', enginePath: 'team/transit', keyName: 'k', enc: 'E', createdAt: 'T' },
+    ];
+    const names = keys.map((k) => Object.keys(keyToMap(k)).join(','));
+    assert.deepEqual(names, ['recipient', 'fp', 'arn,role,context,aws_profile', 'resource_id', 'vault_url,name,version', 'vault_address,engine_path,key_name']);
+    for (const k of keys) {
+      const fields = keyToMap(k);
+      const reader = {
+        str: (f: string) => (typeof fields[f] === 'string' ? (fields[f] as string) : ''),
+        map: (f: string) => (typeof fields[f] === 'object' ? (fields[f] as Record<string, string>) : undefined),
+      };
+      const back = keyFromMap(k.type, reader, k.enc, k.createdAt);
+      assert.ok(sameKey(back, k), k.type);
+      assert.deepEqual(JSON.parse(JSON.stringify(back)), JSON.parse(JSON.stringify(k)), k.type);
+    }
+    // an empty context is not written (sops writes none for nil)
+    assert.equal('context' in keyToMap({ type: 'kms', arn: ARN, context: {}, enc: '' }), false);
   });
 });

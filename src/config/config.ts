@@ -34,6 +34,7 @@ import {
   parseKmsArn,
   parsePgpFingerprint,
   parseVaultUri,
+  splitAzureKeyUrls,
   splitKeyList,
 } from '../keys/identity.js';
 import { closest } from './suggest.js';
@@ -375,8 +376,10 @@ const GROUP_KEYS = ['merge', 'age', 'pgp', 'kms', 'gcp_kms', 'hckms', 'azure_key
  */
 function keyList(o: Obj, key: string, where: Where): string[] {
   const v = o[key];
+  // Azure lists refuse empty entries, as sops's MasterKeysFromURLs does
+  const split = key === 'azure_keyvault' ? splitAzureKeyUrls : splitKeyList;
   if (v === undefined || v === null) return [];
-  if (typeof v === 'string') return splitKeyList(v);
+  if (typeof v === 'string') return split(v);
   if (Array.isArray(v)) {
     const out: string[] = [];
     v.forEach((item, i) => {
@@ -386,7 +389,7 @@ function keyList(o: Obj, key: string, where: Where): string[] {
         }
         where.invalid(`${key}[${i}]`, `expected a string, got ${describe(item)}${typeof item === 'number' || typeof item === 'bigint' ? ' (quote it)' : ''}`);
       }
-      out.push(...splitKeyList(item));
+      out.push(...split(item));
     });
     return out;
   }

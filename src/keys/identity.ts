@@ -7,24 +7,27 @@
  * - `keyString(k)`: the key as sops prints it (its `ToString`), for listings;
  *   `describeKey(k)`: `TYPE keyString`, for messages and `--verbose`.
  * - `matchesRemoval(spec, k)`: whether a `--rm-…` flag names `k`.
+ * - `keyToMap(k)` / `keyFromMap(type, …)`: the type's own fields of its entry in the file's `sops`
+ *   metadata, in sops's field names (the metadata room adds `enc` and `created_at`).
  *
  * Parsing each type's identifiers lives with the type (`./age/key.ts`, `./pgp/key.ts`,
  * `./kms/key.ts`, `./gcpkms/key.ts`, `./azkv/key.ts`, `./hcvault/key.ts`) and is re-exported here,
  * so callers (config, CLI, operations) import one module. Nothing here imports a key SDK.
  */
-import type { MasterKey } from './types.js';
-import { ageKeyId } from './age/key.js';
-import { pgpKeyId } from './pgp/key.js';
-import { kmsKeyId, kmsKeyString } from './kms/key.js';
-import { gcpKmsKeyId } from './gcpkms/key.js';
-import { azureKeyId, azureKeyUrl, azureVaultId } from './azkv/key.js';
-import { vaultKeyId } from './hcvault/key.js';
+import type { KeyType, MasterKey } from './types.js';
+import { ageFromMap, ageKeyId, ageToMap, type KeyFieldReader } from './age/key.js';
+import { pgpFromMap, pgpKeyId, pgpToMap } from './pgp/key.js';
+import { kmsFromMap, kmsKeyId, kmsKeyString, kmsToMap } from './kms/key.js';
+import { gcpKmsFromMap, gcpKmsKeyId, gcpKmsToMap } from './gcpkms/key.js';
+import { azureFromMap, azureKeyId, azureKeyUrl, azureToMap, azureVaultId } from './azkv/key.js';
+import { vaultFromMap, vaultKeyId, vaultToMap } from './hcvault/key.js';
 
+export type { KeyFieldReader } from './age/key.js';
 export { splitKeyList, parseAgeRecipient, parseAgeRecipients, ageRecipientProblem } from './age/key.js';
 export { parsePgpFingerprint, parsePgpFingerprints } from './pgp/key.js';
 export { parseKmsArn, parseKmsArns, parseEncryptionContext, kmsArnRegion } from './kms/key.js';
 export { parseGcpKmsId, parseGcpKmsIds } from './gcpkms/key.js';
-export { parseAzureKeyUrl, parseAzureKeyUrls } from './azkv/key.js';
+export { parseAzureKeyUrl, parseAzureKeyUrls, splitAzureKeyUrls } from './azkv/key.js';
 export { parseVaultUri, parseVaultUris } from './hcvault/key.js';
 
 /** The canonical identity of a key (never its wrapped data key). */
@@ -99,4 +102,40 @@ export function matchesRemoval(spec: MasterKey, k: MasterKey): boolean {
     return azureVaultId(k.vaultUrl) === azureVaultId(spec.vaultUrl) && k.name === spec.name && (!spec.version || k.version === spec.version);
   }
   return keyId(spec) === keyId(k);
+}
+
+/** The key's own fields in its metadata entry, in sops's names (without `enc` and `created_at`). */
+export function keyToMap(k: MasterKey): Record<string, string | Record<string, string>> {
+  switch (k.type) {
+    case 'age':
+      return ageToMap(k);
+    case 'pgp':
+      return pgpToMap(k);
+    case 'kms':
+      return kmsToMap(k);
+    case 'gcp_kms':
+      return gcpKmsToMap(k);
+    case 'azure_kv':
+      return azureToMap(k);
+    case 'hc_vault':
+      return vaultToMap(k);
+  }
+}
+
+/** A key from its metadata entry's fields (`enc` and `created_at` read by the caller; age stores no date). */
+export function keyFromMap(type: KeyType, r: KeyFieldReader, enc: string, createdAt: string | undefined): MasterKey {
+  switch (type) {
+    case 'age':
+      return ageFromMap(r, enc);
+    case 'pgp':
+      return pgpFromMap(r, enc, createdAt);
+    case 'kms':
+      return kmsFromMap(r, enc, createdAt);
+    case 'gcp_kms':
+      return gcpKmsFromMap(r, enc, createdAt);
+    case 'azure_kv':
+      return azureFromMap(r, enc, createdAt);
+    case 'hc_vault':
+      return vaultFromMap(r, enc, createdAt);
+  }
 }

@@ -8,6 +8,7 @@ import { ExitCode, SopsError } from '../errors.js';
 import type { Scope } from '../tree/crypt.js';
 import type { Plain } from '../tree/types.js';
 import type { KeyGroup, MasterKey } from '../keys/types.js';
+import { keyFromMap, keyToMap } from '../keys/identity.js';
 
 /** The sops file-format version tsops writes: the sops release whose format it implements. */
 export const SOPS_FORMAT_VERSION = '3.13.2';
@@ -69,43 +70,17 @@ function parseKey(type: (typeof KEY_LISTS)[number], e: Plain, where: string): Ma
   if (!isObj(e)) throw bad(`${where} must be a map`);
   const enc = strField(e, 'enc', where, false);
   const createdAt = timeField(e, 'created_at', where);
-  switch (type) {
-    case 'age':
-      return { type, recipient: strField(e, 'recipient', where), enc };
-    case 'pgp':
-      return { type, fp: strField(e, 'fp', where), enc, createdAt };
-    case 'kms': {
-      const ctx = e['context'];
-      let context: Record<string, string> | undefined;
-      if (isObj(ctx)) {
-        context = {};
-        for (const [k, v] of Object.entries(ctx)) context[k] = v === null ? '' : String(v);
-      }
-      const role = strField(e, 'role', where, false);
-      const awsProfile = strField(e, 'aws_profile', where, false);
-      return { type, arn: strField(e, 'arn', where), enc, createdAt, ...(role ? { role } : {}), ...(context ? { context } : {}), awsProfile };
-    }
-    case 'gcp_kms':
-      return { type, resourceId: strField(e, 'resource_id', where), enc, createdAt };
-    case 'azure_kv':
-      return {
-        type,
-        vaultUrl: strField(e, 'vault_url', where),
-        name: strField(e, 'name', where),
-        version: strField(e, 'version', where, false),
-        enc,
-        createdAt,
-      };
-    case 'hc_vault':
-      return {
-        type,
-        vaultAddress: strField(e, 'vault_address', where),
-        enginePath: strField(e, 'engine_path', where),
-        keyName: strField(e, 'key_name', where),
-        enc,
-        createdAt,
-      };
-  }
+  const reader = {
+    str: (field: string, required = false) => strField(e, field, where, required),
+    map: (field: string) => {
+      const v = e[field];
+      if (!isObj(v)) return undefined;
+      const out: Record<string, string> = {};
+      for (const [k, x] of Object.entries(v)) out[k] = x === null ? '' : String(x);
+      return out;
+    },
+  };
+  return keyFromMap(type, reader, enc, createdAt);
 }
 
 function parseGroup(o: Obj, where: string): KeyGroup {
@@ -168,39 +143,8 @@ function sortObj(o: Obj): Obj {
 
 /** One key entry in sops's layout. */
 export function keyToPlain(k: MasterKey): Obj {
-  const o: Obj = {};
-  switch (k.type) {
-    case 'age':
-      o['recipient'] = k.recipient;
-      o['enc'] = k.enc;
-      break;
-    case 'pgp':
-      o['fp'] = k.fp;
-      break;
-    case 'kms':
-      o['arn'] = k.arn;
-      if (k.role) o['role'] = k.role;
-      if (k.context && Object.keys(k.context).length) o['context'] = sortObj(k.context);
-      o['aws_profile'] = k.awsProfile ?? '';
-      break;
-    case 'gcp_kms':
-      o['resource_id'] = k.resourceId;
-      break;
-    case 'azure_kv':
-      o['vault_url'] = k.vaultUrl;
-      o['name'] = k.name;
-      o['version'] = k.version;
-      break;
-    case 'hc_vault':
-      o['vault_address'] = k.vaultAddress;
-      o['engine_path'] = k.enginePath;
-      o['key_name'] = k.keyName;
-      break;
-  }
-  if (k.type !== 'age') {
-    o['created_at'] = k.createdAt ?? '';
-    o['enc'] = k.enc;
-  }
+  const o: Obj = { ...keyToMap(k), enc: k.enc };
+  if (k.type !== 'age') o['created_at'] = k.createdAt ?? '';
   return sortObj(o);
 }
 

@@ -104,3 +104,23 @@ export function shortRecipient(r: string): string {
   }
   return r.length > 100 ? `${r.slice(0, 24)}…${r.slice(-8)}` : r;
 }
+
+// --- the entry in the file's `sops` metadata ---------------------------------------------------
+
+/** Reads one metadata key entry's fields (the metadata room supplies it, with its own errors). */
+export interface KeyFieldReader {
+  /** A string field; '' when absent and not required. */
+  str(field: string, required?: boolean): string;
+  /** A map of strings (the KMS encryption context), or undefined when absent. */
+  map(field: string): Record<string, string> | undefined;
+}
+
+/** An age entry's fields as sops writes them (`enc` added by the caller). */
+export function ageToMap(k: AgeKey): Record<string, string> {
+  return { recipient: k.recipient };
+}
+
+/** An age entry from its fields. */
+export function ageFromMap(r: KeyFieldReader, enc: string): AgeKey {
+  return { type: 'age', recipient: r.str('recipient', true), enc };
+}

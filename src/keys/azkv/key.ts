@@ -11,6 +11,7 @@
  */
 import { ExitCode, SopsError } from '../../errors.js';
 import type { AzureKvKey } from '../types.js';
+import type { KeyFieldReader } from '../age/key.js';
 
 const KEY_URL = /^(https:\/\/[^/]+)\/keys\/([^/]+)(?:\/([^/]*))?$/;
 
@@ -32,8 +33,12 @@ export function parseAzureKeyUrl(url: string): AzureKvKey {
  * '' gives no keys; like sops, an empty entry is an error.
  */
 export function parseAzureKeyUrls(list: string): AzureKvKey[] {
-  if (list === '') return [];
-  return list.split(',').map(parseAzureKeyUrl);
+  return splitAzureKeyUrls(list).map(parseAzureKeyUrl);
+}
+
+/** The entries of a comma-separated URL list, empty ones kept (parsing them is the error sops gives). */
+export function splitAzureKeyUrls(list: string): string[] {
+  return list === '' ? [] : list.split(',');
 }
 
 /** The key's URL as sops prints it: `{vaultUrl}/keys/{name}/{version}`. */
@@ -49,4 +54,14 @@ export function azureVaultId(vaultUrl: string): string {
 /** What makes two Key Vault keys the same key: vault (case-insensitive), name and version. */
 export function azureKeyId(k: AzureKvKey): string {
   return `${azureVaultId(k.vaultUrl)}/keys/${k.name}/${k.version}`;
+}
+
+/** A Key Vault entry's fields as sops writes them in the file (`vault_url`, `name`, `version`). */
+export function azureToMap(k: AzureKvKey): Record<string, string> {
+  return { vault_url: k.vaultUrl, name: k.name, version: k.version };
+}
+
+/** A Key Vault entry from its fields. */
+export function azureFromMap(r: KeyFieldReader, enc: string, createdAt: string | undefined): AzureKvKey {
+  return { type: 'azure_kv', vaultUrl: r.str('vault_url', true), name: r.str('name', true), version: r.str('version'), enc, createdAt };
 }

@@ -6,7 +6,7 @@
  */
 import { ExitCode, SopsError } from '../../errors.js';
 import type { GcpKmsKey } from '../types.js';
-import { splitKeyList } from '../age/key.js';
+import { splitKeyList, type KeyFieldReader } from '../age/key.js';
 
 /** What sops accepts as a Cloud KMS key name. */
 const RESOURCE_ID = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/;
@@ -36,4 +36,14 @@ export function parseGcpKmsIds(list: string): GcpKmsKey[] {
 /** What makes two GCP KMS keys the same key: the resource ID. */
 export function gcpKmsKeyId(k: GcpKmsKey): string {
   return k.resourceId;
+}
+
+/** A GCP KMS entry's fields as sops writes them. */
+export function gcpKmsToMap(k: GcpKmsKey): Record<string, string> {
+  return { resource_id: k.resourceId };
+}
+
+/** A GCP KMS entry from its fields. */
+export function gcpKmsFromMap(r: KeyFieldReader, enc: string, createdAt: string | undefined): GcpKmsKey {
+  return { type: 'gcp_kms', resourceId: r.str('resource_id', true), enc, createdAt };
 }

@@ -8,6 +8,7 @@
 import path from 'node:path';
 import { SopsError } from '../../errors.js';
 import type { VaultKey } from '../types.js';
+import type { KeyFieldReader } from '../age/key.js';
 
 /** The key's URI as sops prints it: `{vault_address}/v1/{engine_path}/keys/{key_name}`. */
 export function vaultKeyUri(key: VaultKey): string {
@@ -64,4 +65,14 @@ export function parseVaultUris(s: string): VaultKey[] {
 /** What makes two Vault transit keys the same key: address (no trailing slash), engine path, name. */
 export function vaultKeyId(k: VaultKey): string {
   return `${k.vaultAddress.replace(/\/+$/, '')}/v1/${k.enginePath}/keys/${k.keyName}`;
+}
+
+/** A Vault transit entry's fields as sops writes them. */
+export function vaultToMap(k: VaultKey): Record<string, string> {
+  return { vault_address: k.vaultAddress, engine_path: k.enginePath, key_name: k.keyName };
+}
+
+/** A Vault transit entry from its fields. */
+export function vaultFromMap(r: KeyFieldReader, enc: string, createdAt: string | undefined): VaultKey {
+  return { type: 'hc_vault', vaultAddress: r.str('vault_address', true), enginePath: r.str('engine_path', true), keyName: r.str('key_name', true), enc, createdAt };
 }

@@ -11,7 +11,7 @@
  */
 import { ExitCode, SopsError } from '../../errors.js';
 import type { KmsKey } from '../types.js';
-import { splitKeyList } from '../age/key.js';
+import { splitKeyList, type KeyFieldReader } from '../age/key.js';
 
 /** A KMS key ARN (`arn:PARTITION:kms:REGION:ACCOUNT:key/ID` or `…:alias/NAME`); group 1 is the region. */
 const KEY_ARN = /^arn:aws[\w-]*:kms:(.+):[0-9]+:(key|alias)\/.+$/;
@@ -86,4 +86,21 @@ export function kmsKeyString(k: KmsKey): string {
 export function kmsKeyId(k: KmsKey): string {
   const context = Object.entries(k.context ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify([k.arn, k.role ?? '', context, k.awsProfile ?? '']);
+}
+
+/** A KMS entry's fields as sops writes them: `role` and `context` only when set, `aws_profile` always. */
+export function kmsToMap(k: KmsKey): Record<string, string | Record<string, string>> {
+  const o: Record<string, string | Record<string, string>> = { arn: k.arn };
+  if (k.role) o['role'] = k.role;
+  const ctx = contextOrNothing(k.context);
+  if (ctx) o['context'] = Object.fromEntries(Object.keys(ctx).sort().map((c) => [c, ctx[c]!]));
+  o['aws_profile'] = k.awsProfile ?? '';
+  return o;
+}
+
+/** A KMS entry from its fields. */
+export function kmsFromMap(r: KeyFieldReader, enc: string, createdAt: string | undefined): KmsKey {
+  const role = r.str('role');
+  const context = r.map('context');
+  return { type: 'kms', arn: r.str('arn', true), enc, createdAt, ...(role ? { role } : {}), ...(context ? { context } : {}), awsProfile: r.str('aws_profile') };
 }

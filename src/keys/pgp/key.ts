@@ -5,7 +5,7 @@
  */
 import { ExitCode, SopsError } from '../../errors.js';
 import type { PgpKey } from '../types.js';
-import { splitKeyList } from '../age/key.js';
+import { splitKeyList, type KeyFieldReader } from '../age/key.js';
 
 /** One PGP fingerprint; spaces are removed (sops does the same). */
 export function parsePgpFingerprint(fp: string): PgpKey {
@@ -22,4 +22,14 @@ export function parsePgpFingerprints(list: string): PgpKey[] {
 /** What makes two PGP keys the same key: the fingerprint, uppercase, without whitespace. */
 export function pgpKeyId(k: PgpKey): string {
   return k.fp.replace(/\s+/g, '').toUpperCase();
+}
+
+/** A PGP entry's fields as sops writes them (`created_at`, `enc` added by the caller). */
+export function pgpToMap(k: PgpKey): Record<string, string> {
+  return { fp: k.fp };
+}
+
+/** A PGP entry from its fields. */
+export function pgpFromMap(r: KeyFieldReader, enc: string, createdAt: string | undefined): PgpKey {
+  return { type: 'pgp', fp: r.str('fp', true), enc, createdAt };
 }
