@@ -15,7 +15,7 @@ import type { CliOptions } from '../src/cli/options.js';
 import { keysFromSpecs } from '../src/ops/key-specs.js';
 import { changeKeys } from '../src/ops/rotate.js';
 import { keyChange } from '../src/file/reuse.js';
-import { parseConfig } from '../src/config/config.js';
+import { matchRule, parseConfig } from '../src/config/config.js';
 import { describeKey, keyFromMap, keyId, keyString, keyToMap, matchesRemoval, sameKey } from '../src/keys/identity.js';
 import type { AzureKvKey, KmsKey, MasterKey } from '../src/keys/types.js';
 
@@ -40,7 +40,7 @@ describe('Azure Key Vault lists: an empty entry is an error, as sops', () => {
   it('through .sops.yaml (a rule\'s azure_keyvault, as a string or a list item)', () => {
     for (const v of [`"${AZ},,${AZ}"`, `["${AZ},"]`]) {
       assert.throws(
-        () => parseConfig(`creation_rules:\n  - azure_keyvault: ${v}\n`, '/x/.sops.yaml'),
+        () => matchRule(parseConfig(`creation_rules:\n  - azure_keyvault: ${v}\n`, '/x/.sops.yaml'), '/x/a.yaml'),
         (e: unknown) => e instanceof SopsError && /azure_keyvault/.test(e.message) && /could not parse ""/.test(e.message),
         v,
       );
