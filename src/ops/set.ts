@@ -7,6 +7,7 @@ import { ExitCode, SopsError } from '../errors.js';
 import { openEncrypted, sealTree } from '../file/file.js';
 import { SingleUseIvStash } from '../file/reuse.js';
 import type { KeyType } from '../keys/types.js';
+import { SOPS_PREFIX } from '../stores/dotenv.js';
 import { storeFor } from '../stores/index.js';
 import type { Format } from '../stores/types.js';
 import { PathNotFoundError, setAtPath, unsetAtPath } from '../tree/mutate.js';
@@ -46,6 +47,11 @@ export interface SetOptions {
 export function checkValueForFormat(format: Format, path: readonly PathComponent[], value: Node): void {
   const bad = (msg: string) => new SopsError(`cannot set ${formatTreePath(path)} in a ${format} file: ${msg}`, ExitCode.ErrorInvalidSetFormat);
   const flat = (v: Node) => v.kind === 'scalar';
+  // the metadata's place: a second `sops` key (dotenv: a `sops_` line) makes a file nobody can open
+  const top = path[0];
+  if (typeof top === 'string' && (format === 'dotenv' ? top.startsWith(SOPS_PREFIX) : top === 'sops')) {
+    throw bad(format === 'dotenv' ? `keys starting with "${SOPS_PREFIX}" hold the file's sops metadata` : 'the top-level "sops" key holds the file\'s sops metadata');
+  }
   switch (format) {
     case 'dotenv':
       if (path.length !== 1 || typeof path[0] !== 'string') throw bad('a dotenv file is flat: the path is one key, e.g. \'["API_KEY"]\'');

@@ -240,3 +240,25 @@ describe('advisory lock', () => {
     assert.ok(!fs.existsSync(lock));
   });
 });
+
+describe('set of the metadata key', { concurrency: 2 }, () => {
+  const cases: Array<[string, string, string]> = [
+    ['meta.yaml', 'a: 1\n', '["sops"]'],
+    ['meta2.yaml', 'a: 1\n', '["sops"]["mac"]'],
+    ['meta.json', '{"a": 1}\n', '["sops"]'],
+    ['meta.env', 'A=1\n', '["sops_mac"]'],
+    ['meta2.env', 'A=1\n', '["sops_version"]'],
+    ['meta.ini', '[s]\na = 1\n', '["sops"]["mac"]'],
+  ];
+  for (const [name, plain, path] of cases) {
+    test(`set ${path} in ${name} is refused with exit 7, the file unchanged`, async () => {
+      const file = await plant(name, plain, Buffer.alloc(32, 11));
+      const before = fs.readFileSync(file, 'utf8');
+      const value = path.split('[').length > 2 || name.endsWith('.env') ? '"x"' : '{"mac": "x"}';
+      const r = await run(['set', file, path, value], { env: sb.env, cwd: sb.dir });
+      assert.equal(r.code, 7, r.stderr);
+      assert.match(r.stderr, /sops metadata/);
+      assert.equal(fs.readFileSync(file, 'utf8'), before);
+    });
+  }
+});
