@@ -25,6 +25,7 @@ export const ExitCode = {
   NoFileSpecified: 100,
   CouldNotRetrieveKey: 128,
   NoEncryptionKeyFound: 111,
+  DuplicateDecryptionKeyType: 112,
   FileHasNotBeenModified: 200,
   NoEditorFound: 201,
   FailedToCompareVersions: 202,

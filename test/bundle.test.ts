@@ -87,7 +87,7 @@ describe('the bundled CLI', { skip: esbuildInstalled() ? false : 'esbuild is not
     assert.doesNotMatch(r.stderr, /\n\s+at /);
     const v = run('--version');
     assert.equal(v.status, 0);
-    assert.match(v.stdout, /^tsops \d/);
+    assert.match(v.stdout, /^sops \d+\.\d+\.\d+ \(tsops \d/);
   });
 
   test('loads no cloud SDK or OpenPGP.js at start: they are only imported dynamically', () => {

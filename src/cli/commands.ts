@@ -6,11 +6,31 @@ import { ExitCode, SopsError } from '../errors.js';
 import { storeFor } from '../stores/index.js';
 import { parseTreePath } from '../tree/path.js';
 import { hasSopsMetadata, loadPlain, newMetadata, renderPlain, sealTree } from '../file/file.js';
-import { makeLog, openPlanned, planEncryption, planIo, readForChange, writeResult } from './context.js';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { makeLog, openPlanned, outputIndent, planEncryption, planIo, readForChange, writeResult } from './context.js';
 import type { CliOptions } from './options.js';
 import { reuseForEncrypt } from './reuse.js';
 
-export async function encryptCommand(file: string | undefined, o: CliOptions): Promise<void> {
+/**
+ * The flag combinations sops refuses, refused the same way (same words, same exit codes) before
+ * any file is read or written. `stdin`: no file argument (tsops also takes `-`).
+ */
+export function refuseConflicts(command: 'encrypt' | 'decrypt', file: string | undefined, o: CliOptions, legacy = false): void {
+  const stdin = file === undefined || file === '-';
+  if (stdin && legacy) throw new SopsError('Error: no file specified', ExitCode.NoFileSpecified);
+  if (stdin && o.inPlace) throw new SopsError('Error: cannot use --in-place when reading from stdin', ExitCode.ErrorConflictingParameters);
+  if (stdin && command === 'encrypt' && !o.filenameOverride) {
+    throw new SopsError('Error: must specify --filename-override when reading from stdin', ExitCode.ErrorConflictingParameters);
+  }
+  if (o.inPlace && o.output) throw new SopsError('Error: cannot operate on both --output and --in-place', ExitCode.ErrorConflictingParameters);
+  if (!stdin && !existsSync(file)) {
+    throw new SopsError(`Error: cannot operate on non-existent file ${JSON.stringify(resolve(file))}`, ExitCode.NoFileSpecified);
+  }
+}
+
+export async function encryptCommand(file: string | undefined, o: CliOptions, legacy = false): Promise<void> {
+  refuseConflicts('encrypt', file, o, legacy);
   const log = makeLog(o);
   const io = planIo(file, o);
   const data = await readForChange(io, o);
@@ -28,11 +48,12 @@ export async function encryptCommand(file: string | undefined, o: CliOptions): P
   writeResult(sealed, io, o);
 }
 
-export async function decryptCommand(file: string | undefined, o: CliOptions): Promise<void> {
+export async function decryptCommand(file: string | undefined, o: CliOptions, legacy = false): Promise<void> {
+  refuseConflicts('decrypt', file, o, legacy);
   const log = makeLog(o);
   const io = planIo(file, o);
   const opened = await openPlanned(io, o, log, await readForChange(io, o), io.path ?? 'standard input', false);
-  const out = await storeFor(io.outFormat, { indent: io.indent });
+  const out = await storeFor(io.outFormat, { indent: outputIndent(io, o) });
   const result = renderPlain(opened.tree, out, o.extract !== undefined ? parseTreePath(o.extract) : []);
   writeResult(result, io, o);
 }

@@ -12,11 +12,39 @@ import { FORMATS, type Format } from '../stores/types.js';
 import type { Scope } from '../tree/crypt.js';
 import { parseDecryptionOrder } from '../file/datakey.js';
 import { openEncrypted, type OpenedFile } from '../file/file.js';
+import { findConfigFile, loadConfig, type SopsConfig } from '../config/config.js';
 import { lockForUpdate, readInput, writeFileAtomic } from '../util/fs.js';
 import type { CliOptions } from './options.js';
 
 export function makeLog(o: CliOptions): (msg: string) => void {
   return o.verbose ? (msg) => process.stderr.write(`[tsops] ${msg}\n`) : () => {};
+}
+
+type LogLevel = 'debug' | 'info' | 'warning' | 'error';
+
+/**
+ * One log line in sops's shape (logrus through sops's logging package): `[NAME]\t INFO[0000] msg` on a
+ * terminal, `[NAME]\t time="…" level=info msg="…"` otherwise, so tools that grep sops's --verbose
+ * output (helm-secrets: "Data key recovered successfully") find the same words. Never secrets.
+ */
+export function sopsLogLine(level: LogLevel, name: string, msg: string): string {
+  if (process.stderr.isTTY) {
+    const tag = level === 'warning' ? 'WARN' : level.slice(0, 4).toUpperCase();
+    return `[${name}]\t ${tag}[0000] ${msg}\n`;
+  }
+  const time = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const quoted = /^[A-Za-z0-9\-._/@^+]+$/.test(msg) ? msg : JSON.stringify(msg);
+  return `[${name}]\t time="${time}" level=${level} msg=${quoted}\n`;
+}
+
+/** sops's warnings are printed whatever the verbosity. */
+export function sopsWarn(msg: string, name = 'CMD'): void {
+  process.stderr.write(sopsLogLine('warning', name, msg));
+}
+
+/** sops's info lines, printed with --verbose only. */
+export function sopsInfo(o: CliOptions, msg: string, name = 'SOPS'): void {
+  if (o.verbose) process.stderr.write(sopsLogLine('info', name, msg));
 }
 
 function parseFormat(s: string, flag: string): Format {
@@ -48,7 +76,9 @@ export function planIo(file: string | undefined, o: CliOptions): IoPlan {
   else {
     throw new SopsError('reading standard input: give --input-type (or --filename-override) so tsops knows its format', ExitCode.NoFileSpecified);
   }
-  const outFormat = o.outputType ? parseFormat(o.outputType, '--output-type') : o.inputType ? inFormat : path ? formatFromPath(path) : inFormat;
+  // as sops: the output format comes from --output-type, else from the file name (not from
+  // --input-type); standard input with no name keeps the input format
+  const outFormat = o.outputType ? parseFormat(o.outputType, '--output-type') : path ? formatFromPath(path) : inFormat;
   let indent: number | undefined;
   if (o.indent !== undefined) {
     indent = Number(o.indent);
@@ -83,7 +113,54 @@ export function writeResult(data: Buffer, p: IoPlan, o: CliOptions): void {
 }
 
 export function decryptionOrder(o: CliOptions) {
-  return parseDecryptionOrder(o.decryptionOrder);
+  const spec = o.decryptionOrder;
+  if (!spec) return parseDecryptionOrder(spec);
+  const seen = new Set<string>();
+  for (const t of spec.split(',')) {
+    if (seen.has(t)) throw new SopsError(`Duplicate decryption key type: ${t}`, ExitCode.DuplicateDecryptionKeyType);
+    seen.add(t);
+  }
+  return parseDecryptionOrder(spec);
+}
+
+/** The `.sops.yaml` for `path` (or --config), if any; `.sops.yml` next to nothing gets sops's warning. */
+export function findConfigFor(path: string | undefined, o: CliOptions): string | undefined {
+  return findConfigFile({
+    explicit: o.config,
+    fileDir: path ? dirname(resolve(path)) : undefined,
+    cwd: process.cwd(),
+    warn: warnOnce,
+  });
+}
+
+let warned = false;
+function warnOnce(msg: string): void {
+  if (warned) return;
+  warned = true;
+  sopsWarn(msg);
+}
+
+/** The indentation `stores:` of the config sets for writing `format`, if any. */
+export function storesIndent(cfg: SopsConfig | undefined, format: Format): number | undefined {
+  if (!cfg) return undefined;
+  if (format === 'json') return cfg.stores?.json?.indent;
+  if (format === 'yaml') return cfg.stores?.yaml?.indent;
+  if (format === 'binary') return cfg.stores?.jsonBinary?.indent;
+  return undefined;
+}
+
+/**
+ * The output indentation for a command that only reads (decrypt): --indent, else the config's
+ * `stores:` setting. A config that cannot be read never stops a decryption (sops issue 868).
+ */
+export function outputIndent(io: IoPlan, o: CliOptions): number | undefined {
+  if (io.indent !== undefined) return io.indent;
+  try {
+    const configPath = findConfigFor(io.path, o);
+    return configPath ? storesIndent(loadConfig(configPath), io.outFormat) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Open (decrypt and verify) the planned input with the decryption flags every command shares. */
@@ -95,7 +172,7 @@ export async function openPlanned(
   name = io.path ?? 'standard input',
   trackIvs = true,
 ): Promise<OpenedFile> {
-  return openEncrypted(data, {
+  const opened = await openEncrypted(data, {
     trackIvs,
     format: io.inFormat,
     filename: name,
@@ -104,6 +181,8 @@ export async function openPlanned(
     decryptionOrder: decryptionOrder(o),
     storeOptions: { indent: io.indent },
   });
+  sopsInfo(o, 'Data key recovered successfully');
+  return opened;
 }
 
 /** Keys given with flags (or their environment variables), as one key group. */
@@ -135,6 +214,8 @@ export function scopeFromFlags(o: CliOptions): Scope {
   return s;
 }
 
+const NO_KEYS = 'config file not found, or has no creation rules, and no keys provided through command line options';
+
 export interface EncryptionPlan {
   keyGroups: KeyGroup[];
   shamirThreshold: number;
@@ -160,32 +241,35 @@ function parseThreshold(s: string | undefined): number | undefined {
  * directory upward (or --config / SOPS_CONFIG). Scope flags override the rule's scope.
  */
 export async function planEncryption(path: string | undefined, o: CliOptions, format: Format, log: (m: string) => void): Promise<EncryptionPlan> {
+  // as sops: a malformed --encryption-context stops encryption whatever the keys (exit 6)
+  if (o.encryptionContext) (await import('../config/keyids.js')).parseEncryptionContext(o.encryptionContext);
   const flagKeys = await keysFromFlags(o);
   const flagScope = scopeFromFlags(o);
   const { resolveScope } = await import('../config/config.js');
   const threshold = parseThreshold(o.shamirSecretSharingThreshold);
   const cfgMod = await import('../config/config.js');
-  const cwd = process.cwd();
-  const configPath = cfgMod.findConfigFile({ explicit: o.config, fileDir: path ? dirname(resolve(path)) : undefined, cwd });
+  const configPath = findConfigFor(path, o);
   const cfg = configPath ? cfgMod.loadConfig(configPath) : undefined;
-  const indent = cfg ? (format === 'json' ? cfg.stores?.json?.indent : format === 'yaml' ? cfg.stores?.yaml?.indent : undefined) : undefined;
+  const indent = storesIndent(cfg, format);
   if (flagKeys.length) {
     log(`using the keys given on the command line (${flagKeys.length})`);
     const ruleScope = cfg && configPath ? cfgMod.matchRule(cfg, path ?? '')?.rule.scope ?? {} : {};
     return { keyGroups: [flagKeys], shamirThreshold: threshold ?? 0, scope: resolveScope({ ...ruleScope, ...flagScope }), indent, source: 'command line' };
   }
   if (!cfg || !configPath) {
+    // sops's words (helm-secrets and other tools match them), then what to do about it
     throw new SopsError(
-      'no keys to encrypt with: give --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit (or SOPS_AGE_RECIPIENTS, SOPS_PGP_FP, …), or add a .sops.yaml with creation_rules',
-      ExitCode.NoEncryptionKeyFound,
+      `${NO_KEYS} (give --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit, or SOPS_AGE_RECIPIENTS, SOPS_PGP_FP, …, or add a .sops.yaml with creation_rules)`,
+      ExitCode.ErrorGeneric,
     );
   }
   const rulePath = path ?? '';
   const match = cfgMod.matchRule(cfg, rulePath);
   if (!match) {
     throw new SopsError(
-      `no creation rule in ${configPath} matches ${rulePath ? JSON.stringify(rulePath) : 'standard input (use --filename-override)'}; add a rule or give keys with --age/--pgp/…`,
-      ExitCode.ErrorReadingConfig,
+      // sops's words first (exit 1 as sops), then which file and path
+      `error loading config: no matching creation rules found (no creation rule in ${configPath} matches ${rulePath ? JSON.stringify(rulePath) : 'standard input (use --filename-override)'}; add a rule or give keys with --age/--pgp/…)`,
+      ExitCode.ErrorGeneric,
     );
   }
   log(`using creation rule ${match.index} of ${configPath}`);

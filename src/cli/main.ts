@@ -5,13 +5,27 @@
  *   tsops -e FILE / -d FILE / -r FILE / --set '["k"] "v"' FILE   (sops's legacy mode)
  *   tsops FILE                      (edit)
  */
-import { Command, CommanderError } from 'commander';
-import { SopsError, messageOf } from '../errors.js';
+import { basename } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, SopsError, messageOf } from '../errors.js';
+import { SOPS_FORMAT_VERSION } from '../metadata/metadata.js';
 import { decryptCommand, encryptCommand } from './commands.js';
+import { completionScript } from './completion.js';
+import { sopsWarn } from './context.js';
 import { addReuseOptions } from './reuse.js';
 import { addDecryptOptions, addGlobalOptions, addIoOptions, addKeyOptions, addScopeOptions, subcommandOptions, type CliOptions } from './options.js';
 
 export const VERSION = '0.1.0';
+
+/**
+ * `--version`'s first line: sops's shape with the sops version tsops is compatible with, so what
+ * parses sops's (`sops --version | awk '{print $2}'`, Ansible's `^sops X.Y.Z`) reads it; tsops's
+ * own version follows in brackets.
+ */
+export const VERSION_LINE = `sops ${SOPS_FORMAT_VERSION} (tsops ${VERSION})`;
+
+/** The words that are commands rather than file names (as in sops, they cannot be edited as `tsops WORD`). */
+const BUILTIN = new Set(['help', 'h', 'completion']);
 
 function merged(cmd: Command): CliOptions {
   return subcommandOptions<CliOptions>(cmd);
@@ -51,7 +65,8 @@ export async function buildProgram(only?: string): Promise<Command> {
         '  tsops set secrets.yaml \'["db"]["password"]\' \'"s3cret"\'\n' +
         '  tsops exec-env secrets.yaml \'./deploy.sh\'',
     )
-    .version(`tsops ${VERSION} (sops file format 3.13.2)`, '-v, --version')
+    .addOption(new Option('-v, --version', `print the version (${VERSION_LINE})`))
+    .helpCommand('help [command]', 'show the help of tsops or of a command (also: h)')
     .enablePositionalOptions()
     .showHelpAfterError('(run tsops --help for usage)')
     .configureOutput({ outputError: (str, write) => write(str) });
@@ -77,15 +92,14 @@ export async function buildProgram(only?: string): Promise<Command> {
     const o = merged(cmd);
     const modes = [o.encrypt, o.decrypt, o.rotate, o.set !== undefined, o.unset !== undefined].filter(Boolean).length;
     if (modes > 1) throw new SopsError('use only one of --encrypt, --decrypt, --rotate, --set and --unset', 1);
-    if (o.encrypt) return encryptCommand(file, o);
-    if (o.decrypt) return decryptCommand(file, o);
+    // what sops checks first in its legacy mode, before any file is read
+    if (!file) throw new SopsError('Error: no file specified', ExitCode.NoFileSpecified);
+    if (o.inPlace && o.output) throw new SopsError('Error: cannot operate on both --output and --in-place', ExitCode.ErrorConflictingParameters);
+    if (o.encrypt) return encryptCommand(file, o, true);
+    if (o.decrypt) return decryptCommand(file, o, true);
     if (o.rotate) return (await import('./rotate.js')).rotateCommand(file, o, { legacy: true });
     if (o.set !== undefined) return (await import('./set.js')).legacySetCommand(file, o.set, o);
     if (o.unset !== undefined) return (await import('./set.js')).unsetCommand(file, o.unset, o);
-    if (!file) {
-      program.outputHelp();
-      return;
-    }
     return (await import('./edit.js')).editCommand(file, o);
   });
 
@@ -103,6 +117,11 @@ export async function buildProgram(only?: string): Promise<Command> {
   addGlobalOptions(addDecryptOptions(addIoOptions(dec)));
   dec.action((file: string | undefined, _o: unknown, cmd: Command) => decryptCommand(file, merged(cmd)));
 
+  program
+    .command('completion')
+    .description('print a shell completion script: bash, zsh or fish (e.g. source <(tsops completion bash))')
+    .argument('<shell>', 'bash, zsh or fish');
+
   const wanted = only ? [COMMANDS[only]] : [...new Set(Object.values(COMMANDS))];
   const registered = new Set<Register>();
   for (const load of wanted) {
@@ -115,8 +134,77 @@ export async function buildProgram(only?: string): Promise<Command> {
   return program;
 }
 
+/** The command a `help` word asks about (`help groups add` too), or undefined. */
+function findCommand(program: Command, names: string[]): Command | undefined {
+  let cmd: Command | undefined = program;
+  for (const name of names) {
+    cmd = cmd.commands.find((c) => c.name() === name || c.aliases().includes(name));
+    if (!cmd) return undefined;
+  }
+  return cmd;
+}
+
+/** The name the completion scripts complete: `sops` when tsops is installed under that name. */
+function programName(): string {
+  return basename(process.argv[1] ?? '') === 'sops' ? 'sops' : 'tsops';
+}
+
+/** `--version` anywhere before a command word (sops: `sops --version --disable-version-check`). */
+function wantsVersion(argv: string[]): boolean {
+  const first = argv[0];
+  if (first !== undefined && (first === 'encrypt' || first === 'decrypt' || Object.hasOwn(COMMANDS, first) || BUILTIN.has(first))) return false;
+  return argv.includes('--version') || argv.includes('-v');
+}
+
+let pipeHandled = false;
+/**
+ * A closed output pipe (`tsops decrypt f | head -1`) ends the process quietly, with the status a
+ * shell reports for a Unix tool stopped by SIGPIPE (sops, a Go program, dies of that signal).
+ */
+function quietOnClosedPipe(): void {
+  if (pipeHandled) return;
+  pipeHandled = true;
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(128 + 13);
+    process.stderr.write(`tsops: writing the output failed: ${e.message}\n`);
+    process.exit(ExitCode.CouldNotWriteOutputFile);
+  });
+}
+
 /** Run the CLI; resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  quietOnClosedPipe();
+  if (wantsVersion(argv)) {
+    process.stdout.write(`${VERSION_LINE}\n`);
+    if (argv.includes('--check-for-updates')) process.stderr.write('[info] tsops never checks for updates over the network\n');
+    return 0;
+  }
+  if (argv[0] === 'help' || argv[0] === 'h') {
+    const program = await buildProgram();
+    const topic = argv.slice(1).filter((a) => !a.startsWith('-'));
+    const cmd = findCommand(program, topic);
+    if (!cmd) {
+      process.stderr.write(`No help topic for '${topic.join(' ')}'\n`);
+      return 3;
+    }
+    process.stdout.write(cmd.helpInformation());
+    return 0;
+  }
+  if (argv[0] === 'completion') {
+    const program = await buildProgram();
+    const shell = argv[1];
+    const script = shell ? completionScript(program, shell, programName()) : undefined;
+    if (script === undefined) {
+      process.stderr.write(`Error: unsupported shell ${JSON.stringify(shell ?? '')}: use bash, zsh or fish\n`);
+      return ExitCode.ErrorGeneric;
+    }
+    process.stdout.write(script);
+    return 0;
+  }
+  const keyservices = keyserviceArgs(argv);
+  if (keyservices.length) {
+    sopsWarn(`tsops has no key service client yet: ignoring ${keyservices.join(', ')}; keys are used from this machine`);
+  }
   // `tsops SUBCOMMAND …` registers just that command; anything else (legacy flags, --help) all of them
   const first = argv[0];
   const direct = first === 'encrypt' || first === 'decrypt' || (first !== undefined && Object.hasOwn(COMMANDS, first));
@@ -128,7 +216,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // help and version end here with code 0; usage errors were already printed
+      // help ends here with code 0; usage errors were already printed
       return e.exitCode === 0 ? 0 : 1;
     }
     if (e instanceof SopsError) {
@@ -140,4 +228,16 @@ export async function main(argv: string[]): Promise<number> {
     if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
     return 1;
   }
+}
+
+/** Key service addresses given with --keyservice (or SOPS_KEYSERVICE), to say they are not used. */
+function keyserviceArgs(argv: string[]): string[] {
+  const out: string[] = [];
+  argv.forEach((a, i) => {
+    if (a === '--keyservice' && argv[i + 1] !== undefined) out.push(argv[i + 1]!);
+    else if (a.startsWith('--keyservice=')) out.push(a.slice('--keyservice='.length));
+  });
+  const env = process.env['SOPS_KEYSERVICE'];
+  if (env) out.push(...env.split(',').filter(Boolean));
+  return out;
 }

@@ -46,12 +46,25 @@ export interface CliOptions {
   // re-encryption reuse (minimal diffs)
   reuseFrom?: string;
   reuse?: boolean;
+  // accepted as sops accepts them (tsops never checks for updates; it has no key service client yet)
+  disableVersionCheck?: boolean;
+  checkForUpdates?: boolean;
+  enableLocalKeyservice?: boolean;
+  keyservice?: string[];
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 export function addGlobalOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--verbose', 'log what tsops does (keys tried, files read) on stderr; never secrets'))
-    .addOption(new Option('--config <path>', 'path to the .sops.yaml to use instead of looking it up').env('SOPS_CONFIG'));
+    .addOption(new Option('--config <path>', 'path to the .sops.yaml to use instead of looking it up').env('SOPS_CONFIG'))
+    .addOption(new Option('--disable-version-check', 'accepted for sops compatibility (tsops never checks for updates)').env('SOPS_DISABLE_VERSION_CHECK'))
+    .addOption(new Option('--check-for-updates', 'accepted for sops compatibility (tsops never checks for updates over the network)'))
+    .addOption(new Option('--enable-local-keyservice', 'use the local key service (always on in tsops)'))
+    .addOption(new Option('--keyservice <uri>', 'a remote sops key service; tsops has no key service client yet and uses local keys (repeatable)').argParser(collect));
 }
 
 export function addIoOptions(cmd: Command, { inPlace = true } = {}): Command {
@@ -76,9 +89,9 @@ export function addDecryptOptions(cmd: Command): Command {
 
 export function addKeyOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--age <recipients>', 'comma-separated age recipients (age1…, ssh-ed25519 …, ssh-rsa …)').env('SOPS_AGE_RECIPIENTS'))
-    .addOption(new Option('--pgp <fingerprints>', 'comma-separated PGP fingerprints').env('SOPS_PGP_FP'))
-    .addOption(new Option('--kms <arns>', 'comma-separated AWS KMS key ARNs (arn or arn+role-arn)').env('SOPS_KMS_ARN'))
+    .addOption(new Option('-a, --age <recipients>', 'comma-separated age recipients (age1…, ssh-ed25519 …, ssh-rsa …)').env('SOPS_AGE_RECIPIENTS'))
+    .addOption(new Option('-p, --pgp <fingerprints>', 'comma-separated PGP fingerprints').env('SOPS_PGP_FP'))
+    .addOption(new Option('-k, --kms <arns>', 'comma-separated AWS KMS key ARNs (arn or arn+role-arn)').env('SOPS_KMS_ARN'))
     .addOption(new Option('--gcp-kms <ids>', 'comma-separated GCP Cloud KMS key resource IDs').env('SOPS_GCP_KMS_IDS'))
     .addOption(new Option('--azure-kv <urls>', 'comma-separated Azure Key Vault key URLs').env('SOPS_AZURE_KEYVAULT_URLS'))
     .addOption(new Option('--hc-vault-transit <uris>', 'comma-separated HashiCorp Vault transit key URIs').env('SOPS_VAULT_URIS'))

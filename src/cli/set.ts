@@ -94,7 +94,7 @@ async function setInFile(file: string, path: PathComponent[], value: Node, o: Se
 /** `tsops set FILE PATH VALUE` (VALUE absent with --value-stdin). */
 export async function setCommand(file: string | undefined, pathArg: string | undefined, valueArg: string | undefined, o: SetCliOptions): Promise<void> {
   if (o.valueFile && o.valueStdin) {
-    throw new SopsError('Error: cannot use both --value-file and --value-stdin', ExitCode.ErrorConflictingParameters);
+    throw new SopsError('Error: cannot use both --value-file and --value-stdin', ExitCode.ErrorGeneric); // sops: exit 1
   }
   if (o.valueStdin) {
     if (file === undefined || pathArg === undefined || valueArg !== undefined) {
