@@ -66,6 +66,7 @@ describe('exit codes: every one sops 3.13 defines that its CLI produces, with th
   const cases: { code: number; name: string; args: () => string[]; env?: Record<string, string>; message?: RegExp }[] = [
     { code: 1, name: 'ErrorGeneric: no keys and no .sops.yaml', args: () => ['encrypt', write('g/plain.yaml', 'a: 1\n')], message: /^config file not found, or has no creation rules, and no keys provided through command line options/ },
     { code: 1, name: 'ErrorGeneric: --value-file with --value-stdin', args: () => ['set', '--value-file', '--value-stdin', encrypted('g/vf.yaml', 'a: 1\n'), '["a"]'], message: /^Error: cannot use both --value-file and --value-stdin/ },
+    { code: 1, name: 'ErrorGeneric: decrypting a file that is not encrypted', args: () => ['decrypt', write('g/notenc.yaml', 'a: 1\n')], env: withKey, message: /sops metadata not found/ },
     { code: 2, name: 'CouldNotReadInputFile: a folder', args: () => (mkdirSync(join(dir, 'afolder'), { recursive: true }), ['decrypt', join(dir, 'afolder')]) },
     { code: 3, name: 'CouldNotWriteOutputFile: --output into a missing folder', args: () => ['decrypt', '--output', join(dir, 'missing', 'out.yaml'), encrypted('w.yaml', 'a: 1\n')], env: withKey },
     { code: 6, name: 'ErrorInvalidKMSEncryptionContextFormat', args: () => ['encrypt', '--age', AGE_R, '--encryption-context', 'nocolon', write('ctx.yaml', 'a: 1\n')], message: /encryption context/i },

@@ -77,7 +77,7 @@ export async function loadEncrypted(data: Buffer, o: OpenOptions): Promise<{ tre
   }
   if (loaded.metadata === undefined) {
     syntaxCheck(store, data, o);
-    throw new SopsError(named(o, 'sops metadata not found: the file is not encrypted with sops (or its type is not ' + o.format + '; see --input-type)'), ExitCode.CouldNotReadInputFile);
+    throw new SopsError(named(o, 'sops metadata not found: the file is not encrypted with sops (or its type is not ' + o.format + '; see --input-type)'), ExitCode.ErrorGeneric); // sops: sops.MetadataNotFound, exit 1
   }
   let metadata: Metadata;
   try {
