@@ -242,7 +242,7 @@ function parseThreshold(s: string | undefined): number | undefined {
  */
 export async function planEncryption(path: string | undefined, o: CliOptions, format: Format, log: (m: string) => void): Promise<EncryptionPlan> {
   // as sops: a malformed --encryption-context stops encryption whatever the keys (exit 6)
-  if (o.encryptionContext) (await import('../config/keyids.js')).parseEncryptionContext(o.encryptionContext);
+  if (o.encryptionContext) (await import('../keys/identity.js')).parseEncryptionContext(o.encryptionContext);
   const flagKeys = await keysFromFlags(o);
   const flagScope = scopeFromFlags(o);
   const { resolveScope } = await import('../config/config.js');
