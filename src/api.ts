@@ -13,7 +13,7 @@ import { ExitCode, SopsError } from './errors.js';
 import type { KeyGroup, KeyType, MasterKey } from './keys/types.js';
 import { formatFromPath, storeFor } from './stores/index.js';
 import type { Format } from './stores/types.js';
-import type { Scope } from './tree/crypt.js';
+import type { Scope } from './scope/scope.js';
 import { parseTreePath, type PathComponent } from './tree/path.js';
 import { toPlain, type Plain, type Tree } from './tree/types.js';
 import { hasSopsMetadata, loadPlain, newMetadata, openEncrypted, renderPlain, sealTree, type CommonOptions } from './file/file.js';

@@ -6,5 +6,5 @@ export type { DecryptOptions, EncryptOptions } from './api.js';
 export { SopsError, ExitCode } from './errors.js';
 export type { Format } from './stores/types.js';
 export type { KeyGroup, MasterKey, KeyType } from './keys/types.js';
-export type { Scope } from './tree/crypt.js';
+export type { Scope } from './scope/scope.js';
 export { openEncrypted, sealTree, loadEncrypted } from './file/file.js';

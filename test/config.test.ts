@@ -7,7 +7,6 @@ import * as age from 'age-encryption';
 import { ExitCode, SopsError } from '../src/errors.js';
 import {
   checkConfig,
-  DEFAULT_UNENCRYPTED_SUFFIX,
   EMPTY_KEY_GROUP,
   findConfigFile,
   loadConfig,
@@ -15,7 +14,6 @@ import {
   matchRule,
   parseConfig,
   pathForMatching,
-  resolveScope,
   ruleToEncryptionSettings,
   strictFromEnv,
   type SopsConfig,
@@ -34,7 +32,8 @@ import {
   parseVaultUri,
   parseVaultUris,
 } from '../src/keys/identity.js';
-import { goRegExp } from '../src/config/goregex.js';
+import { goRegex as goRegExp } from '../src/scope/goregex.js';
+import { DEFAULT_UNENCRYPTED_SUFFIX, resolveScope } from '../src/scope/scope.js';
 import { closest } from '../src/config/suggest.js';
 
 const root = realpathSync(mkdtempSync(join(tmpdir(), 'tsops-config-')));
@@ -614,7 +613,7 @@ describe('errors that teach', () => {
 
   it('invalid regular expressions name the rule and the setting', () => {
     rejects(`creation_rules:\n  - age: ${AGE1}\n  - path_regex: "(unclosed"\n`, 'invalid path_regex in creation_rules[1] of /repo/.sops.yaml: "(unclosed" is not a valid regular expression');
-    rejects(`creation_rules:\n  - encrypted_regex: "^(?=data)"\n`, 'invalid encrypted_regex in creation_rules[0]', 'lookahead');
+    rejects(`creation_rules:\n  - encrypted_regex: "^(?=data)"\n`, 'invalid encrypted_regex in creation_rules[0]', 'error parsing regexp: invalid or unsupported Perl syntax: `(?=`');
     rejects(`creation_rules:\n  - unencrypted_comment_regex: "[a"\n`, 'invalid unencrypted_comment_regex in creation_rules[0]', 'missing closing ]');
     rejects(`destination_rules:\n  - path_regex: "a)"\n`, 'invalid path_regex in destination_rules[0]');
   });
@@ -897,10 +896,23 @@ describe('Go regular expressions', () => {
   it('translates RE2 syntax to the same meaning', () => {
     for (const [re, input, expected] of cases) assert.equal(goRegExp(re).test(input), expected, `${re} on ${JSON.stringify(input)}`);
   });
-  it('refuses what RE2 refuses', () => {
-    for (const re of ['a(?=b)', '(a)\\1', 'a(?<!b)', '\\C', '\\Z', '[a', 'a{2,1}', '(?i:a)', 'x(?i)y', '(?U)a']) {
-      assert.throws(() => goRegExp(re), Error, re);
+  it('refuses what RE2 refuses, with its message', () => {
+    for (const re of ['a(?=b)', '(a)\\1', 'a(?<!b)', '\\C', '\\Z', '[a', 'a{2,1}', 'a**', 'a{1001}']) {
+      assert.throws(() => goRegExp(re), /^GoRegexError: error parsing regexp: /, re);
+      assert.throws(() => goRegExp(re), (e: unknown) => e instanceof Error && e.name === 'GoRegexError' && e.message.startsWith('error parsing regexp: '), re);
     }
+  });
+  it('accepts the RE2 the old translation refused: flag groups, flags mid-pattern, (?U), negated POSIX classes', () => {
+    // behaviour change (issue 10): these were refused before re2js
+    const more: Array<[string, string, boolean]> = [
+      ['(?i:pass)', 'db_PASSWORD', true],
+      ['x(?i)y', 'xY', true],
+      ['x(?i)y', 'XY', false],
+      ['(?U)a+', 'aa', true],
+      ['^[[:^alpha:]]+$', '123', true],
+      ['^[[:^alpha:]]+$', '12a', false],
+    ];
+    for (const [re, input, expected] of more) assert.equal(goRegExp(re).test(input), expected, `${re} on ${JSON.stringify(input)}`);
   });
 });
 

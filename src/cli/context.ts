@@ -9,7 +9,7 @@ import { ExitCode, SopsError } from '../errors.js';
 import type { KeyGroup, MasterKey } from '../keys/types.js';
 import { formatFromPath } from '../stores/index.js';
 import { FORMATS, type Format } from '../stores/types.js';
-import type { Scope } from '../tree/crypt.js';
+import { pickScope, resolveScope, type Scope } from '../scope/scope.js';
 import { parseDecryptionOrder } from '../file/datakey.js';
 import { openEncrypted, type OpenedFile } from '../file/file.js';
 import { findConfigFile, loadConfig, type SopsConfig } from '../config/config.js';
@@ -203,15 +203,7 @@ export async function keysFromFlags(o: CliOptions): Promise<MasterKey[]> {
 
 /** The scope settings given with flags (not yet resolved: see resolveScope). */
 export function scopeFromFlags(o: CliOptions): Scope {
-  const s: Scope = {};
-  if (o.unencryptedSuffix) s.unencryptedSuffix = o.unencryptedSuffix;
-  if (o.encryptedSuffix) s.encryptedSuffix = o.encryptedSuffix;
-  if (o.unencryptedRegex) s.unencryptedRegex = o.unencryptedRegex;
-  if (o.encryptedRegex) s.encryptedRegex = o.encryptedRegex;
-  if (o.unencryptedCommentRegex) s.unencryptedCommentRegex = o.unencryptedCommentRegex;
-  if (o.encryptedCommentRegex) s.encryptedCommentRegex = o.encryptedCommentRegex;
-  if (o.macOnlyEncrypted) s.macOnlyEncrypted = true;
-  return s;
+  return pickScope(o);
 }
 
 const NO_KEYS = 'config file not found, or has no creation rules, and no keys provided through command line options';
@@ -245,7 +237,6 @@ export async function planEncryption(path: string | undefined, o: CliOptions, fo
   if (o.encryptionContext) (await import('../keys/identity.js')).parseEncryptionContext(o.encryptionContext);
   const flagKeys = await keysFromFlags(o);
   const flagScope = scopeFromFlags(o);
-  const { resolveScope } = await import('../config/config.js');
   const threshold = parseThreshold(o.shamirSecretSharingThreshold);
   const cfgMod = await import('../config/config.js');
   const configPath = findConfigFor(path, o);

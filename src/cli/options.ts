@@ -3,8 +3,10 @@
  * the environment variables sops reads for them.
  */
 import { Option, type Command } from 'commander';
+import type { Scope } from '../scope/scope.js';
 
-export interface CliOptions {
+/** The scope flags (`--encrypted-regex` …) are the Scope fields. */
+export interface CliOptions extends Scope {
   verbose?: boolean;
   config?: string;
   // input / output
@@ -28,14 +30,6 @@ export interface CliOptions {
   awsProfile?: string;
   encryptionContext?: string;
   shamirSecretSharingThreshold?: string;
-  // scope
-  unencryptedSuffix?: string;
-  encryptedSuffix?: string;
-  unencryptedRegex?: string;
-  encryptedRegex?: string;
-  unencryptedCommentRegex?: string;
-  encryptedCommentRegex?: string;
-  macOnlyEncrypted?: boolean;
   // legacy mode
   encrypt?: boolean;
   decrypt?: boolean;

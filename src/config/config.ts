@@ -16,16 +16,16 @@
  * the setting (exit code `ErrorReadingConfig`), except where sops's own message and code are kept
  * (an empty key group: `Could not generate data key: [empty key group provided]`, exit 1).
  *
- * Regular expressions are Go (RE2) expressions, compiled with ./goregex.ts. Key identifiers are
+ * Regular expressions are Go (RE2) expressions, compiled with ../scope/goregex.ts. Key identifiers are
  * parsed with ../keys/identity.ts. No key SDK is imported.
  */
 import { readFileSync, statSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ExitCode, SopsError } from '../errors.js';
-import type { Scope } from '../tree/crypt.js';
+import { conflictMessage, resolveScope, SCOPE_SELECTORS, MAC_ONLY_ENCRYPTED_KEY, selectorsSet, type Scope } from '../scope/scope.js';
 import type { KeyGroup, KmsKey, MasterKey } from '../keys/types.js';
-import { goRegExp, GoRegexError } from './goregex.js';
+import { goRegex, GoRegexError, type GoRegex } from '../scope/goregex.js';
 import {
   keyId,
   parseAgeRecipient,
@@ -44,8 +44,6 @@ import { shamirSplitProblem } from '../shamir/threshold.js';
 export const CONFIG_FILE_NAME = '.sops.yaml';
 const ALTERNATE_CONFIG_NAME = '.sops.yml';
 
-/** The scope when a rule (and the command line) selects nothing: keys ending in `_unencrypted` stay plain. */
-export const DEFAULT_UNENCRYPTED_SUFFIX = '_unencrypted';
 
 /** One `creation_rules` entry (or a destination rule's `recreation_rule`), parsed and checked. */
 export interface CreationRule {
@@ -316,18 +314,18 @@ function regex(o: Obj, key: string, where: Where): string | undefined {
   return regexWith(o, key, where)?.source;
 }
 
-function regexWith(o: Obj, key: string, where: Where): { source: string; re: RegExp } | undefined {
+function regexWith(o: Obj, key: string, where: Where): { source: string; re: GoRegex } | undefined {
   const r = str(o, key, where);
   if (r === undefined || r === '') return undefined;
   return { source: r, re: compileGo(r, key, where) };
 }
 
 /** Compiled `path_regex`es of the rules read by `parseConfig`, and of others once used. */
-const compiled = new WeakMap<object, RegExp>();
+const compiled = new WeakMap<object, GoRegex>();
 
-function compileGo(r: string, key: string, where: Where): RegExp {
+function compileGo(r: string, key: string, where: Where): GoRegex {
   try {
-    return goRegExp(r);
+    return goRegex(r);
   } catch (e) {
     if (e instanceof GoRegexError) return where.invalid(key, `${JSON.stringify(r)} is not a valid regular expression: ${e.message}`);
     throw e;
@@ -346,16 +344,6 @@ function keyAt<T>(where: Where, key: string, parse: () => T): T {
 
 // --- creation rules ---------------------------------------------------------------------------
 
-/** The six key selectors (at most one may be set), as Scope field and `.sops.yaml` key. */
-const SCOPE_SETTINGS: ReadonlyArray<[keyof Scope, string]> = [
-  ['unencryptedSuffix', 'unencrypted_suffix'],
-  ['encryptedSuffix', 'encrypted_suffix'],
-  ['unencryptedRegex', 'unencrypted_regex'],
-  ['encryptedRegex', 'encrypted_regex'],
-  ['unencryptedCommentRegex', 'unencrypted_comment_regex'],
-  ['encryptedCommentRegex', 'encrypted_comment_regex'],
-];
-
 const TOP_KEY_SETTINGS = ['age', 'pgp', 'kms', 'gcp_kms', 'hckms', 'azure_keyvault', 'hc_vault_transit_uri'] as const;
 
 const RULE_KEYS = [
@@ -364,8 +352,8 @@ const RULE_KEYS = [
   'aws_profile',
   'key_groups',
   'shamir_threshold',
-  ...SCOPE_SETTINGS.map(([, k]) => k),
-  'mac_only_encrypted',
+  ...SCOPE_SELECTORS.map((s) => s.key),
+  MAC_ONLY_ENCRYPTED_KEY,
 ] as const;
 
 const GROUP_KEYS = ['merge', 'age', 'pgp', 'kms', 'gcp_kms', 'hckms', 'azure_keyvault', 'hc_vault'] as const;
@@ -559,17 +547,13 @@ function readCreationRule(rule: CreationRule, o: Obj, where: Where, state: RuleS
 
   // Scope settings: at most one of the six selectors, as sops.
   const scope: Scope = {};
-  for (const [field, key] of SCOPE_SETTINGS) {
-    const value = key.endsWith('_regex') ? regex(o, key, where) : str(o, key, where);
+  for (const { field, key, regex: isRegex } of SCOPE_SELECTORS) {
+    const value = isRegex ? regex(o, key, where) : str(o, key, where);
     if (value) (scope as Record<string, string>)[field] = value;
   }
-  const selectors = SCOPE_SETTINGS.filter(([field]) => scope[field] !== undefined).map(([, key]) => key);
-  if (selectors.length > 1) {
-    where.fail(
-      `conflicting settings in ${where}: cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex for the same rule (found ${selectors.join(' and ')})`,
-    );
-  }
-  const mac = bool(o, 'mac_only_encrypted', where);
+  const selectors = selectorsSet(scope);
+  if (selectors.length > 1) where.fail(`conflicting settings in ${where}: ${conflictMessage(selectors, 'for the same rule')}`);
+  const mac = bool(o, MAC_ONLY_ENCRYPTED_KEY, where);
   if (mac) scope.macOnlyEncrypted = true;
 
   // Keys: key_groups, or else the rule's top-level key settings.
@@ -885,14 +869,14 @@ export function parseConfig(text: string, path: string, opts: ConfigReadOptions 
 // ---------------------------------------------------------------------------------------------
 // Using the rules
 
-function ruleRegex(rule: { pathRegex?: string; location: string }): RegExp | undefined {
+function ruleRegex(rule: { pathRegex?: string; location: string }): GoRegex | undefined {
   const pathError = ruleStates.get(rule)?.pathError;
   if (pathError) throw pathError;
   if (!rule.pathRegex) return undefined;
   let re = compiled.get(rule);
   if (!re) {
     try {
-      re = goRegExp(rule.pathRegex);
+      re = goRegex(rule.pathRegex);
     } catch (e) {
       if (e instanceof GoRegexError) {
         throw new SopsError(`invalid path_regex in ${rule.location}: ${JSON.stringify(rule.pathRegex)} is not a valid regular expression: ${e.message}`, ExitCode.ErrorReadingConfig);
@@ -966,29 +950,6 @@ export function matchDestinationRule(cfg: SopsConfig, filePath: string): { rule:
     }
   }
   return undefined;
-}
-
-/**
- * The scope to encrypt with, from settings already merged (command-line flags over the rule's):
- * refuses more than one of the six selectors (exit code `ErrorConflictingParameters`, as sops),
- * and selects `unencrypted_suffix: _unencrypted` when none is set. Empty strings count as unset.
- */
-export function resolveScope(scope: Scope): Scope {
-  const out: Scope = {};
-  for (const [field] of SCOPE_SETTINGS) {
-    const v = scope[field];
-    if (typeof v === 'string' && v !== '') (out as Record<string, string>)[field] = v;
-  }
-  const set = SCOPE_SETTINGS.filter(([f]) => out[f] !== undefined).map(([, k]) => k);
-  if (set.length > 1) {
-    throw new SopsError(
-      `cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex in the same file (found ${set.join(' and ')})`,
-      ExitCode.ErrorConflictingParameters,
-    );
-  }
-  if (set.length === 0) out.unencryptedSuffix = DEFAULT_UNENCRYPTED_SUFFIX;
-  if (scope.macOnlyEncrypted) out.macOnlyEncrypted = true;
-  return out;
 }
 
 /** sops's message (and exit code 1) when a rule gives no keys, or a key group without keys. */

@@ -17,7 +17,8 @@ import {
 } from '../metadata/metadata.js';
 import { storeFor } from '../stores/index.js';
 import type { Format, Store, StoreOptions } from '../stores/types.js';
-import { decryptTree, encryptTree, IvStash, type Scope } from '../tree/crypt.js';
+import { resolveScope, type Scope } from '../scope/scope.js';
+import { decryptTree, encryptTree, IvStash } from '../tree/crypt.js';
 import type { Tree } from '../tree/types.js';
 import { getAtPath, type PathComponent } from '../tree/path.js';
 import { defaultContext, recoverDataKey, wrapDataKey } from './datakey.js';
@@ -205,12 +206,12 @@ export interface EncryptSettings {
   scope?: Scope;
 }
 
-/** A new file's metadata for the given keys and scope (sops's default scope: `_unencrypted` suffix). */
+/**
+ * A new file's metadata for the given keys and scope: exactly one selector (sops's default, the
+ * `_unencrypted` suffix, when none is given; two are refused with exit code 8, as sops).
+ */
 export function newMetadata(s: EncryptSettings): Metadata {
-  const scope: Scope = { ...(s.scope ?? {}) };
-  // sops's default when no selector (comment regexes included) is set
-  const selectors = [scope.unencryptedSuffix, scope.encryptedSuffix, scope.unencryptedRegex, scope.encryptedRegex, scope.unencryptedCommentRegex, scope.encryptedCommentRegex];
-  if (!selectors.some((x) => x)) scope.unencryptedSuffix = '_unencrypted';
+  const scope = resolveScope(s.scope ?? {});
   return {
     keyGroups: s.keyGroups.map((g) => g.map((k) => ({ ...k, enc: '' }))),
     shamirThreshold: s.shamirThreshold ?? 0,

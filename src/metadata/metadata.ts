@@ -5,7 +5,7 @@
  * is more than one group.
  */
 import { ExitCode, SopsError } from '../errors.js';
-import type { Scope } from '../tree/crypt.js';
+import { scopeFromKeys, scopeToKeys, type Scope } from '../scope/scope.js';
 import type { Plain } from '../tree/types.js';
 import type { KeyGroup, MasterKey } from '../keys/types.js';
 import { keyFromMap, keyToMap } from '../keys/identity.js';
@@ -24,17 +24,6 @@ export interface Metadata {
   version: string;
   scope: Scope;
 }
-
-type ScopeString = Exclude<keyof Scope, 'macOnlyEncrypted'>;
-
-const SCOPE_FIELDS: Array<[ScopeString, string]> = [
-  ['unencryptedSuffix', 'unencrypted_suffix'],
-  ['encryptedSuffix', 'encrypted_suffix'],
-  ['unencryptedRegex', 'unencrypted_regex'],
-  ['encryptedRegex', 'encrypted_regex'],
-  ['unencryptedCommentRegex', 'unencrypted_comment_regex'],
-  ['encryptedCommentRegex', 'encrypted_comment_regex'],
-];
 
 const KEY_LISTS = ['age', 'pgp', 'kms', 'gcp_kms', 'azure_kv', 'hc_vault'] as const;
 
@@ -118,12 +107,7 @@ export function parseMetadata(p: Plain): Metadata {
   } else {
     keyGroups = [parseGroup(p, '')];
   }
-  const scope: Scope = {};
-  for (const [field, name] of SCOPE_FIELDS) {
-    const v = p[name];
-    if (typeof v === 'string' && v !== '') scope[field] = v;
-  }
-  if (toBool(p['mac_only_encrypted'])) scope.macOnlyEncrypted = true;
+  const scope: Scope = scopeFromKeys(p, (v) => toBool(v as Plain));
   const version = p['version'];
   return {
     keyGroups,
@@ -169,11 +153,7 @@ export function metadataToPlain(m: Metadata): Obj {
   if (m.shamirThreshold) o['shamir_threshold'] = m.shamirThreshold;
   o['lastmodified'] = m.lastModified;
   o['mac'] = m.mac;
-  for (const [field, name] of SCOPE_FIELDS) {
-    const v = m.scope[field];
-    if (typeof v === 'string' && v !== '') o[name] = v;
-  }
-  if (m.scope.macOnlyEncrypted) o['mac_only_encrypted'] = true;
+  scopeToKeys(m.scope, o);
   o['version'] = m.version;
   return sortObj(o);
 }

@@ -10,19 +10,8 @@ import { isUtf8 } from 'node:buffer';
 import { createHash, type Hash } from 'node:crypto';
 import { decryptParsed, encryptValue, isEncryptedValue, parseEncrypted } from '../aes/cipher.js';
 import { ExitCode, SopsError } from '../errors.js';
-import { goRegExp } from '../config/goregex.js';
+import { compileScope, type CompiledScope, type Scope } from '../scope/scope.js';
 import { formatFloat, type Comment, type ListNode, type MapNode, type Node, type Scalar, type Tree } from './types.js';
-
-/** The encryption-scope settings stored in the metadata (at most one of the four key selectors). */
-export interface Scope {
-  unencryptedSuffix?: string;
-  encryptedSuffix?: string;
-  unencryptedRegex?: string;
-  encryptedRegex?: string;
-  unencryptedCommentRegex?: string;
-  encryptedCommentRegex?: string;
-  macOnlyEncrypted?: boolean;
-}
 
 /** SHA-256("sops"): the MAC's first input when only encrypted values are MACed. */
 const MAC_ONLY_ENCRYPTED_INIT = Buffer.from('8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69', 'hex');
@@ -46,36 +35,6 @@ export class IvStash {
   get size(): number {
     return this.ivs.size;
   }
-}
-
-interface CompiledScope {
-  unencryptedSuffix: string;
-  encryptedSuffix: string;
-  unencryptedRegex: RegExp | null;
-  encryptedRegex: RegExp | null;
-  unencryptedCommentRegex: RegExp | null;
-  encryptedCommentRegex: RegExp | null;
-  macOnlyEncrypted: boolean;
-}
-
-function compile(s: Scope): CompiledScope {
-  const re = (r: string | undefined, name: string): RegExp | null => {
-    if (!r) return null;
-    try {
-      return goRegExp(r); // Go RE2 syntax, as sops reads it
-    } catch (e) {
-      throw new SopsError(`invalid ${name} ${JSON.stringify(r)}: ${(e as Error).message}`, ExitCode.ErrorGeneric);
-    }
-  };
-  return {
-    unencryptedSuffix: s.unencryptedSuffix ?? '',
-    encryptedSuffix: s.encryptedSuffix ?? '',
-    unencryptedRegex: re(s.unencryptedRegex, 'unencrypted_regex'),
-    encryptedRegex: re(s.encryptedRegex, 'encrypted_regex'),
-    unencryptedCommentRegex: re(s.unencryptedCommentRegex, 'unencrypted_comment_regex'),
-    encryptedCommentRegex: re(s.encryptedCommentRegex, 'encrypted_comment_regex'),
-    macOnlyEncrypted: !!s.macOnlyEncrypted,
-  };
 }
 
 /** sops's shouldBeEncrypted: the settings are applied in this order, later ones overriding. */
@@ -240,7 +199,7 @@ function newHash(scope: CompiledScope): Hash {
  * the plaintext. Values found in `stash` keep their IV.
  */
 export function encryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvStash): string {
-  const s = compile(scope);
+  const s = compileScope(scope);
   const hash = newHash(s);
   const visit: Visitor = (leaf, path, comments) => {
     const isComment = leaf.kind === 'comment';
@@ -267,7 +226,7 @@ export function encryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvSta
  * stored one). With `stash`, every value's IV is remembered for re-encryption.
  */
 export function decryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvStash): string {
-  const s = compile(scope);
+  const s = compileScope(scope);
   const hash = newHash(s);
   const visit: Visitor = (leaf, path, comments) => {
     const isComment = leaf.kind === 'comment';
