@@ -48,6 +48,8 @@ export interface VaultServer {
   readonly ca: string;
   readonly token: string;
   readonly calls: VaultCall[];
+  /** TCP connections accepted so far (a refused client must not even connect). */
+  readonly connections: number;
   /** Answer transit requests with 403 permission denied. */
   deny: boolean;
   /** Answer the next N transit requests with 500. */
@@ -172,6 +174,8 @@ export async function startVaultServer(opts: VaultServerOptions = {}): Promise<V
   };
 
   const server = tls ? https.createServer({ cert: tls.cert, key: tls.key }, handler) : http.createServer(handler);
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
@@ -183,6 +187,9 @@ export async function startVaultServer(opts: VaultServerOptions = {}): Promise<V
     ca: tls?.cert ?? '',
     token,
     calls,
+    get connections() {
+      return connections;
+    },
     get deny() {
       return state.deny;
     },

@@ -16,6 +16,8 @@
  *    VAULT_MAX_RETRIES (default 2): failed connections, 412 and 5xx answers (not 501) are retried
  *    with a growing, jittered delay;
  *  - VAULT_DISABLE_REDIRECTS stops following a standby node's redirect to the active node.
+ *  - SOPS_HC_VAULT_ALLOWLIST (sops 3.13, see ./key.ts) is checked before anything else: a refused
+ *    server is never connected to, and a redirect to a server outside the list is not followed.
  * VAULT_HTTP_PROXY / VAULT_PROXY_ADDR are not supported.
  *
  * Requests use node:http(s) rather than fetch so the TLS settings above can apply.
@@ -26,7 +28,7 @@ import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import type { KeyContext, KeySource, VaultKey } from '../types.js';
-import { vaultKeyUri } from './key.js';
+import { vaultAllowlistProblem, vaultKeyUri } from './key.js';
 
 export interface VaultOptions {
   /** Per-attempt timeout when VAULT_CLIENT_TIMEOUT is unset. Default 60 000 ms. */
@@ -306,6 +308,9 @@ export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> 
       ctx.log(`hc_vault: ${msg}`);
       return new Error(msg);
     };
+    // SOPS_HC_VAULT_ALLOWLIST: refuse before reading the token or opening any connection
+    const refused = vaultAllowlistProblem(key.vaultAddress, ctx.env);
+    if (refused) throw fail(`refused: ${refused}`);
     let s: Settings;
     try {
       s = settingsFor(key, ctx.env, opts);
@@ -333,7 +338,11 @@ export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> 
       const { status } = answer;
       if ([301, 302, 307, 308].includes(status) && answer.location && s.followRedirects && !s.socketPath && redirects < 2) {
         redirects++;
-        url = new URL(answer.location, url);
+        const next = new URL(answer.location, url);
+        // a redirect to another server must be allowed too (the token would travel with it)
+        const away = next.origin !== url.origin ? vaultAllowlistProblem(next.origin, ctx.env) : undefined;
+        if (away) throw fail(`refused to follow the redirect to ${next.origin}: ${away}`);
+        url = next;
         attempt--;
         continue;
       }

@@ -76,3 +76,26 @@ export function vaultToMap(k: VaultKey): Record<string, string> {
 export function vaultFromMap(r: KeyFieldReader, enc: string, createdAt: string | undefined): VaultKey {
   return { type: 'hc_vault', vaultAddress: r.str('vault_address', true), enginePath: r.str('engine_path', true), keyName: r.str('key_name', true), enc, createdAt };
 }
+
+/** The variable sops 3.13 reads to restrict which Vault servers it talks to. */
+export const VAULT_ALLOWLIST_ENV = 'SOPS_HC_VAULT_ALLOWLIST';
+
+/**
+ * Why `SOPS_HC_VAULT_ALLOWLIST` forbids talking to the Vault at `address`, or undefined when it
+ * allows it. As sops 3.13: unset (or empty) or `all` allows every server, `none` allows none, any
+ * other value is a comma-separated list of prefixes and the address — with a `/` added, so that
+ * `https://vault.example.com:8200/` names exactly one server — must start with one of them.
+ * Entries are trimmed and empty entries ignored (an empty prefix would allow every server).
+ */
+export function vaultAllowlistProblem(address: string, env: NodeJS.ProcessEnv): string | undefined {
+  const setting = (env[VAULT_ALLOWLIST_ENV] ?? '').trim();
+  if (setting === '' || setting === 'all') return undefined;
+  if (setting === 'none') return `${VAULT_ALLOWLIST_ENV}=none allows no Vault server`;
+  const target = `${address.replace(/\/+$/, '')}/`;
+  const prefixes = setting
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  if (prefixes.some((p) => target.startsWith(p))) return undefined;
+  return `${address} is not in ${VAULT_ALLOWLIST_ENV} (${prefixes.join(', ') || 'no entries'})`;
+}
