@@ -20,6 +20,12 @@
  * - the folder is removed when the command ends, when tsops fails, and at once when tsops gets
  *   SIGINT, SIGTERM, SIGHUP or SIGQUIT (the signal is passed on to the command).
  *
+ * Signals tsops gets (SIGINT, SIGTERM, SIGHUP, SIGQUIT) are passed on to the command. Without a
+ * controlling terminal (CI, systemd, containers) the command runs in a process group of its own
+ * and the signal goes to the whole group, so it reaches the command and not only the `/bin/sh`
+ * running it; with a terminal the command stays in tsops's group, as with sops, so it can read the
+ * terminal.
+ *
  * Neither the plaintext nor a value is ever put in a command line or a message.
  *
  * `--background` starts the command and returns at once (exec-file: once the command has read the
@@ -78,45 +84,60 @@ function statusOf(code: number | null, signal: NodeJS.Signals | null): number {
 }
 
 /**
+ * Does tsops have a controlling terminal? Then the command stays in tsops's process group (as
+ * with sops), so that it can read the terminal and Ctrl-C reaches it; otherwise (CI, systemd,
+ * containers) it gets a process group of its own, so that a signal reaches every process of it,
+ * not just the `/bin/sh` that runs it.
+ */
+function hasControllingTerminal(): boolean {
+  try {
+    closeSync(openSync('/dev/tty', fsConstants.O_RDONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Signal handlers for the time a command runs: call `onSignal` and pass the signal on to the
- * command, which stays in tsops's process group (as with sops, so it can read the terminal).
- * SIGINT and SIGQUIT are not passed on when standard input is a terminal: the terminal sent them
- * to the whole group already.
+ * command — to its whole process group when it has one of its own (see hasControllingTerminal),
+ * else to the shell. In tsops's group, SIGINT and SIGQUIT are not passed on when standard input is
+ * a terminal: the terminal sent them to the whole group already.
  */
 class SignalGuard {
   child: ChildProcess | undefined;
   received: NodeJS.Signals | undefined;
+  /** The command leads its own process group. */
+  private group = false;
   private readonly handlers = new Map<NodeJS.Signals, () => void>();
   constructor(private readonly onSignal: (sig: NodeJS.Signals) => void = () => {}) {
     for (const sig of FORWARDED) {
       const h = () => {
         this.received ??= sig;
         this.onSignal(sig);
-        const c = this.child;
         // Ctrl-C / Ctrl-\ on a terminal already reached the command (same process group): once is enough
-        if ((sig === 'SIGINT' || sig === 'SIGQUIT') && isatty(0)) return;
-        if (c && c.exitCode === null && c.signalCode === null) {
-          try {
-            c.kill(sig);
-          } catch {
-            /* already gone */
-          }
-        }
+        if (!this.group && (sig === 'SIGINT' || sig === 'SIGQUIT') && isatty(0)) return;
+        this.send(sig);
       };
       this.handlers.set(sig, h);
       process.on(sig, h);
     }
   }
-  /** Watch `child`; a signal that came while it was being started is passed on now. */
-  adopt(child: ChildProcess): void {
-    this.child = child;
-    if (this.received) {
-      try {
-        child.kill(this.received);
-      } catch {
-        /* already gone */
-      }
+  private send(sig: NodeJS.Signals): void {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    try {
+      if (this.group && c.pid) process.kill(-c.pid, sig);
+      else c.kill(sig);
+    } catch {
+      /* already gone */
     }
+  }
+  /** Watch `child`; a signal that came while it was being started is passed on now. */
+  adopt(started: Started): void {
+    this.child = started.child;
+    this.group = started.ownGroup;
+    if (this.received) this.send(this.received);
   }
   dispose(): void {
     for (const [sig, h] of this.handlers) process.removeListener(sig, h);
@@ -126,23 +147,27 @@ class SignalGuard {
 
 interface Started {
   child: ChildProcess;
+  /** The command runs in a process group of its own (led by the shell). */
+  ownGroup: boolean;
   /** Resolves to the exit status. */
   status: Promise<number>;
 }
 
 /** Start `/bin/sh -c COMMAND`; rejects (a SopsError) when the shell cannot be started. */
 function startShell(command: string, env: NodeJS.ProcessEnv, background: boolean): Promise<Started> {
+  const ownGroup = !background && !hasControllingTerminal();
   return new Promise((resolve, reject) => {
     let child: ChildProcess;
     try {
-      child = spawn(SHELL, ['-c', command], { env, stdio: background ? 'ignore' : 'inherit' });
+      // detached: a new session and process group (only without a terminal, see hasControllingTerminal)
+      child = spawn(SHELL, ['-c', command], { env, stdio: background ? 'ignore' : 'inherit', detached: ownGroup });
     } catch (e) {
       reject(new SopsError(`could not run ${SHELL}: ${messageOf(e)}`, ExitCode.ErrorGeneric));
       return;
     }
     const status = new Promise<number>((res) => child.on('exit', (code, signal) => res(statusOf(code, signal))));
     child.once('error', (e) => reject(new SopsError(`could not run ${SHELL}: ${messageOf(e)}`, ExitCode.ErrorGeneric)));
-    child.once('spawn', () => resolve({ child, status }));
+    child.once('spawn', () => resolve({ child, status, ownGroup }));
   });
 }
 
@@ -251,7 +276,7 @@ export async function execEnvCommand(args: string[], o: ExecCliOptions): Promise
       started.child.unref();
       return;
     }
-    guard.adopt(started.child);
+    guard.adopt(started);
     await finish(started.status);
   } finally {
     guard.dispose();
@@ -303,7 +328,7 @@ export async function execFileCommand(args: string[], o: ExecCliOptions): Promis
     }
     if (guard.received) throw new ChildExit(128 + (osConstants.signals[guard.received] ?? 0));
     const started = await startShell(command.split('{}').join(path), { ...process.env }, !!o.background);
-    guard.adopt(started.child);
+    guard.adopt(started);
     if (o.background) {
       // hand the plaintext over, then leave the command running
       await Promise.race([writer!.done, started.status]);

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
-import { AGE_RECIPIENT, BIN, Sandbox, run } from '../helpers/editing.js';
+import { AGE_RECIPIENT, BIN, Sandbox, run, waitFor } from '../helpers/editing.js';
 import { loadPlain, newMetadata, openEncrypted, sealTree } from '../../src/file/file.js';
 import { formatFromPath } from '../../src/stores/index.js';
 
@@ -259,6 +259,42 @@ describe('set of the metadata key', { concurrency: 2 }, () => {
       assert.equal(r.code, 7, r.stderr);
       assert.match(r.stderr, /sops metadata/);
       assert.equal(fs.readFileSync(file, 'utf8'), before);
+    });
+  }
+});
+
+describe('signals to exec commands', { concurrency: 2 }, () => {
+  // the command is compound, so /bin/sh forks it instead of replacing itself with it
+  const CHILD = `
+import fs from 'node:fs';
+const [marker, ready] = process.argv.slice(2);
+process.on('SIGTERM', () => { fs.writeFileSync(marker, 'got TERM'); process.exit(0); });
+fs.writeFileSync(ready, 'ready');
+setTimeout(() => process.exit(3), 15000);
+`;
+  for (const cmd of ['exec-env', 'exec-file']) {
+    test(`SIGTERM to tsops ${cmd} reaches the command, not just its shell`, async () => {
+      const enc = await plant(`sig-${cmd}.yaml`, 'A: b\n', Buffer.alloc(32, 12));
+      const script = sb.write(`sig-child-${cmd}.mjs`, CHILD);
+      const marker = sb.path(`sig-marker-${cmd}`);
+      const ready = sb.path(`sig-ready-${cmd}`);
+      const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(script)} ${JSON.stringify(marker)} ${JSON.stringify(ready)}${cmd === 'exec-file' ? ' {}' : ''}; true`;
+      // detached: no controlling terminal, as under CI or systemd
+      const child = spawn(process.execPath, [BIN, cmd, enc, command], { env: sb.env, cwd: sb.dir, detached: true, stdio: 'ignore' });
+      const closed = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+      try {
+        await waitFor(() => fs.existsSync(ready), 20_000, 'the command to start');
+        child.kill('SIGTERM');
+        await closed;
+        await waitFor(() => fs.existsSync(marker), 5_000, 'the marker');
+        assert.equal(fs.readFileSync(marker, 'utf8'), 'got TERM');
+      } finally {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
     });
   }
 });
