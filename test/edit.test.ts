@@ -93,7 +93,7 @@ describe('edit', { concurrency: 3 }, () => {
     assert.equal(fs.existsSync(path.dirname(fs.readFileSync(record, 'utf8'))), false);
   });
 
-  test('edit: invalid syntax with standard input not a terminal fails and leaves the file as it was', async () => {
+  test('edit: invalid syntax without a terminal waits for a byte on standard input and reopens the editor (sops); at end of input the file is left as it was', async () => {
     const file = await encryptFile(sb, 'bad.json', '{"a": "secret-value"}\n');
     const before = fs.readFileSync(file);
     const record = sb.path('record-bad');
@@ -101,13 +101,23 @@ describe('edit', { concurrency: 3 }, () => {
       'break.mjs',
       `import fs from 'node:fs'; const f = process.argv.at(-1); fs.writeFileSync(process.env.RECORD, f); fs.writeFileSync(f, '{"a": ');`,
     );
-    const r = await run([file], { env: env({ EDITOR: editor, RECORD: record }), cwd: sb.dir });
-    assert.notEqual(r.code, 0);
+    const r = await run([file], { env: env({ EDITOR: editor, RECORD: record }), cwd: sb.dir, input: '' });
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /not a terminal/);
+    assert.match(r.stderr, /Press a key to return to the editor/);
+    assert.match(r.stderr, /standard input ended/);
     assert.ok(!r.stderr.includes('secret-value'));
     assert.deepEqual(fs.readFileSync(file), before);
     assert.equal(fs.existsSync(path.dirname(fs.readFileSync(record, 'utf8'))), false);
+    // a second try fixes the file: Enter on standard input reopens the editor
+    const counter = sb.path('count-fix');
+    const fixer = sb.editor(
+      'fix.mjs',
+      `import fs from 'node:fs'; const f = process.argv.at(-1); const n = fs.existsSync(process.env.COUNT) ? Number(fs.readFileSync(process.env.COUNT, 'utf8')) : 0; fs.writeFileSync(process.env.COUNT, String(n + 1)); fs.writeFileSync(f, n === 0 ? '{"a": ' : '{"a": "fixed"}');`,
+    );
+    const ok = await run([file], { env: env({ EDITOR: fixer, COUNT: counter }), cwd: sb.dir, input: '\n' });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(fs.readFileSync(counter, 'utf8'), '2');
+    assert.equal(await decryptFile(sb, file), '{\n\t"a": "fixed"\n}\n');
   });
 
   test('edit: SIGTERM while the editor runs removes the temporary folder and stops the editor', async () => {

@@ -120,16 +120,22 @@ test('updatekeys -y over a folder: new recipient added, values/MAC/lastmodified 
   assert.deepEqual(JSON.parse(realJson.output), { api: { key: 'k-123' }, n: 1.5 });
 });
 
-test('updatekeys without -y and without a terminal: a clear error and nothing changed', async () => {
+test('updatekeys reads y/n from piped standard input as sops does; end of input without an answer changes nothing', async () => {
   const dir = project('p2', [AGE_RECIPIENT]);
   const a = await secret(dir, 'a.yaml', 'k: v\n');
   const before = fs.readFileSync(a);
   setRule(dir, [AGE_RECIPIENT, second.recipient]);
-  const r = await run(['updatekeys', a], { env: sb.env, cwd: sb.dir, input: 'y\n' });
+  let r = await run(['updatekeys', a], { env: sb.env, cwd: sb.dir, input: '' });
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /not a terminal.*--yes/);
+  assert.match(r.stderr, /standard input ended.*--yes/);
   assert.ok(r.stdout.includes(`+++ ${second.recipient}`), 'the changes are shown');
   assert.deepEqual(fs.readFileSync(a), before);
+  r = await run(['updatekeys', a], { env: sb.env, cwd: sb.dir, input: 'n\n' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(fs.readFileSync(a), before);
+  r = await run(['updatekeys', a], { env: sb.env, cwd: sb.dir, input: 'y\n' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(ageGroups(fs.readFileSync(a, 'utf8')), [[AGE_RECIPIENT, second.recipient]]);
 });
 
 test('updatekeys asks on the terminal: n leaves the file, y updates it', { skip: !hasScript() && 'the script command (util-linux) is not installed' }, async () => {

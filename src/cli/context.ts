@@ -3,6 +3,7 @@
  * the verbose log, and (for encryption) which keys and scope to use — from flags, else from the
  * matching `.sops.yaml` creation rule.
  */
+import { readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, SopsError } from '../errors.js';
@@ -15,6 +16,27 @@ import { openEncrypted, type OpenedFile } from '../file/file.js';
 import { findConfigFile, loadConfig, type SopsConfig } from '../config/config.js';
 import { lockForUpdate, readInput, writeFileAtomic } from '../util/fs.js';
 import type { CliOptions } from './options.js';
+
+/**
+ * Read one byte from standard input, blocking (a terminal or a pipe); false at end of input. For
+ * sops's "press a key" prompts when standard input is not a terminal.
+ */
+export function readStdinByte(): boolean {
+  const buf = Buffer.alloc(1);
+  for (;;) {
+    try {
+      return readSync(0, buf, 0, 1, null) === 1;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        continue;
+      }
+      if (code === 'EOF') return false;
+      throw e;
+    }
+  }
+}
 
 export function makeLog(o: CliOptions): (msg: string) => void {
   return o.verbose ? (msg) => process.stderr.write(`[tsops] ${msg}\n`) : () => {};

@@ -30,7 +30,7 @@ import { shlexSplit } from '../keys/age/shlex.js';
 import { finishEdit, parseEdited, startEdit, type Edited } from '../ops/edit.js';
 import type { Store } from '../stores/types.js';
 import { lockForUpdate, writeFileAtomic } from '../util/fs.js';
-import { decryptionOrder, makeLog, planEncryption, planIo } from './context.js';
+import { decryptionOrder, makeLog, planEncryption, planIo, readStdinByte } from './context.js';
 import { addGlobalOptions, addKeyOptions, addScopeOptions, subcommandOptions, type CliOptions } from './options.js';
 
 // --- the editor ---------------------------------------------------------------------------------
@@ -226,10 +226,13 @@ async function editLoop(ws: EditWorkspace, editor: string[], original: Buffer, s
     if (edited.equals(original)) throw new SopsError('File has not changed, exiting.', ExitCode.FileHasNotBeenModified);
     const r = parseEdited(edited, store, showMasterKeys);
     if (typeof r !== 'string') return r;
-    if (!process.stdin.isTTY) {
-      throw new SopsError(`${r} (standard input is not a terminal, so tsops cannot offer to edit again; ${name} was left unchanged)`, ExitCode.CouldNotReadInputFile);
-    }
     process.stderr.write(`${r}\n${PRESS_A_KEY}\n`);
+    if (!process.stdin.isTTY) {
+      // as sops: wait for a byte on standard input (a pipe too), then reopen the editor; at the end
+      // of input stop (sops would reopen the editor forever)
+      if (!readStdinByte()) throw new SopsError(`${r} (standard input ended; ${name} was left unchanged)`, ExitCode.CouldNotReadInputFile);
+      continue;
+    }
     await waitForKey(() => ws.abort('SIGINT'));
   }
 }

@@ -28,7 +28,7 @@ function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** One line from standard input (a terminal), without the newline; null at end of input. */
+/** One line from standard input (a terminal or a pipe), without the newline; null at end of input. */
 function readLine(): string | null {
   const buf = Buffer.alloc(1);
   const bytes: number[] = [];
@@ -56,7 +56,9 @@ function confirm(write: (s: string) => void): boolean {
   for (;;) {
     write('Is this okay? (y/n):');
     const line = readLine();
-    if (line === null) throw new SopsError('no answer: standard input ended', ExitCode.ErrorGeneric);
+    if (line === null) {
+      throw new SopsError('no answer to "Is this okay? (y/n)": standard input ended; run with --yes (-y) to apply the changes without asking', ExitCode.ErrorGeneric);
+    }
     const a = line.trim().toLowerCase();
     if (a === 'y' || a === 'yes') return true;
     if (a === 'n' || a === 'no') return false;
@@ -90,12 +92,8 @@ export async function updatekeysCommand(paths: string[], o: UpdatekeysCliOptions
     report: err,
     show: out,
     color: isatty(1) && !process.env.NO_COLOR,
-    confirm: () => {
-      if (!isatty(0)) {
-        throw new SopsError('the changes need confirmation, but standard input is not a terminal; run with --yes (-y) to apply them without asking', ExitCode.ErrorGeneric);
-      }
-      return confirm(out);
-    },
+    // as sops: the answer is read from standard input, a terminal or not (`echo y | tsops updatekeys f`)
+    confirm: () => confirm(out),
   });
   const failed = outcomes.filter((x) => x.status === 'failed');
   if (files > 1 || folders) {
