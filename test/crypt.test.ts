@@ -161,7 +161,8 @@ test('metadata: sops layout, sorted keys, one group flat, several under key_grou
   assert.deepEqual(Object.keys(q), ['key_groups', 'lastmodified', 'mac', 'shamir_threshold', 'unencrypted_suffix', 'version']);
   assert.equal(parseMetadata(q).keyGroups.length, 2);
   // old files: empty lists and nulls
-  assert.equal(parseMetadata({ kms: null, gcp_kms: [], pgp: [{ fp: 'A', enc: 'x' }], lastmodified: 'x', mac: '' }).keyGroups[0]!.length, 1);
+  const t = '2017-01-01T00:00:00Z';
+  assert.equal(parseMetadata({ kms: null, gcp_kms: [], pgp: [{ fp: 'A', enc: 'x', created_at: t }], lastmodified: t, mac: '' }).keyGroups[0]!.length, 1);
 });
 
 test('MAC additional data: lastmodified re-printed as RFC 3339', () => {

@@ -47,7 +47,7 @@ test('numbers: int64 integers exactly (beyond 2^53 too), everything else float w
   const t = parseJson('{"a": 1, "b": -0, "c": 9007199254740993, "d": 9223372036854775807, "e": -9223372036854775808, "f": 9223372036854775808, "g": 1.0, "h": 1e3, "i": -2.5E-7, "j": 0.1}');
   assert.equal(showDoc(t), '{a: int(1), b: int(0), c: int(9007199254740993), d: int(9223372036854775807), e: int(-9223372036854775808), f: float(9223372036854775808), g: float(1.0), h: float(1e3), i: float(-2.5E-7), j: float(0.1)}');
   assert.equal(store.emitPlain(t).toString('utf8'), '{\n\t"a": 1,\n\t"b": 0,\n\t"c": 9007199254740993,\n\t"d": 9223372036854775807,\n\t"e": -9223372036854775808,\n\t"f": 9223372036854775808,\n\t"g": 1.0,\n\t"h": 1e3,\n\t"i": -2.5E-7,\n\t"j": 0.1\n}\n');
-  assert.throws(() => parseJson('{"x": 1e400}'), /value out of range at line 1, column 7/);
+  assert.throws(() => parseJson('{"x": 1e400}'), /a number is out of range at line 1, column 7/);
 });
 
 test('floats from other formats print as Go prints a float64', () => {

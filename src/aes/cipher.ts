@@ -36,16 +36,23 @@ export function isEncryptedValue(s: string): boolean {
   return s.startsWith(ENC_PREFIX);
 }
 
-/** Parse `ENC[...]`; throws a SopsError for anything else. */
+/**
+ * Parse `ENC[...]`; throws a SopsError for anything else. The fields are split where sops's regex
+ * `^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]` splits them (aes/cipher.go): each group
+ * as long as the rest still matches, `.` not crossing a newline, so the type runs to the last `]`
+ * (`type:str]x]` has the type `str]x`, which no sops reads) and text after that `]` is ignored.
+ */
 export function parseEncrypted(value: string): EncryptedValue {
-  // the fields are found by their fixed markers (base64 holds no comma), as sops's regex finds them
-  const bad = () => new SopsError(`value is not in sops's encrypted format: ${preview(value)}`, ExitCode.ErrorDecryptingTree);
+  // (no part of the value is shown: it may be a secret that was never encrypted)
+  const bad = () => new SopsError(`value is not in sops's encrypted format`, ExitCode.ErrorDecryptingTree);
   if (!value.startsWith(ENC_PREFIX)) throw bad();
-  const iv = value.indexOf(',iv:', ENC_PREFIX.length);
-  const tag = iv < 0 ? -1 : value.indexOf(',tag:', iv + 4);
-  const type = tag < 0 ? -1 : value.indexOf(',type:', tag + 5);
-  const end = type < 0 ? -1 : value.indexOf(']', type + 6);
-  if (end < 0 || end === type + 6) throw bad();
+  const nl = value.indexOf('\n');
+  const line = nl < 0 ? value : value.slice(0, nl);
+  const end = line.lastIndexOf(']');
+  const type = end < 7 ? -1 : line.lastIndexOf(',type:', end - 7);
+  const tag = type < 6 ? -1 : line.lastIndexOf(',tag:', type - 6);
+  const iv = tag < 5 ? -1 : line.lastIndexOf(',iv:', tag - 5);
+  if (iv <= ENC_PREFIX.length) throw bad();
   return {
     data: b64(value.slice(ENC_PREFIX.length, iv), 'data'),
     iv: b64(value.slice(iv + 4, tag), 'iv'),
@@ -63,10 +70,6 @@ function b64(s: string, what: string): Buffer {
   return b;
 }
 
-function preview(v: string): string {
-  // never print a whole value: it may be a secret that failed to encrypt
-  return v.length > 12 ? `${v.slice(0, 12)}…` : v.replace(/./g, '*');
-}
 
 /**
  * Encrypt `plaintext` (UTF-8 text or raw bytes) under `key` with `aad`; `iv` reuses a stashed IV

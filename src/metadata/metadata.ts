@@ -5,10 +5,11 @@
  * is more than one group.
  */
 import { ExitCode, SopsError } from '../errors.js';
-import { scopeFromKeys, scopeToKeys, type Scope } from '../scope/scope.js';
+import { conflictMessage, scopeFromKeys, scopeToKeys, selectorsSet, type Scope } from '../scope/scope.js';
 import type { Plain } from '../tree/types.js';
 import type { KeyGroup, MasterKey } from '../keys/types.js';
 import { keyFromMap, keyToMap } from '../keys/identity.js';
+import { formatGoRfc3339, parseGoRfc3339 } from '../util/gotime.js';
 
 /** The sops file-format version tsops writes: the sops release whose format it implements. */
 export const SOPS_FORMAT_VERSION = '3.13.2';
@@ -33,8 +34,12 @@ function isObj(v: Plain | undefined): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof v !== 'bigint';
 }
 
+/**
+ * Metadata sops cannot read: its stores hand the error back as it is, and the command exits with
+ * the generic code 1 (cmd/sops's toExitError), whichever command reads the file.
+ */
 function bad(msg: string): SopsError {
-  return new SopsError(`invalid sops metadata: ${msg}`, ExitCode.CouldNotReadInputFile);
+  return new SopsError(`invalid sops metadata: ${msg}`, ExitCode.ErrorGeneric);
 }
 
 function strField(o: Obj, k: string, where: string, required = true): string {
@@ -48,17 +53,18 @@ function strField(o: Obj, k: string, where: string, required = true): string {
   throw bad(`${where}.${k} must be a string`);
 }
 
-/** A timestamp value: YAML may have parsed it as a Date-like string already; keep the text. */
-function timeField(o: Obj, k: string, where: string): string | undefined {
-  const v = o[k];
-  if (v === undefined || v === null || v === '') return undefined;
-  return strField(o, k, where);
+/** A timestamp sops reads with time.Parse(RFC3339) (an empty or missing one too): the text as written. */
+function timeField(o: Obj, k: string, where: string): string {
+  const v = o[k] === undefined || o[k] === null ? '' : strField(o, k, where);
+  if (!parseGoRfc3339(v)) throw bad(`${where}.${k} ${JSON.stringify(v)} is not an RFC 3339 time`);
+  return v;
 }
 
 function parseKey(type: (typeof KEY_LISTS)[number], e: Plain, where: string): MasterKey {
   if (!isObj(e)) throw bad(`${where} must be a map`);
   const enc = strField(e, 'enc', where, false);
-  const createdAt = timeField(e, 'created_at', where);
+  // age entries have no created_at; every other key type's is parsed by sops (time.Parse RFC3339)
+  const createdAt = type === 'age' ? undefined : timeField(e, 'created_at', where);
   const reader = {
     str: (field: string, required = false) => strField(e, field, where, required),
     map: (field: string) => {
@@ -108,11 +114,16 @@ export function parseMetadata(p: Plain): Metadata {
     keyGroups = [parseGroup(p, '')];
   }
   const scope: Scope = scopeFromKeys(p, (v) => toBool(v as Plain));
+  // sops's Metadata.ToInternal: at most one of the six selectors (stores/stores.go)
+  const selectors = selectorsSet(scope);
+  if (selectors.length > 1) throw bad(conflictMessage(selectors));
+  const lastModified = p['lastmodified'] === undefined || p['lastmodified'] === null ? '' : String(p['lastmodified']);
+  if (!parseGoRfc3339(lastModified)) throw bad(`lastmodified ${JSON.stringify(lastModified)} is not an RFC 3339 time`);
   const version = p['version'];
   return {
     keyGroups,
     shamirThreshold: toInt(p['shamir_threshold'], 'shamir_threshold'),
-    lastModified: p['lastmodified'] === undefined || p['lastmodified'] === null ? '' : String(p['lastmodified']),
+    lastModified,
     mac: typeof p['mac'] === 'string' ? p['mac'] : '',
     version: version === undefined || version === null ? '' : String(version),
     scope,
@@ -168,8 +179,7 @@ export function formatTimestamp(d: Date): string {
  * offset becomes `Z`, fractions are dropped).
  */
 export function macAad(lastModified: string): string {
-  const m = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.\d+)?(Z|z|[+-]\d{2}:\d{2})$/.exec(lastModified.trim());
-  if (!m) throw bad(`lastmodified ${JSON.stringify(lastModified)} is not an RFC 3339 time`);
-  const zone = m[3]!.toUpperCase() === 'Z' || m[3] === '+00:00' || m[3] === '-00:00' ? 'Z' : m[3]!;
-  return `${m[1]}T${m[2]}${zone}`;
+  const t = parseGoRfc3339(lastModified);
+  if (!t) throw bad(`lastmodified ${JSON.stringify(lastModified)} is not an RFC 3339 time`);
+  return formatGoRfc3339(t);
 }

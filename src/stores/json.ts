@@ -61,12 +61,13 @@ class JsonParser {
     if (this.i >= this.src.length) throw new JsonSyntaxError('unexpected end of JSON input', this.i);
     const c = this.src[this.i];
     if (c !== '{') {
-      const start = this.i;
       let what: string;
       if (c === '[') what = 'arrays or other types. Got delimiter [ instead';
       else {
-        this.value();
-        what = `other JSON types. Got ${this.src.slice(start, this.i).slice(0, 40)} instead`;
+        // the value itself is not shown (it may be a secret): only its JSON type
+        const v = this.value();
+        const type = v.kind === 'list' ? 'array' : v.kind === 'scalar' ? (v.type === 'str' ? 'string' : v.type === 'bool' ? 'boolean' : 'number') : v.kind;
+        what = `other JSON types. Got a ${type} instead`;
       }
       throw new FileError(
         `SOPS only supports JSON files with a top-level object (starting with '{'), not ${what}. ` +
@@ -132,7 +133,8 @@ class JsonParser {
       if (v >= INT64_MIN && v <= INT64_MAX) return { kind: 'scalar', type: 'int', text: v.toString() };
     }
     if (!Number.isFinite(Number(text))) {
-      throw new JsonSyntaxError(`strconv.ParseFloat: parsing "${text}": value out of range`, this.i - text.length);
+      // (the number is not shown: it may be a secret)
+      throw new JsonSyntaxError('strconv.ParseFloat: a number is out of range', this.i - text.length);
     }
     return { kind: 'scalar', type: 'float', text };
   }

@@ -8,7 +8,8 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { createHash, type Hash } from 'node:crypto';
-import { decryptParsed, encryptValue, isEncryptedValue, parseEncrypted } from '../aes/cipher.js';
+import { decryptParsed, encryptValue, parseEncrypted } from '../aes/cipher.js';
+import { parseGoRfc3339 } from '../util/gotime.js';
 import { ExitCode, SopsError } from '../errors.js';
 import { compileScope, type CompiledScope, type Scope } from '../scope/scope.js';
 import { formatFloat, type Comment, type ListNode, type MapNode, type Node, type Scalar, type Tree } from './types.js';
@@ -122,6 +123,8 @@ function leafFromPlaintext(bytes: Buffer, type: string, path: readonly string[])
       if (GO_FALSE.has(text)) return { kind: 'scalar', type: 'bool', text: 'false' };
       throw bad('text');
     case 'time':
+      // sops reads it with Time.UnmarshalText (RFC 3339)
+      if (!parseGoRfc3339(text)) throw bad('text');
       return { kind: 'scalar', type: 'time', text };
     default:
       throw new SopsError(`the value at ${describePath(path)} has an unknown type ${JSON.stringify(type)}`, ExitCode.ErrorDecryptingTree);
@@ -221,19 +224,35 @@ export function encryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvSta
   return hash.digest('hex').toUpperCase();
 }
 
+/** sops's warning for an in-scope comment that does not decrypt (sops.go), with where it is. */
+export function possiblyUnencryptedComment(path: readonly string[]): string {
+  return (
+    'Found possibly unencrypted comment in file. This is to be expected if the file being decrypted was created ' +
+    `with an older version of SOPS. (the comment in ${describePath(path)}, kept as it is)`
+  );
+}
+
 /**
  * Decrypt every in-scope value of the tree; returns the MAC of the plaintext (to compare with the
- * stored one). With `stash`, every value's IV is remembered for re-encryption.
+ * stored one). With `stash`, every value's IV is remembered for re-encryption. An in-scope comment
+ * that does not decrypt is kept as it stands, with sops's warning through `warn` (default: stderr).
  */
-export function decryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvStash): string {
+export function decryptTree(
+  tree: Tree,
+  key: Buffer,
+  scope: Scope,
+  stash?: IvStash,
+  warn: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string {
   const s = compileScope(scope);
   const hash = newHash(s);
   const visit: Visitor = (leaf, path, comments) => {
     const isComment = leaf.kind === 'comment';
     const enc = shouldEncrypt(s, path, comments, isComment);
     if (isComment) {
-      // a comment that does not decrypt was written unencrypted (older sops): keep it as it is
-      if (!enc || !isEncryptedValue(leaf.text)) return leaf;
+      // a comment that does not decrypt was written unencrypted (older sops) or was damaged: keep it
+      // as it is, and warn as sops does
+      if (!enc || leaf.text === '') return leaf;
       try {
         const v = parseEncrypted(leaf.text);
         const aad = pathAad(path);
@@ -241,6 +260,7 @@ export function decryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvSta
         stash?.put(aad, 'comment', bytes, v.iv);
         return { ...leaf, text: bytes.toString('utf8') };
       } catch {
+        warn(possiblyUnencryptedComment(path));
         return leaf;
       }
     }

@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { decryptBytes, encrypt } from '../../src/api.js';
 import { SopsError } from '../../src/errors.js';
+import { encryptValue, parseEncrypted } from '../../src/aes/cipher.js';
+import { parseMetadata } from '../../src/metadata/metadata.js';
+import { decryptTree } from '../../src/tree/crypt.js';
 import { createDotenvStore } from '../../src/stores/dotenv.js';
 import { createIniStore } from '../../src/stores/ini.js';
 import { createJsonStore, parseJson } from '../../src/stores/json.js';
@@ -28,9 +31,9 @@ function leaf(t: Tree, key: string, sub?: string): Scalar {
 }
 
 /** Encrypt for the age test key, as bytes (the API's `encrypt` returns text). */
-async function encryptBytes(plain: string | Buffer, format: Format): Promise<Buffer> {
+async function encryptBytes(plain: string | Buffer, format: Format, dataKey?: Buffer): Promise<Buffer> {
   const { tree, store } = await loadPlain(Buffer.from(plain), format, {});
-  return sealTree(tree, newMetadata({ keyGroups: [[{ type: 'age', recipient: AGE_RECIPIENT, enc: '' }]] }), store, { env });
+  return sealTree(tree, newMetadata({ keyGroups: [[{ type: 'age', recipient: AGE_RECIPIENT, enc: '' }]] }), store, { env, dataKey });
 }
 
 function throwsCode(f: () => unknown, code: number, re: RegExp): void {
@@ -187,5 +190,117 @@ describe('INI repeats', () => {
     const enc = await encrypt(wg, { format: 'ini', age: [AGE_RECIPIENT], env });
     assert.equal((enc.match(/^\[Peer\]$/gm) ?? []).length, 2);
     assert.equal((await decryptBytes(enc, { format: 'ini', env })).toString(), wg);
+  });
+});
+
+describe('metadata sops refuses', () => {
+  const T = '2024-05-01T10:00:00Z';
+  const base = () => ({ age: [{ recipient: AGE_RECIPIENT, enc: 'E' }], lastmodified: T, mac: '', version: '3.13.2' }) as Record<string, unknown>;
+  const refused = (md: Record<string, unknown>, re: RegExp) => throwsCode(() => parseMetadata(md as never), 1, re);
+
+  test('two scope selectors (any two of the six), exit 1 as sops (stores.Metadata.ToInternal)', () => {
+    refused({ ...base(), unencrypted_suffix: '_u', encrypted_regex: '^a' }, /cannot use more than one of .* in the same file/);
+    refused({ ...base(), encrypted_suffix: '_e', unencrypted_comment_regex: 'x' }, /cannot use more than one/);
+    refused({ ...base(), encrypted_comment_regex: 'x', unencrypted_comment_regex: 'y' }, /cannot use more than one/);
+    assert.equal(parseMetadata({ ...base(), encrypted_regex: '^a', mac_only_encrypted: true } as never).scope.encryptedRegex, '^a');
+  });
+
+  test('lastmodified and created_at must parse as Go time.Parse(RFC3339) parses them', () => {
+    for (const bad of ['', 'x', '2024-05-01 10:00:00Z', '2024-05-01t10:00:00Z', '2024-05-01T10:00:00z', '2024-13-01T10:00:00Z', '2023-02-29T10:00:00Z', '2024-05-01T24:00:00Z', '2024-05-01T10:00:60Z', '2024-05-01T10:00:00', '2024-05-01T10:00:00+0200', '2024-05-01T10:00:00.Z']) {
+      refused({ ...base(), lastmodified: bad }, /lastmodified .* is not an RFC 3339 time/);
+      refused({ ...base(), pgp: [{ fp: 'AB', enc: 'P', created_at: bad }] }, /pgp\[0\]\.created_at .* is not an RFC 3339 time/);
+    }
+    const { lastmodified, ...none } = base();
+    refused(none, /lastmodified/);
+    for (const good of ['2024-02-29T10:00:00Z', '2024-05-01T10:00:00.123456789Z', '2024-05-01T10:00:00,5+02:00', '2024-05-01T10:00:00-00:00']) {
+      assert.equal(parseMetadata({ ...base(), lastmodified: good } as never).lastModified, good);
+    }
+  });
+
+  test('through the CLI: a tampered file is refused with exit 1 and nothing printed', async () => {
+    const enc = JSON.parse((await encryptBytes('{"a": "SECRETXYZ"}', 'json')).toString());
+    const cases: Array<(m: Record<string, unknown>) => void> = [
+      (m) => (m['encrypted_regex'] = '^zzz'),
+      (m) => (m['lastmodified'] = '2024-05-01 10:00:00Z'),
+    ];
+    for (const [i, tamper] of cases.entries()) {
+      const doc = structuredClone(enc);
+      tamper(doc.sops);
+      const f = sb.write(`meta-${i}.json`, JSON.stringify(doc));
+      const r = await run(['decrypt', f], { env: sb.env, cwd: sb.dir });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /invalid sops metadata/);
+    }
+  });
+});
+
+describe('encrypted values sops cannot read', () => {
+  const key = Buffer.alloc(32, 7);
+
+  test('the type runs to the last "]", as sops\'s regex reads it: junk after "type:" is refused', () => {
+    const v = encryptValue('SECRETXYZ', 'str', key, 'a:');
+    assert.equal(parseEncrypted(v).type, 'str');
+    assert.equal(parseEncrypted(`${v}trailing`).type, 'str'); // sops ignores what follows the last "]"
+    assert.equal(parseEncrypted(v.replace('type:str]', 'type:str]x]')).type, 'str]x');
+    assert.equal(parseEncrypted(v.replace('type:str]', 'type:str junk]')).type, 'str junk');
+    const tree: Tree = { docs: [{ kind: 'map', items: [{ kind: 'entry', key: 'a', value: { kind: 'scalar', type: 'str', text: v.replace('type:str]', 'type:str]x]') } }] }] };
+    throwsCode(() => decryptTree(tree, key, {}), 25, /unknown type "str\]x"/);
+  });
+
+  test('type:time must decrypt to an RFC 3339 time (sops: Time.UnmarshalText)', () => {
+    const mk = (text: string): Tree => ({ docs: [{ kind: 'map', items: [{ kind: 'entry', key: 't', value: { kind: 'scalar', type: 'str', text: encryptValue(text, 'time', key, 't:') } }] }] });
+    throwsCode(() => decryptTree(mk('SECRETXYZ'), key, {}), 25, /not a valid time/);
+    throwsCode(() => decryptTree(mk('2024-05-01 10:00:00Z'), key, {}), 25, /not a valid time/);
+    assert.throws(() => decryptTree(mk('SECRETXYZ'), key, {}), (e: Error) => !e.message.includes('SECRETXYZ'));
+    const ok = mk('2024-05-01T10:00:00.5+02:00');
+    decryptTree(ok, key, {});
+    assert.equal((ok.docs[0]!.items[0] as { value: Scalar }).value.text, '2024-05-01T10:00:00.5+02:00');
+  });
+
+  test('a damaged encrypted comment is printed as it stands, with sops\'s warning on stderr', async () => {
+    const dataKey = Buffer.alloc(32, 9);
+    const file = sb.write('comment.enc.yaml', await encryptBytes('# a comment\na: SECRETXYZ\n', 'yaml', dataKey));
+    const text = fs.readFileSync(file, 'utf8');
+    const m = /#ENC\[AES256_GCM,data:([A-Za-z0-9+/]+)/.exec(text);
+    assert.ok(m, text);
+    const damaged = text.replace(m[0], `#ENC[AES256_GCM,data:${m[1]![0] === 'A' ? 'B' : 'A'}${m[1]!.slice(1)}`);
+    fs.writeFileSync(file, damaged);
+    const r = await run(['decrypt', file], { env: sb.env, cwd: sb.dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^#ENC\[AES256_GCM,data:/m);
+    assert.match(r.stdout, /SECRETXYZ/);
+    assert.match(r.stderr, /Found possibly unencrypted comment in file\. This is to be expected if the file being decrypted was created with an older version of SOPS\./);
+    // an intact file gives no warning
+    const clean = sb.write('comment2.enc.yaml', await encryptBytes('# a comment\na: 1\n', 'yaml'));
+    const r2 = await run(['decrypt', clean], { env: sb.env, cwd: sb.dir });
+    assert.equal(r2.stderr, '');
+  });
+});
+
+describe('messages never echo a value', () => {
+  test('a value that should be encrypted but is not', () => {
+    assert.throws(() => parseEncrypted('ENC[SECRETXYZ-looks-encrypted'), (e: Error) => !e.message.includes('SECRET'));
+    const tree: Tree = { docs: [{ kind: 'map', items: [{ kind: 'entry', key: 'a', value: { kind: 'scalar', type: 'str', text: 'SECRETXYZ' } }] }] };
+    assert.throws(() => decryptTree(tree, Buffer.alloc(32), {}), (e: Error) => /\["a"\]/.test(e.message) && !e.message.includes('SECRET'));
+  });
+
+  test('JSON: a top-level scalar, a number out of range', () => {
+    for (const text of ['"SECRETXYZ"', '123456789', '{"pin": 1e99999}', '{"a":1} "SECRETXYZ"']) {
+      assert.throws(() => parseJson(text), (e: Error) => !/SECRETXYZ|123456789|99999/.test(e.message));
+    }
+  });
+});
+
+describe('.sops.yaml stores: json_binary', () => {
+  test('indent applies to the binary store\'s JSON envelope, as sops', async () => {
+    const dir = sb.path('jb');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(`${dir}/.sops.yaml`, `stores:\n  json_binary:\n    indent: 2\n  json:\n    indent: 6\ncreation_rules:\n  - age: ${AGE_RECIPIENT}\n`);
+    fs.writeFileSync(`${dir}/secret.bin`, 'SECRETXYZ');
+    const r = await run(['encrypt', 'secret.bin'], { env: sb.env, cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^\{\n {2}"data": "ENC\[/);
+    assert.match(r.stdout, /\n {2}"sops": \{\n {4}"age"/);
   });
 });
