@@ -73,7 +73,7 @@ describe('scope module', () => {
     scopeToKeys(ALL, o);
     assert.deepEqual(Object.keys(o), SCOPE_KEYS);
     assert.deepEqual(scopeFromKeys(o, (v) => v === true), ALL);
-    const m = parseMetadata({ age: [], lastmodified: '', mac: '', version: '3.13.2', encrypted_regex: '^data$', mac_only_encrypted: true });
+    const m = parseMetadata({ age: [], lastmodified: '2024-01-01T00:00:00Z', mac: '', version: '3.13.2', encrypted_regex: '^data$', mac_only_encrypted: true });
     assert.deepEqual(m.scope, { encryptedRegex: '^data$', macOnlyEncrypted: true });
     const back = metadataToPlain(m) as Record<string, unknown>;
     assert.equal(back['encrypted_regex'], '^data$');
