@@ -4,7 +4,7 @@
  * added when that form looks like an integer (`1` → `1.0`, `2e5` → `200000.0`, but `-2e10` →
  * `-2E+10`); booleans `true` / `false`; times in RFC 3339 without fractions.
  */
-import type { Node } from '../tree/types.js';
+import { floatValue, type Node } from '../tree/types.js';
 
 /** Go's strconv.FormatFloat(f, 'G', -1, 64): shortest digits, exponent form below 1e-4 and from 1e6. */
 export function formatFloatG(f: number): string {
@@ -51,7 +51,7 @@ export function scalarText(n: Node): string {
     case 'scalar':
       switch (n.type) {
         case 'float': {
-          const g = formatFloatG(Number(n.text));
+          const g = formatFloatG(floatValue(n.text));
           return /^-?\d+$/.test(g) ? `${g}.0` : g;
         }
         case 'time':

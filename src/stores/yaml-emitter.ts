@@ -158,7 +158,7 @@ interface YScalar {
   /** The style go-yaml's Node.Encode gave the value (before the context is known). */
   style: Style;
   analysis: Analysis;
-  /** `tag:yaml.org,2002:binary` for raw bytes that are not UTF-8; '' otherwise. */
+  /** `tag:yaml.org,2002:binary` for raw bytes that are not UTF-8, `…:merge` for a plain `<<`; '' otherwise. */
   tag: string;
   head: string;
   line: string;
@@ -208,7 +208,10 @@ function stringNode(s: string): YScalar {
   if (s.includes('\n')) requested = Style.Literal;
   else if (canBePlainString(s)) requested = Style.Plain;
   else requested = Style.Double;
-  return { kind: 'scalar', value: s, style: selectStyle(requested, a, s, 0, false), analysis: a, tag: '', head: '', line: '', foot: '' };
+  const style = selectStyle(requested, a, s, 0, false);
+  // go-yaml reads a plain `<<` back as a merge key, and then writes its tag
+  const tag = s === '<<' && style === Style.Plain ? 'tag:yaml.org,2002:merge' : '';
+  return { kind: 'scalar', value: s, style, analysis: a, tag, head: '', line: '', foot: '' };
 }
 
 function plainNode(s: string): YScalar {

@@ -78,7 +78,7 @@ export function goParseInt(s: string, allowSign: boolean): bigint | null {
 
 const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const TIMESTAMP =
-  /^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:([Tt])|( ))(\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,]\d+)?(Z|[+-]\d\d:\d\d)?)?$/;
+  /^(\d{4})-(\d{1,2})-(\d{1,2})(?:(?:([Tt])|( ))(\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,](\d{1,9}))?(Z|[+-]\d\d:\d\d)?)?$/;
 
 /** go-yaml's timestamp check (the four layouts it tries with Go's time.Parse). */
 export function isTimestamp(s: string): boolean {
@@ -92,25 +92,29 @@ export function isTimestamp(s: string): boolean {
   const dim = month === 2 && leap ? 29 : DAYS[month - 1]!;
   if (day < 1 || day > dim) return false;
   if (m[6] === undefined) return true; // date only
-  if (m[5] !== undefined && m[9] !== undefined) return false; // space form has no zone
-  if (m[4] !== undefined && m[9] === undefined) return false; // T form needs a zone
+  const zone = m[10];
+  if (m[5] !== undefined && zone !== undefined) return false; // space form has no zone
+  if (m[4] !== undefined && zone === undefined) return false; // T form needs a zone
   if (Number(m[6]) > 23 || Number(m[7]) > 59 || Number(m[8]) > 59) return false;
-  if (m[9] && m[9] !== 'Z' && (Number(m[9].slice(1, 3)) > 24 || Number(m[9].slice(4, 6)) > 59)) return false;
+  if (zone && zone !== 'Z' && (Number(zone.slice(1, 3)) > 24 || Number(zone.slice(4, 6)) > 60)) return false;
   return true;
 }
 
 const pad = (n: number | string, w = 2) => String(n).padStart(w, '0');
 
 /**
- * A go-yaml timestamp as sops encrypts it: Go's `time.Format(time.RFC3339)` of the parsed time
- * (fractions dropped, `Z` for UTC and for no zone, a date alone at midnight UTC).
+ * A go-yaml timestamp as sops (>= 3.10) encrypts it: Go's `time.MarshalText` (RFC 3339 with
+ * nanoseconds) of the parsed time: the fraction without trailing zeros, `Z` for UTC and for no
+ * zone, a date alone at midnight UTC.
  */
 export function timestampRFC3339(s: string): string {
   const m = TIMESTAMP.exec(s)!;
   const date = `${m[1]}-${pad(m[2]!)}-${pad(m[3]!)}`;
   if (m[6] === undefined) return `${date}T00:00:00Z`;
-  const time = `${pad(m[6])}:${pad(m[7]!)}:${pad(m[8]!)}`;
-  const zone = !m[9] || m[9] === 'Z' || /^[+-]00:00$/.test(m[9]) ? 'Z' : m[9];
+  const frac = (m[9] ?? '').replace(/0+$/, '');
+  const time = `${pad(m[6])}:${pad(m[7]!)}:${pad(m[8]!)}${frac ? `.${frac}` : ''}`;
+  const z = m[10];
+  const zone = !z || z === 'Z' || /^[+-]00:00$/.test(z) ? 'Z' : z;
   return `${date}T${time}${zone}`;
 }
 
@@ -190,4 +194,116 @@ export function yamlFloatText(text: string): string {
   if (!Number.isFinite(v)) return v > 0 ? '.inf' : '-.inf';
   const s = String(v);
   return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block scalars and escapes, as go-yaml's scanner reads them
+
+const isBreakChar = (c: string | undefined) => c === '\n' || c === '\r';
+
+/**
+ * The value of a block scalar (`|` or `>`) as go-yaml's scanner reads it (libyaml's
+ * scan_block_scalar): `header` is the indicator with its chomping and indentation digits, `start`
+ * the offset of the first content line in `src`, `parentIndent` the indentation of the block the
+ * scalar sits in. Unlike the YAML 1.2 spec as the `yaml` package reads it, a last line without a
+ * line break gets none, and a line of spaces deeper than the indentation is content.
+ * Returns the value, or an error message with its offset.
+ */
+export function blockScalarValue(src: string, header: string, start: number, parentIndent: number): { value: string } | { error: string; off: number } {
+  if (!/^[|>](?:[1-9]?[+-]?|[+-][1-9])$/.test(header.replace(/^([|>]\S*).*$/, '$1'))) {
+    return { error: /0/.test(header) ? 'found an indentation indicator equal to 0' : 'did not find expected comment or line break', off: start };
+  }
+  const literal = header[0] === '|';
+  let chomp = 0;
+  let increment = 0;
+  for (const c of header.slice(1)) {
+    if (c === '+' || c === '-') chomp = c === '+' ? 1 : -1;
+    else if (c >= '1' && c <= '9') increment = c.charCodeAt(0) - 48;
+    else if (c === '0') return { error: 'found an indentation indicator equal to 0', off: start };
+  }
+  let indent = increment ? Math.max(parentIndent, 0) + increment : 0;
+  let pos = start;
+  let col = 0;
+  let trailing = '';
+  let error: { error: string; off: number } | null = null;
+  const n = src.length;
+  // skip indentation and empty lines, collecting their line breaks; sets the indentation
+  const breaks = (): boolean => {
+    let maxIndent = 0;
+    for (;;) {
+      col = 0;
+      while ((indent === 0 || col < indent) && src.charCodeAt(pos) === 32) {
+        pos++;
+        col++;
+      }
+      if (col > maxIndent) maxIndent = col;
+      if ((indent === 0 || col < indent) && src[pos] === '\t') {
+        error = { error: 'found a tab character where an indentation space is expected', off: pos };
+        return false;
+      }
+      if (!isBreakChar(src[pos])) break;
+      pos += src[pos] === '\r' && src[pos + 1] === '\n' ? 2 : 1;
+      trailing += '\n';
+    }
+    if (indent === 0) indent = Math.max(maxIndent, parentIndent + 1, 1);
+    return true;
+  };
+  if (!breaks()) return error!;
+  let out = '';
+  let leading = '';
+  let leadingBlank = false;
+  while (col === indent && pos < n) {
+    const c = src[pos];
+    const trailingBlank = c === ' ' || c === '\t';
+    if (!literal && leading.startsWith('\n') && !leadingBlank && !trailingBlank) {
+      if (trailing === '') out += ' ';
+      leading = '';
+    } else {
+      out += leading;
+      leading = '';
+    }
+    out += trailing;
+    trailing = '';
+    leadingBlank = trailingBlank;
+    let end = pos;
+    while (end < n && !isBreakChar(src[end])) end++;
+    out += src.slice(pos, end);
+    pos = end;
+    if (pos >= n) break;
+    pos += src[pos] === '\r' && src[pos + 1] === '\n' ? 2 : 1;
+    leading = '\n';
+    if (!breaks()) return error!;
+  }
+  if (chomp !== -1) out += leading;
+  if (chomp === 1) out += trailing;
+  return { value: out };
+}
+
+const SIMPLE_ESCAPES = new Set(['0', 'a', 'b', 't', '\t', 'n', 'v', 'f', 'r', 'e', ' ', '"', "'", '\\', 'N', '_', 'L', 'P', '\n', '\r']);
+const HEX_DIGITS = /^[0-9a-fA-F]+$/;
+
+/** The first escape go-yaml refuses in a double-quoted scalar's source (quotes included), or null. */
+export function doubleQuotedError(source: string): { error: string; at: number } | null {
+  for (let i = source.indexOf('\\'); i !== -1 && i < source.length - 1; i = source.indexOf('\\', i)) {
+    const c = source[i + 1]!;
+    if (SIMPLE_ESCAPES.has(c)) {
+      i += 2;
+      continue;
+    }
+    const len = c === 'x' ? 2 : c === 'u' ? 4 : c === 'U' ? 8 : 0;
+    if (len === 0) return { error: 'found unknown escape character', at: i };
+    const hex = source.slice(i + 2, i + 2 + len);
+    if (hex.length < len || !HEX_DIGITS.test(hex)) return { error: 'did not find expected hexdecimal number', at: i };
+    const v = parseInt(hex, 16);
+    if ((v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff) return { error: 'found invalid Unicode character escape code', at: i };
+    i += 2 + len;
+  }
+  return null;
+}
+
+/** Go's base64.StdEncoding.DecodeString (line breaks ignored, padding required), or null when invalid. */
+export function goBase64(text: string): Buffer | null {
+  const s = text.replace(/[\r\n]/g, '');
+  if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(s)) return null;
+  return Buffer.from(s, 'base64');
 }

@@ -17,7 +17,7 @@ import {
 } from '../tree/types.js';
 import type { Store, StoreOptions } from './types.js';
 import { printYamlDocuments, printYamlValue } from './yaml-emitter.js';
-import { isTimestamp, resolvePlain, timestampRFC3339 } from './yaml-scalars.js';
+import { blockScalarValue, doubleQuotedError, goBase64, goParseInt, isTimestamp, resolvePlain, timestampRFC3339 } from './yaml-scalars.js';
 
 /** The metadata key of every sops document. */
 const SOPS_KEY = 'sops';
@@ -146,9 +146,15 @@ class Builder {
   root: Container | null = null;
 
   constructor(
+    private readonly src: string,
     private readonly lines: Lines,
     private readonly track: boolean,
   ) {}
+
+  /** The column of an offset (cheap: no line index). */
+  column(off: number): number {
+    return off - (this.src.lastIndexOf('\n', off - 1) + 1);
+  }
 
   fail(off: number, msg: string): never {
     throw new FileError(`Error unmarshaling input YAML: ${msg} at line ${this.lines.line(off) + 1}, column ${this.lines.col(off) + 1}`);
@@ -172,6 +178,8 @@ class Builder {
         case 'seq-item-ind':
           onDash?.(t.offset);
           break;
+        default:
+          if ((tok as { type: string }).type === 'error') this.fail(t.offset, (tok as unknown as CST.ErrorToken).message);
       }
     }
   }
@@ -201,13 +209,29 @@ class Builder {
     return n;
   }
 
+  /** A scalar token's text, as go-yaml's scanner reads it. */
+  scalarText(tok: CST.FlowScalar | CST.BlockScalar): string {
+    if (tok.type === 'block-scalar') {
+      const header = tok.props[0] as CST.SourceToken;
+      const last = tok.props[tok.props.length - 1] as CST.SourceToken;
+      const r = blockScalarValue(this.src, header.source, last.offset + last.source.length, tok.indent);
+      if ('error' in r) return this.fail(r.off, r.error);
+      return r.value;
+    }
+    if (tok.type === 'double-quoted-scalar' && tok.source.includes('\\')) {
+      const bad = doubleQuotedError(tok.source);
+      if (bad) this.fail(tok.offset + bad.at, bad.error);
+    }
+    return CST.resolveAsScalar(tok, true).value;
+  }
+
   /** A scalar token's tree value. */
   scalar(tok: CST.FlowScalar | CST.BlockScalar, props: Props): Node {
-    const r = CST.resolveAsScalar(tok, true);
-    const value = r.value;
+    const value = this.scalarText(tok);
     const tag = props.tag;
     if (tag !== undefined && tag !== '!') return this.tagged(tok.offset, value, tag);
-    if (tok.type === 'scalar' && tag === undefined) return resolvePlain(value);
+    // (the non-specific tag `!` leaves a plain scalar to the resolver, as go-yaml does)
+    if (tok.type === 'scalar') return resolvePlain(value);
     return { kind: 'scalar', type: 'str', text: value };
   }
 
@@ -216,12 +240,14 @@ class Builder {
     switch (tag) {
       case TAG_PREFIX + 'str':
         return { kind: 'scalar', type: 'str', text: value };
-      case TAG_PREFIX + 'timestamp':
-        return isTimestamp(value)
-          ? { kind: 'scalar', type: 'time', text: timestampRFC3339(value) }
-          : { kind: 'scalar', type: 'str', text: value };
+      case TAG_PREFIX + 'timestamp': {
+        if (isTimestamp(value)) return { kind: 'scalar', type: 'time', text: timestampRFC3339(value) };
+        const v = resolvePlain(value);
+        return this.fail(off, `cannot decode a !!${v.kind === 'null' ? 'null' : v.type} value as a !!timestamp`);
+      }
       case TAG_PREFIX + 'binary': {
-        const raw = Buffer.from(value.replace(/\s+/g, ''), 'base64');
+        const raw = goBase64(value);
+        if (!raw) return this.fail(off, '!!binary value contains invalid base64 data');
         const text = raw.toString('utf8');
         return Buffer.from(text, 'utf8').equals(raw)
           ? { kind: 'scalar', type: 'str', text }
@@ -234,14 +260,23 @@ class Builder {
         const v = resolvePlain(value);
         const want = tag.slice(TAG_PREFIX.length);
         const got = v.kind === 'null' ? 'null' : v.type;
-        if (got === want) return v;
+        // (an integer beyond int64 is a float in tsops, but go-yaml's uint64 does not convert)
+        const uint = got === 'float' && goParseInt(value.replace(/_/g, ''), true) !== null;
+        if (got === want && !uint) return v;
         if (want === 'float' && got === 'int') return { kind: 'scalar', type: 'float', text: (v as Scalar).text };
-        return this.fail(off, `cannot decode !!${got} \`${value}\` as a !!${want}`);
+        if (uint) return this.fail(off, `cannot decode a !!int value as a !!${want}`);
+        // (go-yaml quotes the value here; a file of secrets must not have it printed)
+        return this.fail(off, `cannot decode a !!${got} value as a !!${want}`);
       }
       default:
         // unknown tags: the value as a string
         return { kind: 'scalar', type: 'str', text: value };
     }
+  }
+
+  /** An empty value: null, or what its tag makes of the empty string. */
+  empty(props: Props, off: number): Node {
+    return props.tag === undefined || props.tag === '!' ? { kind: 'null' } : this.tagged(off, '', props.tag);
   }
 
   /** The text of a map key: keys are always strings (a non-string key keeps its source text). */
@@ -252,11 +287,11 @@ class Builder {
       case 'single-quoted-scalar':
       case 'double-quoted-scalar':
       case 'block-scalar': {
-        const r = CST.resolveAsScalar(tok, true);
+        const text = this.scalarText(tok);
         if (tok.type === 'block-scalar') this.scan(tok.props, {});
         else this.scan(tok.end, {});
-        if (props.anchor !== undefined) this.anchors.set(props.anchor, { kind: 'scalar', type: 'str', text: r.value });
-        return r.value;
+        if (props.anchor !== undefined) this.anchors.set(props.anchor, { kind: 'scalar', type: 'str', text });
+        return text;
       }
       case 'alias': {
         const target = this.anchors.get(tok.source.slice(1));
@@ -264,6 +299,8 @@ class Builder {
         if (target && target.kind === 'scalar') return target.text;
         return tok.source;
       }
+      case 'error':
+        return this.fail(tok.offset, tok.message);
       default:
         return CST.stringify(tok).trim();
     }
@@ -315,6 +352,7 @@ class Builder {
     const c: Container = { node: m, parent, parentIndex: index, firstOff: -1, flow: false };
     if (!parent) this.root = c;
     const seen = new Set<string>();
+    let firstCol = -1;
     for (const it of tok.items) {
       const keyProps: Props = {};
       this.scan(it.start, keyProps);
@@ -323,9 +361,24 @@ class Builder {
       const i = m.items.length;
       const keyOff = it.key ? it.key.offset : (it.start.find((t) => t.type === 'explicit-key-ind')?.offset ?? it.start[0]?.offset ?? tok.offset);
       if (c.firstOff < 0) c.firstOff = keyOff;
+      // every key of a block map at one column (an explicit key from its `?`)
+      const colOff = it.start.find((t) => t.type === 'explicit-key-ind')?.offset ?? keyOff;
+      if (m.items.length === 0) firstCol = this.column(colOff);
+      else if (this.column(colOff) !== firstCol) this.fail(colOff, 'did not find expected key');
       const keyEnd = it.key && 'source' in it.key && typeof it.key.source === 'string' && it.key.type !== 'block-scalar'
         ? it.key.offset + it.key.source.length
         : keyOff;
+      // the structure go-yaml checks that the CST leaves to the composer (cheap: the fast path relies on it)
+      if (!it.start.some((t) => t.type === 'explicit-key-ind')) {
+        if (!it.sep?.some((t) => t.type === 'map-value-ind')) this.fail(keyOff, "could not find expected ':'");
+        const k = it.key as { type: string; source?: unknown } | null | undefined;
+        if (k && typeof k.source === 'string' && k.type !== 'block-scalar' && k.source.includes('\n')) {
+          this.fail(keyOff, 'mapping values are not allowed in this context');
+        }
+      }
+      if (it.value && (it.value.type === 'block-map' || it.value.type === 'block-seq') && !it.sep?.some((t) => t.type === 'newline')) {
+        this.fail(it.value.offset, it.value.type === 'block-map' ? 'mapping values are not allowed in this context' : 'block sequence entries are not allowed in this context');
+      }
       const keyMarkPos = this.seq.length;
       const key = this.key(it.key, keyProps);
       if (seen.has(key)) this.fail(keyOff, `mapping key ${JSON.stringify(key)} already defined`);
@@ -339,7 +392,7 @@ class Builder {
       this.scan(it.sep, vProps);
       let value: Node;
       if (v) value = this.value(v, vProps, c, i, true);
-      else value = this.register(vProps, vProps.tag === TAG_PREFIX + 'str' ? { kind: 'scalar', type: 'str', text: '' } : { kind: 'null' });
+      else value = this.register(vProps, this.empty(vProps, keyOff));
       m.items.push(entry(key, value));
     }
     return m;
@@ -357,11 +410,10 @@ class Builder {
       }
       this.scan(it.start, props, (off) => {
         if (c.firstOff < 0) c.firstOff = off;
+        else if (this.column(off) !== this.column(c.firstOff)) this.fail(off, "did not find expected '-' indicator");
         this.mark({ kind: MarkKind.Dash, off, end: off + 1, c, i, empty: !it.value });
       });
-      const value = it.value
-        ? this.value(it.value, props, c, i, false)
-        : this.register(props, props.tag === TAG_PREFIX + 'str' ? { kind: 'scalar', type: 'str', text: '' } : { kind: 'null' });
+      const value = it.value ? this.value(it.value, props, c, i, false) : this.register(props, this.empty(props, tok.offset));
       l.items.push(value);
     }
     return l;
@@ -377,6 +429,8 @@ class Builder {
     for (const it of tok.items) {
       const kp: Props = {};
       this.scan(it.start, kp);
+      // nothing but spaces or comments (`[ ]`, `{a: 1, }`): no item
+      if (it.key == null && it.value == null && !it.sep?.length && !it.start.some((t) => t.type !== 'space' && t.type !== 'comment' && t.type !== 'newline' && t.type !== 'comma')) continue;
       if (isMap || it.key !== undefined || it.sep) {
         const key = this.key(it.key, kp);
         if (isMap) {
@@ -405,6 +459,8 @@ class Builder {
         } else if (t.type === 'comment') this.comment(t.offset, t.source.slice(1));
       } else after.push(t);
     }
+    const want = isMap ? 'flow-map-end' : 'flow-seq-end';
+    if (!closed || !tok.end.some((t) => t.type === want)) this.fail(closed ? endOff - 1 : tok.offset, `did not find expected ',' or '${isMap ? '}' : ']'}'`);
     this.flowStack.pop();
     if (parent) this.mark({ kind: inMap ? MarkKind.Val : MarkKind.Item, off: tok.offset, end: endOff, c: parent, i: index, child: c });
     this.scan(after, {});
@@ -654,14 +710,25 @@ export function parseYaml(src: string, validate = true): Tree {
   // (duplicate keys are checked while building: the composer's check is quadratic)
   if (validate) composeCheck(src, lines, tokens);
   const track = src.includes('#');
-  const builder = new Builder(lines, track);
+  const builder = new Builder(src, lines, track);
   const docs: MapNode[] = [];
   const placements: Array<{ seq: Seq; root: Container; docStart: number }> = [];
   let prevSeq: Seq | null = null;
   // comments outside any document: before the next one (or after the last)
   let pending: CST.SourceToken[] = [];
+  let yamlDirective = false;
   for (const tok of tokens) {
     if (tok.type === 'error') throw errorAt(lines, tok.offset, tok.message);
+    if (tok.type === 'directive') {
+      // go-yaml v3.0.1 takes `%YAML 1.1` only, once per document
+      const m = /^%YAML[ \t]+(\S+)/.exec(tok.source);
+      if (m) {
+        if (yamlDirective) throw errorAt(lines, tok.offset, 'found duplicate %YAML directive');
+        if (m[1] !== '1.1') throw errorAt(lines, tok.offset, 'found incompatible YAML document');
+        yamlDirective = true;
+      }
+      continue;
+    }
     if (tok.type === 'comment') {
       pending.push(tok);
       continue;
@@ -675,6 +742,7 @@ export function parseYaml(src: string, validate = true): Tree {
       continue;
     }
     if (tok.type !== 'document') continue;
+    yamlDirective = false;
     // comments before `---` belong to the document before
     let startToks = tok.start;
     const ds = tok.start.findIndex((t) => t.type === 'doc-start');

@@ -12,7 +12,7 @@ import { decryptParsed, encryptValue, parseEncrypted } from '../aes/cipher.js';
 import { parseGoRfc3339 } from '../util/gotime.js';
 import { ExitCode, SopsError } from '../errors.js';
 import { compileScope, type CompiledScope, type Scope } from '../scope/scope.js';
-import { formatFloat, type Comment, type ListNode, type MapNode, type Node, type Scalar, type Tree } from './types.js';
+import { floatValue, formatFloat, type Comment, type ListNode, type MapNode, type Node, type Scalar, type Tree } from './types.js';
 
 /** SHA-256("sops"): the MAC's first input when only encrypted values are MACed. */
 const MAC_ONLY_ENCRYPTED_INIT = Buffer.from('8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69', 'hex');
@@ -69,7 +69,7 @@ export function macBytes(v: Scalar): Buffer {
   if (v.raw) return v.raw;
   switch (v.type) {
     case 'float':
-      return Buffer.from(formatFloat(Number(v.text)));
+      return Buffer.from(formatFloat(floatValue(v.text)));
     case 'bool':
       return Buffer.from(v.text === 'true' ? 'True' : 'False');
     default:

@@ -11,7 +11,7 @@
  */
 import { ExitCode, SopsError } from '../errors.js';
 import { formatTreePath, type PathComponent } from './path.js';
-import { entry, formatFloat, map, NULL, type Comment, type ListNode, type MapNode, type Node } from './types.js';
+import { entry, floatValue, formatFloat, map, NULL, type Comment, type ListNode, type MapNode, type Node } from './types.js';
 
 /** A key or list index on the path does not exist. */
 export class PathNotFoundError extends SopsError {
@@ -202,7 +202,7 @@ export function nodesEqual(a: Node, b: Node): boolean {
       const s = b as typeof a;
       if (!sameType(a.type, s.type)) return false;
       if (a.raw || s.raw) return Buffer.from(a.raw ?? Buffer.from(a.text)).equals(s.raw ?? Buffer.from(s.text));
-      if (a.type === 'float') return formatFloat(Number(a.text)) === formatFloat(Number(s.text));
+      if (a.type === 'float') return formatFloat(floatValue(a.text)) === formatFloat(floatValue(s.text));
       return a.text === s.text;
     }
     case 'list':

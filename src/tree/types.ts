@@ -93,7 +93,7 @@ export function toPlain(n: Node): Plain {
           return Number.isSafeInteger(v) ? v : BigInt(n.text);
         }
         case 'float':
-          return Number(n.text);
+          return floatValue(n.text);
         case 'bool':
           return n.text === 'true';
         default:
@@ -125,6 +125,30 @@ export function fromPlain(v: Plain, sortKeys = false): Node {
   const keys = Object.keys(v);
   if (sortKeys) keys.sort();
   return map(keys.map((k) => entry(k, fromPlain(v[k], sortKeys))));
+}
+
+/**
+ * The number a float leaf's text stands for: decimal text as JavaScript reads it, and the special
+ * spellings of Go (`+Inf`, `-Inf`, `NaN`) and YAML (`.inf`, `-.inf`, `.nan`, any case).
+ */
+export function floatValue(text: string): number {
+  switch (text.toLowerCase()) {
+    case '+inf':
+    case 'inf':
+    case '+infinity':
+    case 'infinity':
+    case '.inf':
+    case '+.inf':
+      return Infinity;
+    case '-inf':
+    case '-infinity':
+    case '-.inf':
+      return -Infinity;
+    case 'nan':
+    case '.nan':
+      return NaN;
+  }
+  return Number(text.includes('_') ? text.replace(/_/g, '') : text);
 }
 
 /**
