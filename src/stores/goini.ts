@@ -278,6 +278,9 @@ export function writeIni(file: IniFile): string {
     const names = sec.keys.map((k) => {
       if (k.name.includes('"') || indexAny(k.name, KEY_VALUE_DELIMITERS) >= 0) return `\`${k.name}\``;
       if (k.name.includes('`')) return `"""${k.name}"""`;
+      // beyond go-ini (which writes them bare, so they read back as a comment or a section header and
+      // the value is lost, e.g. the auto-numbered `#1` of a `- = v` line): quoted, read back as keys
+      if (/^[#;[]/.test(k.name)) return `\`${k.name}\``;
       return k.name;
     });
     const align = Math.max(0, ...names.map(byteLength));

@@ -68,6 +68,7 @@ function fill(file: IniFile, items: ReadonlyArray<MapEntry | Comment>): void {
       throw dumpError(`the top-level key ${JSON.stringify(it.key)} holds a ${it.value.kind}, not a section (a map)`);
     }
     if (it.key === '') throw dumpError('a section name cannot be empty');
+    if (it.key.includes('\n')) throw dumpError(`the section name ${JSON.stringify(it.key)} holds a newline`);
     const sec = file.section(it.key);
     const seen = new Set<string>();
     const sub = it.value.items;
@@ -86,6 +87,7 @@ function fill(file: IniFile, items: ReadonlyArray<MapEntry | Comment>): void {
         throw dumpError(`the value of ${JSON.stringify(x.key)} in section ${JSON.stringify(it.key)} is a ${x.value.kind}`);
       }
       if (x.key === '') throw dumpError(`a key name in section ${JSON.stringify(it.key)} is empty`);
+      if (x.key.includes('\n')) throw dumpError(`the key ${JSON.stringify(x.key)} in section ${JSON.stringify(it.key)} holds a newline`);
       // go-ini would keep only the last of two keys of one name (beyond sops: refused, never lost)
       if (seen.has(x.key)) throw dumpError(`the key ${JSON.stringify(x.key)} appears twice in section ${JSON.stringify(it.key)}`);
       seen.add(x.key);

@@ -178,6 +178,20 @@ describe('INI repeats', () => {
     throwsCode(() => createIniStore().emitPlain(t), 4, /appears twice/);
   });
 
+  test('auto-numbered keys (`- = v`) and keys starting with "#", ";" or "[" read back as keys, not comments', async () => {
+    const ini = '[s]\n- = SECRET1\n- = SECRET2\n`;k` = v\n`[k` = w\n';
+    const store = createIniStore();
+    const t = store.loadPlain(Buffer.from(ini));
+    const back = store.loadPlain(store.emitPlain(t));
+    assert.deepEqual(back, t);
+    const enc = await encryptBytes(ini, 'ini');
+    const dec = (await decryptBytes(enc, { format: 'ini', env })).toString();
+    assert.deepEqual(store.loadPlain(Buffer.from(dec)), t);
+    assert.match(dec, /^`#1` = SECRET1$/m);
+    const nl: Tree = { docs: [{ kind: 'map', items: [{ kind: 'entry', key: 's', value: { kind: 'map', items: [{ kind: 'entry', key: 'a\nb', value: { kind: 'scalar', type: 'str', text: 'v' } }] } }] }] };
+    throwsCode(() => store.emitPlain(nl), 4, /holds a newline/);
+  });
+
   test('repeated sections are kept apart, read and written, encrypted and decrypted (sops >= 3.9)', async () => {
     const wg = '[Interface]\nPrivateKey = SECRET0\n\n[Peer]\nPublicKey  = p1\nAllowedIPs = 10.0.0.1/32\n\n[Peer]\nPublicKey  = p2\nAllowedIPs = 10.0.0.2/32\n';
     const store = createIniStore();
