@@ -2,7 +2,7 @@
  * The data key: wrapping it for every master key (split across key groups with Shamir when there
  * are several), and recovering it from the keys the user holds.
  */
-import { ExitCode, SopsError, messageOf } from '../errors.js';
+import { EncryptionError, KeyRetrievalError, MasterKeyError, NoKeysError, SopsError, messageOf } from '../errors.js';
 import { keySourceFor } from '../keys/index.js';
 import { KEY_TYPES, type KeyContext, type KeyGroup, type KeyType, type MasterKey } from '../keys/types.js';
 import { describeKey } from '../keys/identity.js';
@@ -11,11 +11,14 @@ import { formatTimestamp } from '../metadata/metadata.js';
 import { checkShamirThreshold } from '../shamir/threshold.js';
 import { combineShares, splitKey } from '../shamir/shamir.js';
 
-/** An error message that names its key once (key sources may already start with the key). */
+/** An error message that names its key once (a MasterKeyError already names it). */
 function withKey(k: MasterKey, e: unknown): string {
-  const d = describeKey(k);
-  const m = messageOf(e);
-  return m.startsWith(d) ? m : `${d}: ${m}`;
+  return e instanceof MasterKeyError ? e.message : `${describeKey(k)}: ${messageOf(e)}`;
+}
+
+/** The errors behind a failure, as one `cause`. */
+function oneCause(causes: unknown[]): unknown {
+  return causes.length === 1 ? causes[0] : causes.length ? new AggregateError(causes, 'the master keys failed') : undefined;
 }
 
 export function defaultContext(env: NodeJS.ProcessEnv = process.env): KeyContext {
@@ -26,7 +29,7 @@ export function defaultContext(env: NodeJS.ProcessEnv = process.env): KeyContext
 export async function wrapDataKey(m: Metadata, dataKey: Buffer, ctx: KeyContext): Promise<void> {
   const groups = m.keyGroups.filter((g) => g.length > 0);
   if (groups.length === 0) {
-    throw new SopsError('no master keys were given: use --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit, or a .sops.yaml creation rule', ExitCode.NoEncryptionKeyFound);
+    throw new NoKeysError('no master keys were given: use --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit, or a .sops.yaml creation rule');
   }
   m.keyGroups = groups;
   let parts: Buffer[];
@@ -38,12 +41,13 @@ export async function wrapDataKey(m: Metadata, dataKey: Buffer, ctx: KeyContext)
     try {
       parts = await splitKey(dataKey, groups.length, m.shamirThreshold);
     } catch (e) {
-      throw new SopsError(`could not split the data key: ${messageOf(e)}`, ExitCode.ErrorEncryptingTree);
+      throw new EncryptionError(`could not split the data key: ${messageOf(e)}`, { cause: e });
     }
   }
   const now = formatTimestamp(new Date());
   const jobs: Promise<void>[] = [];
   const failures: string[] = [];
+  const causes: unknown[] = [];
   groups.forEach((g, i) => {
     for (const k of g) {
       jobs.push(
@@ -55,6 +59,7 @@ export async function wrapDataKey(m: Metadata, dataKey: Buffer, ctx: KeyContext)
             if (k.type !== 'age') k.createdAt = now;
           } catch (e) {
             failures.push(withKey(k, e));
+            causes.push(e);
           }
         })(),
       );
@@ -62,7 +67,7 @@ export async function wrapDataKey(m: Metadata, dataKey: Buffer, ctx: KeyContext)
   });
   await Promise.all(jobs);
   if (failures.length) {
-    throw new SopsError(`could not encrypt the data key with ${failures.length === 1 ? 'a master key' : 'some master keys'}: ${failures.join('; ')}`, ExitCode.CouldNotRetrieveKey);
+    throw new KeyRetrievalError(`could not encrypt the data key with ${failures.length === 1 ? 'a master key' : 'some master keys'}: ${failures.join('; ')}`, { cause: oneCause(causes) });
   }
 }
 
@@ -74,7 +79,7 @@ export function parseDecryptionOrder(s: string | undefined): KeyType[] | undefin
     const t = raw.trim();
     if (!t) continue;
     if (!(KEY_TYPES as readonly string[]).includes(t)) {
-      throw new SopsError(`unknown key type ${JSON.stringify(t)} in the decryption order (known: ${KEY_TYPES.join(', ')})`, ExitCode.ErrorGeneric);
+      throw new SopsError(`unknown key type ${JSON.stringify(t)} in the decryption order (known: ${KEY_TYPES.join(', ')})`);
     }
     out.push(t as KeyType);
   }
@@ -98,10 +103,11 @@ function orderKeys(g: KeyGroup, order: readonly KeyType[]): MasterKey[] {
 export async function recoverDataKey(m: Metadata, ctx: KeyContext, order: readonly KeyType[] = ['age', 'pgp']): Promise<Buffer> {
   const groups = m.keyGroups;
   if (groups.length === 0 || groups.every((g) => g.length === 0)) {
-    throw new SopsError('the file lists no master keys, so its data key cannot be recovered', ExitCode.CouldNotRetrieveKey);
+    throw new KeyRetrievalError('the file lists no master keys, so its data key cannot be recovered');
   }
   const needed = groups.length === 1 ? 1 : m.shamirThreshold || groups.length;
   const errors: string[][] = groups.map(() => []);
+  const causes: unknown[] = [];
   const shares: Buffer[] = [];
   let pending = groups.length;
 
@@ -113,11 +119,11 @@ export async function recoverDataKey(m: Metadata, ctx: KeyContext, order: readon
         settled = true;
         if (groups.length === 1) return resolve(shares[0]!);
         combineShares(shares.slice(0, needed)).then(resolve, (e) =>
-          reject(new SopsError(`could not combine the key shares: ${messageOf(e)}`, ExitCode.CouldNotRetrieveKey)),
+          reject(new KeyRetrievalError(`could not combine the key shares: ${messageOf(e)}`, { cause: e })),
         );
       } else if (pending === 0) {
         settled = true;
-        reject(new SopsError(failureMessage(groups, errors, shares.length, needed), ExitCode.CouldNotRetrieveKey));
+        reject(new KeyRetrievalError(failureMessage(groups, errors, shares.length, needed), { cause: oneCause(causes) }));
       }
     };
     groups.forEach((g, gi) => {
@@ -134,6 +140,7 @@ export async function recoverDataKey(m: Metadata, ctx: KeyContext, order: readon
             return;
           } catch (e) {
             errors[gi]!.push(withKey(k, e));
+            causes.push(e);
           }
         }
       })().finally(() => {

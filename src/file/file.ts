@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { decryptParsed, encryptValue, parseEncrypted } from '../aes/cipher.js';
-import { ExitCode, FileError, SopsError, messageOf } from '../errors.js';
+import { DecryptionError, DumpError, EncryptionError, FileError, KeyRetrievalError, MacMismatchError, MetadataNotFoundError, ReadError, SopsError, messageOf, withPrefix } from '../errors.js';
 import type { KeyContext, KeyGroup, KeyType } from '../keys/types.js';
 import {
   SOPS_FORMAT_VERSION,
@@ -73,18 +73,18 @@ export async function loadEncrypted(data: Buffer, o: OpenOptions): Promise<{ tre
     loaded = store.loadEncrypted(data);
   } catch (e) {
     syntaxCheck(store, data, o);
-    if (e instanceof SopsError) throw new SopsError(named(o, e.message), e.code);
-    throw new FileError(named(o, `could not parse the ${o.format} file: ${messageOf(e)}`));
+    if (e instanceof SopsError) throw e.rephrased(named(o, e.message));
+    throw new FileError(named(o, `could not parse the ${o.format} file: ${messageOf(e)}`), undefined, { cause: e });
   }
   if (loaded.metadata === undefined) {
     syntaxCheck(store, data, o);
-    throw new SopsError(named(o, 'sops metadata not found: the file is not encrypted with sops (or its type is not ' + o.format + '; see --input-type)'), ExitCode.ErrorGeneric); // sops: sops.MetadataNotFound, exit 1
+    throw new MetadataNotFoundError(named(o, 'sops metadata not found: the file is not encrypted with sops (or its type is not ' + o.format + '; see --input-type)'));
   }
   let metadata: Metadata;
   try {
     metadata = parseMetadata(loaded.metadata);
   } catch (e) {
-    throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.CouldNotReadInputFile);
+    throw withPrefix(o.filename, e, (m, c) => new ReadError(m, c));
   }
   return { tree: loaded.tree, metadata, store };
 }
@@ -94,7 +94,7 @@ function syntaxCheck(store: Store, data: Buffer, o: CommonOptions): void {
   try {
     store.check?.(data);
   } catch (e) {
-    throw new FileError(named(o, `could not parse the ${store.format} file: ${messageOf(e)}`));
+    throw new FileError(named(o, `could not parse the ${store.format} file: ${messageOf(e)}`), undefined, { cause: e });
   }
 }
 
@@ -105,7 +105,7 @@ export async function openEncrypted(data: Buffer, o: OpenOptions): Promise<Opene
   try {
     dataKey = await recoverDataKey(metadata, keyContext(o), o.decryptionOrder);
   } catch (e) {
-    throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.CouldNotRetrieveKey);
+    throw withPrefix(o.filename, e, (m, c) => new KeyRetrievalError(m, c));
   }
   const stash = new IvStash();
   let computed: string;
@@ -113,7 +113,7 @@ export async function openEncrypted(data: Buffer, o: OpenOptions): Promise<Opene
     computed = decryptTree(tree, dataKey, metadata.scope, o.trackIvs === false ? undefined : stash);
   } catch (e) {
     syntaxCheck(store, data, o);
-    throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.ErrorDecryptingTree);
+    throw withPrefix(o.filename, e, (m, c) => new DecryptionError(m, c));
   }
   if (!o.ignoreMac) {
     try {
@@ -128,21 +128,18 @@ export async function openEncrypted(data: Buffer, o: OpenOptions): Promise<Opene
 
 function verifyMac(m: Metadata, dataKey: Buffer, computed: string, o: CommonOptions): void {
   if (!m.mac) {
-    throw new SopsError(named(o, 'the file has no MAC, so its integrity cannot be checked (use --ignore-mac to decrypt it anyway)'), ExitCode.MacMismatch);
+    throw new MacMismatchError(named(o, 'the file has no MAC, so its integrity cannot be checked (use --ignore-mac to decrypt it anyway)'));
   }
   let stored: string;
   try {
     stored = decryptParsed(parseEncrypted(m.mac), dataKey, macAad(m.lastModified)).toString('utf8');
-  } catch {
-    throw new SopsError(
-      named(o, 'could not decrypt the MAC: the mac or lastmodified value was changed (use --ignore-mac to decrypt anyway)'),
-      ExitCode.ErrorDecryptingMac,
-    );
+  } catch (e) {
+    // sops 3.13 (cmd/sops/common DecryptTree): a MAC that does not decrypt is a MAC mismatch
+    throw new MacMismatchError(named(o, 'could not decrypt the MAC: the mac or lastmodified value was changed (use --ignore-mac to decrypt anyway)'), { cause: e });
   }
   if (stored !== computed) {
-    throw new SopsError(
+    throw new MacMismatchError(
       named(o, 'MAC mismatch: the file was changed outside sops (a value, key or its order differs from what was encrypted); use --ignore-mac to decrypt anyway'),
-      ExitCode.MacMismatch,
     );
   }
 }
@@ -169,14 +166,14 @@ export async function sealTree(tree: Tree, metadata: Metadata, store: Store, o: 
     try {
       await wrapDataKey(metadata, dataKey, keyContext(o));
     } catch (e) {
-      throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.CouldNotRetrieveKey);
+      throw withPrefix(o.filename, e, (m, c) => new KeyRetrievalError(m, c));
     }
   }
   let mac: string;
   try {
     mac = encryptTree(tree, dataKey, metadata.scope, o.stash);
   } catch (e) {
-    throw new SopsError(named(o, messageOf(e)), e instanceof SopsError ? e.code : ExitCode.ErrorEncryptingTree);
+    throw withPrefix(o.filename, e, (m, c) => new EncryptionError(m, c));
   }
   metadata.lastModified = formatTimestamp(new Date());
   metadata.mac = encryptValue(mac, 'str', dataKey, macAad(metadata.lastModified));
@@ -184,7 +181,7 @@ export async function sealTree(tree: Tree, metadata: Metadata, store: Store, o: 
   try {
     return store.emitEncrypted(tree, metadataToPlain(metadata));
   } catch (e) {
-    throw new SopsError(named(o, `could not write the ${store.format} file: ${messageOf(e)}`), ExitCode.ErrorDumpingTree);
+    throw new DumpError(named(o, `could not write the ${store.format} file: ${messageOf(e)}`), { cause: e });
   }
 }
 
@@ -228,8 +225,8 @@ export async function loadPlain(data: Buffer, format: Format, o: CommonOptions &
   try {
     return { tree: store.loadPlain(data), store };
   } catch (e) {
-    if (e instanceof SopsError) throw new SopsError(named(o, e.message), e.code);
-    throw new FileError(named(o, `could not parse the ${format} file: ${messageOf(e)}`));
+    if (e instanceof SopsError) throw e.rephrased(named(o, e.message));
+    throw new FileError(named(o, `could not parse the ${format} file: ${messageOf(e)}`), undefined, { cause: e });
   }
 }
 

@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ExitCode, SopsError, messageOf } from '../errors.js';
+import { DumpError, ReadError, WriteError, messageOf } from '../errors.js';
 import { wrapDataKey } from '../file/datakey.js';
 import { hasSopsMetadata, keyContext, newMetadata, openEncrypted, sealTree, type EncryptSettings, type SealOptions } from '../file/file.js';
 import { reuseOpened, SingleUseIvStash } from '../file/reuse.js';
@@ -137,7 +137,7 @@ export async function startEdit(file: string, o: EditOptions): Promise<EditSessi
     try {
       data = readFileSync(file);
     } catch (e) {
-      throw new SopsError(`cannot read ${file}: ${messageOf(e)}`, ExitCode.CouldNotReadInputFile);
+      throw new ReadError(`cannot read ${file}: ${messageOf(e)}`, { cause: e });
     }
     const opened = await openEncrypted(data, {
       format: o.format,
@@ -151,9 +151,9 @@ export async function startEdit(file: string, o: EditOptions): Promise<EditSessi
     ({ tree, metadata, dataKey, stash } = opened);
   } else {
     if (!existsSync(dirname(resolve(file)))) {
-      throw new SopsError(`cannot create ${file}: its folder ${dirname(resolve(file))} does not exist`, ExitCode.CouldNotWriteOutputFile);
+      throw new WriteError(`cannot create ${file}: its folder ${dirname(resolve(file))} does not exist`);
     }
-    if (!o.newFile) throw new SopsError(`${file} does not exist`, ExitCode.CouldNotReadInputFile);
+    if (!o.newFile) throw new ReadError(`${file} does not exist`);
     const plan = await o.newFile();
     indent ??= plan.indent;
     metadata = newMetadata(plan);
@@ -167,7 +167,7 @@ export async function startEdit(file: string, o: EditOptions): Promise<EditSessi
   try {
     original = o.showMasterKeys ? store.emitEncrypted(tree, metadataToPlain(metadata)) : store.emitPlain(tree);
   } catch (e) {
-    throw new SopsError(`Could not marshal tree: ${messageOf(e)}`, ExitCode.ErrorDumpingTree);
+    throw new DumpError(`Could not marshal tree: ${messageOf(e)}`, { cause: e });
   }
   return { tree, metadata, dataKey, stash, store, original };
 }

@@ -4,7 +4,7 @@
  * the float 1, `true`/`false`. Running the command (its signals, the FIFO of `exec-file`) is the
  * CLI's (src/cli/exec.ts).
  */
-import { ExitCode, SopsError } from '../errors.js';
+import { SopsError } from '../errors.js';
 import { scalarText } from '../stores/scalar-text.js';
 import type { Tree } from '../tree/types.js';
 
@@ -21,14 +21,14 @@ export function envFromTree(tree: Tree): Record<string, string> {
     if (it.kind !== 'entry') continue;
     const v = it.value;
     if (v.kind === 'map' || v.kind === 'list') {
-      throw new SopsError(`cannot use complex value in environment: the value of ${JSON.stringify(it.key)} is a ${v.kind}`, ExitCode.ErrorGeneric);
+      throw new SopsError(`cannot use complex value in environment: the value of ${JSON.stringify(it.key)} is a ${v.kind}`);
     }
-    if (it.key.includes('=')) throw new SopsError(`cannot use keys with '=' in environment: ${JSON.stringify(it.key)}`, ExitCode.ErrorGeneric);
+    if (it.key.includes('=')) throw new SopsError(`cannot use keys with '=' in environment: ${JSON.stringify(it.key)}`);
     const text = scalarText(v);
     if (it.key.includes('\0') || text.includes('\0')) {
-      throw new SopsError(`cannot use ${JSON.stringify(it.key.replace(/\0/g, '\\0'))} in environment: its key or value holds a NUL byte`, ExitCode.ErrorGeneric);
+      throw new SopsError(`cannot use ${JSON.stringify(it.key.replace(/\0/g, '\\0'))} in environment: its key or value holds a NUL byte`);
     }
-    if (it.key === '') throw new SopsError('cannot use an empty key in environment', ExitCode.ErrorGeneric);
+    if (it.key === '') throw new SopsError('cannot use an empty key in environment');
     vars[it.key] = text;
   }
   return vars;

@@ -8,7 +8,7 @@
  * which needs enough groups' keys at hand.
  */
 import { decryptParsed, parseEncrypted } from '../aes/cipher.js';
-import { ExitCode, SopsError, messageOf } from '../errors.js';
+import { DumpError, KeyRetrievalError, MacDecryptionError, NoKeysError, SopsError, messageOf } from '../errors.js';
 import { recoverDataKey, wrapDataKey } from '../file/datakey.js';
 import { keyContext, loadEncrypted } from '../file/file.js';
 import type { KeyGroup, KeyType, MasterKey } from '../keys/types.js';
@@ -45,11 +45,10 @@ async function regroup(data: Buffer, o: GroupsOptions, change: (m: Metadata) => 
   // the new groups first (so a bad index or threshold is reported before any key is used)
   const next: Metadata = { ...metadata, keyGroups: metadata.keyGroups.map((g) => g.map((k) => ({ ...k, enc: '' }) as MasterKey)) };
   change(next);
-  if (next.keyGroups.length > 1 && next.shamirThreshold === 1) throw new SopsError(SHAMIR_ONE, ExitCode.ErrorGeneric);
+  if (next.keyGroups.length > 1 && next.shamirThreshold === 1) throw new SopsError(SHAMIR_ONE);
   if (next.keyGroups.length > 1 && next.shamirThreshold > next.keyGroups.length) {
     throw new SopsError(
-      `the Shamir threshold is ${next.shamirThreshold}, but the file would have only ${next.keyGroups.length} key groups`,
-      ExitCode.ErrorGeneric,
+      `the Shamir threshold is ${next.shamirThreshold}, but the file would have only ${next.keyGroups.length} key groups`
     );
   }
   const ctx = keyContext({ log, env: o.env });
@@ -57,15 +56,15 @@ async function regroup(data: Buffer, o: GroupsOptions, change: (m: Metadata) => 
   try {
     dataKey = await recoverDataKey(metadata, ctx, o.decryptionOrder);
   } catch (e) {
-    throw new SopsError(`${name}: ${messageOf(e)}`, ExitCode.CouldNotRetrieveKey);
+    throw new KeyRetrievalError(`${name}: ${messageOf(e)}`, { cause: e });
   }
   if (metadata.mac) {
     try {
       decryptParsed(parseEncrypted(metadata.mac), dataKey, macAad(metadata.lastModified));
-    } catch {
-      throw new SopsError(
+    } catch (e) {
+      throw new MacDecryptionError(
         `${name}: the data key recovered from the master keys does not open this file (its MAC does not decrypt with it); nothing was changed`,
-        ExitCode.ErrorDecryptingMac,
+        { cause: e },
       );
     }
   }
@@ -74,16 +73,15 @@ async function regroup(data: Buffer, o: GroupsOptions, change: (m: Metadata) => 
   try {
     return (await storeFor(o.outFormat ?? o.format, { indent: o.indent })).emitEncrypted(tree, metadataToPlain(next));
   } catch (e) {
-    throw new SopsError(`Could not marshal tree: ${messageOf(e)}`, ExitCode.ErrorDumpingTree);
+    throw new DumpError(`Could not marshal tree: ${messageOf(e)}`, { cause: e });
   }
 }
 
 /** A new key group needs at least one key. */
 export function checkNewGroup(group: KeyGroup): void {
   if (group.length === 0) {
-    throw new SopsError(
-      'no keys given for the new group: use --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit',
-      ExitCode.NoEncryptionKeyFound,
+    throw new NoKeysError(
+      'no keys given for the new group: use --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit'
     );
   }
 }
@@ -105,17 +103,15 @@ export async function deleteKeyGroup(data: Buffer, index: number, o: GroupsOptio
   return regroup(data, o, (m) => {
     if (index >= m.keyGroups.length) {
       throw new SopsError(
-        `there is no key group ${index}: the file has ${m.keyGroups.length} key group${m.keyGroups.length === 1 ? '' : 's'}, numbered from 0`,
-        ExitCode.ErrorGeneric,
+        `there is no key group ${index}: the file has ${m.keyGroups.length} key group${m.keyGroups.length === 1 ? '' : 's'}, numbered from 0`
       );
     }
-    if (m.keyGroups.length === 1) throw new SopsError('cannot delete the only key group: the file would have no master keys', ExitCode.ErrorGeneric);
+    if (m.keyGroups.length === 1) throw new SopsError('cannot delete the only key group: the file would have no master keys');
     m.keyGroups.splice(index, 1);
     if (o.shamirThreshold) m.shamirThreshold = o.shamirThreshold;
     if (m.keyGroups.length < m.shamirThreshold) {
       throw new SopsError(
-        `removing this key group will make the Shamir threshold impossible to satisfy: Shamir threshold is ${m.shamirThreshold}, but we only have ${m.keyGroups.length} key groups (lower it with --shamir-secret-sharing-threshold)`,
-        ExitCode.ErrorGeneric,
+        `removing this key group will make the Shamir threshold impossible to satisfy: Shamir threshold is ${m.shamirThreshold}, but we only have ${m.keyGroups.length} key groups (lower it with --shamir-secret-sharing-threshold)`
       );
     }
   });

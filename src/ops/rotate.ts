@@ -6,7 +6,7 @@
  * Rotation is what to do after removing someone's key: with a new data key, a removed key (or a
  * copy of the old data key) opens only the file's earlier versions.
  */
-import { ExitCode, SopsError } from '../errors.js';
+import { NoKeysError } from '../errors.js';
 import type { KeyGroup, KeyType, MasterKey } from '../keys/types.js';
 import { openEncrypted, sealTree } from '../file/file.js';
 import { storeFor } from '../stores/index.js';
@@ -86,9 +86,8 @@ export async function rotate(data: Buffer, o: RotateOptions): Promise<Buffer> {
     const notes = changeKeys(m, o.changes);
     for (const n of notes) (o.warn ?? ((s) => process.stderr.write(`${s}\n`)))(n);
     if (m.keyGroups.length === 0) {
-      throw new SopsError(
-        `${o.filename ? `${o.filename}: ` : ''}removing these keys would leave the file without master keys, so nobody could decrypt it`,
-        ExitCode.NoEncryptionKeyFound,
+      throw new NoKeysError(
+        `${o.filename ? `${o.filename}: ` : ''}removing these keys would leave the file without master keys, so nobody could decrypt it`
       );
     }
   }

@@ -3,7 +3,7 @@
  * file is opened, the value set or removed, and the file re-encrypted with its data key; every
  * other value keeps its exact ciphertext.
  */
-import { ExitCode, SopsError } from '../errors.js';
+import { EmptyFileError, InvalidSetError } from '../errors.js';
 import { openEncrypted, sealTree } from '../file/file.js';
 import { SingleUseIvStash } from '../file/reuse.js';
 import type { KeyType } from '../keys/types.js';
@@ -45,7 +45,7 @@ export interface SetOptions {
 
 /** What a dotenv, INI or binary file can hold at a path; a SopsError (exit 7) otherwise. */
 export function checkValueForFormat(format: Format, path: readonly PathComponent[], value: Node): void {
-  const bad = (msg: string) => new SopsError(`cannot set ${formatTreePath(path)} in a ${format} file: ${msg}`, ExitCode.ErrorInvalidSetFormat);
+  const bad = (msg: string) => new InvalidSetError(`cannot set ${formatTreePath(path)} in a ${format} file: ${msg}`);
   const flat = (v: Node) => v.kind === 'scalar';
   // the metadata's place: a second `sops` key (dotenv: a `sops_` line) makes a file nobody can open
   const top = path[0];
@@ -94,7 +94,7 @@ async function modify(data: Buffer, o: SetOptions, change: (doc: MapNode, format
     storeOptions: { indent: o.indent },
   });
   const doc = opened.tree.docs[0];
-  if (!doc) throw new SopsError(`${file ?? 'the file'}: the file has no document to change`, ExitCode.NeedAtLeastOneDocument);
+  if (!doc) throw new EmptyFileError(`${file ?? 'the file'}: the file has no document to change`);
   if (!change(doc, outFormat) && skipUnchanged) {
     log('the value is already there: the file is not written');
     return undefined;

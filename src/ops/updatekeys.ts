@@ -17,7 +17,7 @@
 import { readFileSync, readdirSync, lstatSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { decryptParsed, parseEncrypted } from '../aes/cipher.js';
-import { ExitCode, SopsError, messageOf } from '../errors.js';
+import { ConfigError, ConfigNotFoundError, DumpError, ExitCode, KeyRetrievalError, MacDecryptionError, NoKeysError, ReadError, SopsError, messageOf, withPrefix } from '../errors.js';
 import { recoverDataKey, wrapDataKey } from '../file/datakey.js';
 import { keyContext } from '../file/file.js';
 import type { KeyGroup, KeyType, MasterKey } from '../keys/types.js';
@@ -142,17 +142,14 @@ class Skip extends Error {}
 export const SHAMIR_ONE =
   'a Shamir threshold of 1 cannot be used with several key groups: sops needs at least 2 shares to recover the data key (with 1, a single group suffices: use one key group holding all the keys)';
 
-function fail(reason: string, code: number = ExitCode.ErrorGeneric): never {
-  throw new SopsError(reason, code);
-}
 
 /** The data key opens the file's MAC: it is the file's data key (and not, say, a wrong share). */
 function checkDataKey(m: Metadata, dataKey: Buffer): void {
   if (!m.mac) return;
   try {
     decryptParsed(parseEncrypted(m.mac), dataKey, macAad(m.lastModified));
-  } catch {
-    fail('the data key recovered from the master keys does not open this file (its MAC does not decrypt with it); the file was not changed', ExitCode.ErrorDecryptingMac);
+  } catch (e) {
+    throw new MacDecryptionError('the data key recovered from the master keys does not open this file (its MAC does not decrypt with it); the file was not changed', { cause: e });
   }
 }
 
@@ -180,11 +177,11 @@ async function updateLocked(path: string, abs: string, explicit: boolean, run: R
     data = readFileSync(abs);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    fail(`cannot read the file: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : messageOf(e)}`, ExitCode.CouldNotReadInputFile);
+    throw new ReadError(`cannot read the file: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : messageOf(e)}`, { cause: e });
   }
   const format = o.inputType ?? formatFromPath(abs);
   const notSops = (why: string): never => {
-    if (explicit) fail(`sops metadata not found: ${why}`, ExitCode.CouldNotReadInputFile);
+    if (explicit) throw new ReadError(`sops metadata not found: ${why}`);
     throw new Skip(`not a sops file (${why})`);
   };
   if (!explicit && !data.includes('sops')) notSops('no sops metadata');
@@ -192,7 +189,7 @@ async function updateLocked(path: string, abs: string, explicit: boolean, run: R
   try {
     loaded = (await storeFor(format)).loadEncrypted(data);
   } catch (e) {
-    if (explicit) fail(`could not read the ${format} file: ${messageOf(e)}`, e instanceof SopsError ? e.code : ExitCode.CouldNotReadInputFile);
+    if (explicit) throw withPrefix(`could not read the ${format} file`, e, (m, c) => new ReadError(m, c));
     throw new Skip(`not a sops file (not a valid ${format} file)`);
   }
   if (loaded.metadata === undefined) return notSops('no sops metadata');
@@ -201,23 +198,23 @@ async function updateLocked(path: string, abs: string, explicit: boolean, run: R
   run.report(`Syncing keys for file ${abs}`);
   const configPath = cfgMod.findConfigFile({ explicit: o.config, fileDir: dirname(abs), cwd: run.cwd, warn: (m) => run.report(m) });
   if (!configPath) {
-    fail(`config file not found: no ${cfgMod.CONFIG_FILE_NAME} in ${dirname(abs)} or above it, nor in the working directory or above it (give one with --config)`, ExitCode.ConfigFileNotFound);
+    throw new ConfigNotFoundError(`config file not found: no ${cfgMod.CONFIG_FILE_NAME} in ${dirname(abs)} or above it, nor in the working directory or above it (give one with --config)`);
   }
   let cfg = run.configs.get(configPath);
   if (!cfg) {
     cfg = cfgMod.loadConfig(configPath);
     run.configs.set(configPath, cfg);
   }
-  if (cfg.creationRules.length === 0) fail(`The config file ${configPath} does not contain any creation rule`, ExitCode.ErrorReadingConfig);
+  if (cfg.creationRules.length === 0) throw new ConfigError(`The config file ${configPath} does not contain any creation rule`);
   const match = cfgMod.matchRule(cfg, abs, { cwd: run.cwd });
-  if (!match) fail(`error loading config: no matching creation rules found in ${configPath}`, ExitCode.ErrorReadingConfig);
+  if (!match) throw new ConfigError(`error loading config: no matching creation rules found in ${configPath}`);
   const settings = cfgMod.ruleToEncryptionSettings(match.rule);
   const groups = settings.keyGroups.filter((g) => g.length > 0);
-  if (groups.length === 0) fail(`${match.rule.location} lists no keys, so the file would have no master keys`, ExitCode.NoEncryptionKeyFound);
+  if (groups.length === 0) throw new NoKeysError(`${match.rule.location} lists no keys, so the file would have no master keys`);
 
   let threshold = o.shamirThreshold ?? (settings.shamirThreshold || metadata.shamirThreshold);
   threshold = Math.min(threshold, groups.length);
-  if (groups.length > 1 && threshold === 1) fail(SHAMIR_ONE, ExitCode.ErrorReadingConfig);
+  if (groups.length > 1 && threshold === 1) throw new ConfigError(SHAMIR_ONE);
   const diffs = diffKeyGroups(metadata.keyGroups, groups);
   const keysChange = diffs.some((d) => d.added.length > 0 || d.removed.length > 0 || d.orderChanged);
   if (!keysChange && threshold === metadata.shamirThreshold) {
@@ -230,7 +227,7 @@ async function updateLocked(path: string, abs: string, explicit: boolean, run: R
     return { status: 'would update' };
   }
   if (!o.yes) {
-    if (!o.confirm) fail('the changes need confirmation: apply them with yes, or give a way to confirm', ExitCode.ErrorGeneric);
+    if (!o.confirm) throw new SopsError('the changes need confirmation: apply them with yes, or give a way to confirm');
     if (!(await o.confirm())) {
       run.report(`File ${abs} left unchanged`);
       return { status: 'left unchanged' };
@@ -242,7 +239,7 @@ async function updateLocked(path: string, abs: string, explicit: boolean, run: R
   try {
     dataKey = await recoverDataKey(metadata, ctx, o.decryptionOrder);
   } catch (e) {
-    fail(messageOf(e), ExitCode.CouldNotRetrieveKey);
+    throw new KeyRetrievalError(messageOf(e), { cause: e });
   }
   checkDataKey(metadata, dataKey);
 
@@ -268,7 +265,7 @@ async function updateLocked(path: string, abs: string, explicit: boolean, run: R
   try {
     output = (await storeFor(format, { indent: indentFor(cfg, format) })).emitEncrypted(loaded.tree, metadataToPlain(updated));
   } catch (e) {
-    fail(`Could not marshal tree: ${messageOf(e)}`, ExitCode.ErrorDumpingTree);
+    throw new DumpError(`Could not marshal tree: ${messageOf(e)}`, { cause: e });
   }
   writeFileAtomic(abs, output);
   run.report(`File ${abs} synced with new keys`);
@@ -382,7 +379,7 @@ export async function updateKeys(paths: string[], o: UpdatekeysOptions = {}): Pr
         continue;
       }
       // one file named alone fails as in sops: its own message and exit code
-      if (targets.length === 1 && !folders) throw e instanceof SopsError ? e : new SopsError(messageOf(e), ExitCode.ErrorGeneric);
+      if (targets.length === 1 && !folders) throw e instanceof SopsError ? e : new SopsError(messageOf(e));
       const code = e instanceof SopsError ? e.code : ExitCode.ErrorGeneric;
       run.report(`Failed to update ${name}: ${messageOf(e)}`);
       outcomes.push({ file: name, status: 'failed', reason: messageOf(e), code });

@@ -22,7 +22,7 @@
 import os from 'node:os';
 import type { KMSClientConfig } from '@aws-sdk/client-kms';
 import type { STSClientConfig } from '@aws-sdk/client-sts';
-import { ExitCode, SopsError } from '../../errors.js';
+import { ExitCode, MasterKeyError, SopsError } from '../../errors.js';
 import type { KeyContext, KeySource, KmsKey } from '../types.js';
 import { describeKey } from '../identity.js';
 import { kmsRegion } from './key.js';
@@ -83,7 +83,7 @@ function endpoint(env: NodeJS.ProcessEnv, service: 'KMS' | 'STS'): string | unde
 function settingsFor(key: KmsKey, env: NodeJS.ProcessEnv): Settings {
   const region = kmsRegion(key.arn);
   if (!region) {
-    throw new SopsError(`${describeKey(key)}: no valid KMS key ARN found in ${JSON.stringify(key.arn)} (expected arn:aws:kms:REGION:ACCOUNT:key/ID or …:alias/NAME)`);
+    throw new MasterKeyError(describeKey(key), `no valid KMS key ARN found in ${JSON.stringify(key.arn)} (expected arn:aws:kms:REGION:ACCOUNT:key/ID or …:alias/NAME)`, ExitCode.ErrorGeneric);
   }
   return {
     region,
@@ -212,11 +212,11 @@ async function kmsCredentials(key: KmsKey, s: Settings, ctx: KeyContext, code: n
     const command = new AssumeRoleCommand({ RoleArn: key.role, RoleSessionName: name });
     out = await call(sts, s, (abortSignal) => sts.send(command, { abortSignal }));
   } catch (e) {
-    throw new SopsError(`${describeKey(key)}: could not assume the role ${key.role}: ${describeAwsError(e, s.timeoutMs)}`, code);
+    throw new MasterKeyError(describeKey(key), `could not assume the role ${key.role}: ${describeAwsError(e, s.timeoutMs)}`, code);
   }
   const c = out.Credentials;
   if (!c?.AccessKeyId || !c.SecretAccessKey) {
-    throw new SopsError(`${describeKey(key)}: STS AssumeRole for ${key.role} returned no credentials`, code);
+    throw new MasterKeyError(describeKey(key), `STS AssumeRole for ${key.role} returned no credentials`, code);
   }
   return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}) };
 }
@@ -243,7 +243,7 @@ async function guarded<T>(key: KmsKey, s: Settings, code: number, run: () => Pro
     return await run();
   } catch (e) {
     if (e instanceof SopsError) throw e;
-    throw new SopsError(`${describeKey(key)}: ${describeAwsError(e, s.timeoutMs)}`, code);
+    throw new MasterKeyError(describeKey(key), `${describeAwsError(e, s.timeoutMs)}`, code);
   }
 }
 
@@ -261,9 +261,9 @@ export const source: KeySource<KmsKey> = {
   },
 
   async unwrap(key, ctx) {
-    if (!key.enc) throw new SopsError(`${describeKey(key)}: the file holds no encrypted data key for it`, ExitCode.CouldNotRetrieveKey);
+    if (!key.enc) throw new MasterKeyError(describeKey(key), `the file holds no encrypted data key for it`, ExitCode.CouldNotRetrieveKey);
     if (!STD_BASE64.test(key.enc)) {
-      throw new SopsError(`${describeKey(key)}: the encrypted data key is not valid base64`, ExitCode.CouldNotRetrieveKey);
+      throw new MasterKeyError(describeKey(key), `the encrypted data key is not valid base64`, ExitCode.CouldNotRetrieveKey);
     }
     const blob = Buffer.from(key.enc, 'base64');
     const s = settingsFor(key, ctx.env);
