@@ -1,5 +1,6 @@
 /**
- * The library API: what a Node program imports to decrypt or encrypt sops files in-process.
+ * The library API: what a Node program imports to work on sops files in-process — decrypt,
+ * encrypt, and the operations the commands have (rotate, updatekeys, set/unset, groups).
  *
  * ```ts
  * import { decryptFile, decrypt, encrypt } from 'tsops';
@@ -17,6 +18,12 @@ import type { Scope } from './scope/scope.js';
 import { parseTreePath, type PathComponent } from './tree/path.js';
 import { toPlain, type Plain, type Tree } from './tree/types.js';
 import { hasSopsMetadata, loadPlain, newMetadata, openEncrypted, renderPlain, sealTree, type CommonOptions } from './file/file.js';
+import { addKeyGroup as addKeyGroupOp, deleteKeyGroup as deleteKeyGroupOp } from './ops/groups.js';
+import { keysFromSpecs, type KeySpecs } from './ops/key-specs.js';
+import { rotate as rotateData } from './ops/rotate.js';
+import { setValue as setOp, unsetValue as unsetOp } from './ops/set.js';
+import { updateKeys as updateKeysOp, type UpdatekeysOptions, type UpdatekeysResult } from './ops/updatekeys.js';
+import { nodeFromJson } from './tree/mutate.js';
 
 export interface DecryptOptions extends CommonOptions {
   /** Input format (default: from `filename`, else yaml). */
@@ -35,6 +42,10 @@ export interface DecryptOptions extends CommonOptions {
 
 function inputFormat(o: { format?: Format; filename?: string }): Format {
   return o.format ?? (o.filename ? formatFromPath(o.filename) : 'yaml');
+}
+
+function bytes(input: string | Buffer): Buffer {
+  return typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
 }
 
 async function decryptTreeOf(input: string | Buffer, o: DecryptOptions): Promise<{ tree: Tree; format: Format }> {
@@ -107,4 +118,149 @@ export async function encrypt(input: string | Buffer, o: EncryptOptions): Promis
   const metadata = newMetadata({ keyGroups: groups, shamirThreshold: o.shamirThreshold, scope: o.scope });
   const out = await storeFor(o.outputFormat ?? format, { indent: o.indent });
   return (await sealTree(tree, metadata, out, o)).toString('utf8');
+}
+
+// --- the operations the commands have: rotate, updatekeys, set/unset, groups -----------------------
+
+/** Options shared by the operations on an encrypted file's content. */
+export interface FileOperationOptions extends CommonOptions {
+  /** The file's format (default: from `filename`, else yaml). */
+  format?: Format;
+  /** Output format (default: the input format). */
+  outputFormat?: Format;
+  /** Indentation of YAML/JSON output. */
+  indent?: number;
+  /** Key types to try first when recovering the data key (default: age, pgp). */
+  decryptionOrder?: KeyType[];
+}
+
+/** Master keys by type, as the key flags take them: identifiers, or comma-separated lists of them. */
+export type { KeySpecs } from './ops/key-specs.js';
+
+export interface RotateOptions extends FileOperationOptions {
+  /** Rotate even if the MAC does not match. */
+  ignoreMac?: boolean;
+  /** Master keys to add to the first key group (`--add-age` …). */
+  add?: KeySpecs;
+  /** Master keys to remove from every key group (`--rm-age` …). */
+  remove?: KeySpecs;
+  /** AWS KMS encryption context (`key:value,…`) and profile for the KMS keys of `add` / `remove`. */
+  encryptionContext?: string;
+  awsProfile?: string;
+  /** Told about keys not added (already there) or not found (default: standard error). */
+  warn?: (msg: string) => void;
+}
+
+/**
+ * Give an encrypted file a new data key and encrypt every value again with it (`tsops rotate`),
+ * optionally adding and removing master keys; returns the new encrypted file's text.
+ */
+export async function rotate(input: string | Buffer, o: RotateOptions = {}): Promise<string> {
+  const kms = { encryptionContext: o.encryptionContext, awsProfile: o.awsProfile };
+  const changes = o.add || o.remove ? { add: await keysFromSpecs(o.add ?? {}, kms), remove: await keysFromSpecs(o.remove ?? {}, kms) } : undefined;
+  const out = await rotateData(bytes(input), {
+    format: inputFormat(o),
+    outFormat: o.outputFormat,
+    indent: o.indent,
+    changes,
+    ignoreMac: o.ignoreMac,
+    decryptionOrder: o.decryptionOrder,
+    env: o.env,
+    log: o.log,
+    filename: o.filename,
+    warn: o.warn,
+  });
+  return out.toString('utf8');
+}
+
+/**
+ * Bring the master keys of sops files in line with their `.sops.yaml` creation rule
+ * (`tsops updatekeys`): the files (or folders searched for sops files) are changed in place. Pass
+ * `yes: true` (or a `confirm` callback) to apply the changes; `dryRun` only lists them.
+ */
+export async function updateKeys(paths: string[], o: UpdatekeysOptions = {}): Promise<UpdatekeysResult> {
+  return updateKeysOp(paths, o);
+}
+export type { UpdatekeysOptions, UpdatekeysResult, UpdateOutcome, UpdateStatus } from './ops/updatekeys.js';
+
+export interface SetValueOptions extends FileOperationOptions {
+  /** Change the file even if its MAC does not match. */
+  ignoreMac?: boolean;
+  /** The `.sops.yaml` whose `stores` indentation applies (default: looked up from `filename`). */
+  config?: string;
+}
+
+function treePath(p: string | readonly PathComponent[]): readonly PathComponent[] {
+  return typeof p === 'string' ? parseTreePath(p) : p;
+}
+
+/**
+ * Set one value of an encrypted file (`tsops set`): `path` is `'["a"]["b"][0]'` or `['a', 'b', 0]`
+ * (a missing key is created; the list length appends), `value` any JSON value. Every other value
+ * keeps its ciphertext. Returns the new encrypted file's text (the input as it was when the value
+ * is already there).
+ */
+export async function setValue(input: string | Buffer, path: string | readonly PathComponent[], value: unknown, o: SetValueOptions = {}): Promise<string> {
+  const json = JSON.stringify(value);
+  if (json === undefined) throw new SopsError(`cannot set ${String(value)}: not a JSON value`, ExitCode.ErrorInvalidSetFormat);
+  const out = await setOp(bytes(input), treePath(path), nodeFromJson(json), { ...setOptions(o), idempotent: true });
+  return (out ?? bytes(input)).toString('utf8');
+}
+
+/**
+ * Remove one key or list item of an encrypted file (`tsops unset`); returns the new encrypted
+ * file's text. Nothing at the path is an error (a `PathNotFoundError`) unless `idempotent`.
+ */
+export async function unsetValue(input: string | Buffer, path: string | readonly PathComponent[], o: SetValueOptions & { idempotent?: boolean } = {}): Promise<string> {
+  const out = await unsetOp(bytes(input), treePath(path), { ...setOptions(o), idempotent: o.idempotent });
+  return (out ?? bytes(input)).toString('utf8');
+}
+
+function setOptions(o: SetValueOptions) {
+  return {
+    format: inputFormat(o),
+    outFormat: o.outputFormat,
+    indent: o.indent,
+    config: o.config,
+    ignoreMac: o.ignoreMac,
+    decryptionOrder: o.decryptionOrder,
+    env: o.env,
+    log: o.log,
+    filename: o.filename,
+  };
+}
+
+export interface KeyGroupOptions extends FileOperationOptions {
+  /** The Shamir threshold to set (default: keep the file's). */
+  shamirThreshold?: number;
+  /** AWS KMS encryption context (`key:value,…`) and profile for the KMS keys of a new group. */
+  encryptionContext?: string;
+  awsProfile?: string;
+}
+
+function groupOptions(o: KeyGroupOptions) {
+  return {
+    format: inputFormat(o),
+    outFormat: o.outputFormat,
+    indent: o.indent,
+    shamirThreshold: o.shamirThreshold,
+    decryptionOrder: o.decryptionOrder,
+    env: o.env,
+    log: o.log,
+    filename: o.filename,
+  };
+}
+
+/**
+ * Add a key group (`tsops groups add`): the same data key is split again, one share per group, and
+ * each share wrapped for its group's keys. Needs enough of the file's keys to recover the data key.
+ */
+export async function addKeyGroup(input: string | Buffer, keys: KeySpecs | KeyGroup, o: KeyGroupOptions = {}): Promise<string> {
+  const group = Array.isArray(keys) ? keys : await keysFromSpecs(keys, { encryptionContext: o.encryptionContext, awsProfile: o.awsProfile });
+  return (await addKeyGroupOp(bytes(input), group, groupOptions(o))).toString('utf8');
+}
+
+/** Delete the key group at `index`, counting from 0 (`tsops groups delete`). */
+export async function deleteKeyGroup(input: string | Buffer, index: number, o: KeyGroupOptions = {}): Promise<string> {
+  return (await deleteKeyGroupOp(bytes(input), index, groupOptions(o))).toString('utf8');
 }
