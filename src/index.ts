@@ -20,6 +20,7 @@ export {
   FAILURE_CLASSES,
   SopsError,
   KnownFailure,
+  MetadataNotFoundError,
   ReadError,
   WriteError,
   DumpError,
