@@ -210,7 +210,8 @@ export async function main(argv: string[]): Promise<number> {
   const direct = first === 'encrypt' || first === 'decrypt' || (first !== undefined && Object.hasOwn(COMMANDS, first));
   const program = await buildProgram(direct ? first : undefined);
   program.exitOverride();
-  const verbose = argv.includes('--verbose');
+  // one line per failure, also with --verbose: no stack traces (they may carry a library's message
+  // quoting file content)
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
@@ -221,11 +222,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof SopsError) {
       if (e.message) process.stderr.write(`${e.message}\n`); // (exec-*: the command's own status, no message)
-      if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
       return e.code;
     }
     process.stderr.write(`tsops: unexpected error: ${messageOf(e)}\n`);
-    if (verbose && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
     return 1;
   }
 }

@@ -298,3 +298,35 @@ setTimeout(() => process.exit(3), 15000);
     });
   }
 });
+
+describe('messages never show values', { concurrency: 2 }, () => {
+  test('a YAML tag that does not fit its value: the value is not printed', async () => {
+    const src = sb.write('tag.yaml', 'x: !!int SECRETXYZ\n');
+    const r = await run(['encrypt', '--verbose', '--age', AGE_RECIPIENT, src], { env: sb.env, cwd: sb.dir });
+    assert.notEqual(r.code, 0);
+    assert.ok(!r.stderr.includes('SECRETXYZ'), r.stderr);
+    assert.match(r.stderr, /cannot decode a !!str value as a !!int/);
+  });
+
+  test("a value that is not in sops's format: none of it is printed", async () => {
+    const enc = fs.readFileSync(await plant('fmt.yaml', 'pw: x\n', Buffer.alloc(32, 13)), 'utf8');
+    const file = sb.write('fmt-bad.yaml', enc.replace(/^pw: ENC\[[^\]]*\]/m, 'pw: ENC[AES256_GCM,data:SECRETXYZSECRETXYZ]'));
+    const r = await run(['decrypt', '--verbose', file], { env: sb.env, cwd: sb.dir });
+    assert.notEqual(r.code, 0);
+    assert.ok(!r.stderr.includes('SECRETXYZ'), r.stderr);
+  });
+
+  test('--verbose shows no stack trace', async () => {
+    const file = sb.write('stack.yaml', 'a: 1\npassword: hunter2: x\n');
+    const r = await run(['decrypt', '--verbose', file], { env: sb.env, cwd: sb.dir });
+    assert.notEqual(r.code, 0);
+    assert.ok(!/^\s+at /m.test(r.stderr), r.stderr);
+  });
+
+  test('set with a value that is not JSON does not print it', async () => {
+    const file = await plant('setjson.yaml', 'a: 1\n', Buffer.alloc(32, 14));
+    const r = await run(['set', file, '["pw"]', 'SECRETXYZ'], { env: sb.env, cwd: sb.dir });
+    assert.equal(r.code, 7, r.stderr);
+    assert.ok(!r.stderr.includes('SECRETXYZ'), r.stderr);
+  });
+});
