@@ -179,6 +179,23 @@ describe('failures: one line, sops exit code, nothing changed', () => {
     assert.match(run(['decrypt', '--input-type', 'toml', p]).stderr, /input-type/);
   });
 
+  test('--shamir-secret-sharing-threshold: one parser for every command, as Go parses an int flag', () => {
+    const p = write('threshold/x.yaml', 'a: b\n');
+    const enc = encryptTo('threshold/e.yaml', 'a: b\n');
+    for (const args of [
+      ['encrypt', '--age', AGE_R, '--shamir-secret-sharing-threshold', 'two', p],
+      ['groups', 'add', '--file', enc, '--age', AGE_R, '--shamir-secret-sharing-threshold', 'two'],
+      ['updatekeys', '-y', '--shamir-secret-sharing-threshold', 'two', enc],
+    ]) {
+      const r = run(args, { env: withKey });
+      assert.equal(r.code, 1, args.join(' '));
+      assert.match(r.stderr, /^invalid value "two" for flag --shamir-secret-sharing-threshold: parse error/, args.join(' '));
+    }
+    // Go syntax: 0x1 is 1; with one key group nothing is split, as sops
+    const ok = run(['encrypt', '--age', AGE_R, '--shamir-secret-sharing-threshold', '0x1', p], { env: withKey });
+    assert.equal(ok.code, 0, ok.stderr);
+  });
+
   test('--help explains the commands and flags', () => {
     const r = run(['--help']);
     assert.equal(r.code, 0);

@@ -9,6 +9,8 @@ import {
   checkConfig,
   EMPTY_KEY_GROUP,
   findConfigFile,
+  indentFor,
+  storesIndent,
   loadConfig,
   matchDestinationRule,
   matchRule,
@@ -18,7 +20,7 @@ import {
   strictFromEnv,
   type SopsConfig,
 } from '../src/config/config.js';
-import { checkShamirThreshold, shamirSplitProblem } from '../src/shamir/threshold.js';
+import { checkShamirThreshold, parseGoInt, parseThresholdFlag, shamirSplitProblem } from '../src/shamir/threshold.js';
 import {
   ageRecipientProblem,
   kmsArnRegion,
@@ -789,6 +791,45 @@ describe('Shamir thresholds', () => {
         /put all the keys in one key group/.test(e.message),
     );
     assert.doesNotThrow(() => checkShamirThreshold(3, 2));
+  });
+
+  it('--shamir-secret-sharing-threshold is parsed once, as Go parses an int flag (base prefixes, sign, underscores); 0 is "not given"', () => {
+    const ok: Array<[string, number | undefined]> = [
+      ['2', 2], ['0x10', 16], ['0X10', 16], ['010', 8], ['0o10', 8], ['0b11', 3], ['1_0', 10], ['0x_1f', 31], ['0_7', 7], ['+3', 3], ['-1', -1], ['0', undefined], ['00', undefined],
+    ];
+    for (const [text, n] of ok) assert.equal(parseThresholdFlag(text), n, text);
+    assert.equal(parseThresholdFlag(undefined), undefined);
+    for (const bad of ['', 'x', '1.5', ' 2', '2 ', '08', '0x', '1__0', '_1', '1_', '0b2', '--1', '1e3']) {
+      assert.equal(parseGoInt(bad), undefined, bad);
+      assert.throws(
+        () => parseThresholdFlag(bad),
+        (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorGeneric && e.message.startsWith(`invalid value ${JSON.stringify(bad)} for flag --shamir-secret-sharing-threshold: parse error`),
+        bad,
+      );
+    }
+    assert.throws(() => parseThresholdFlag('0x7fffffffffffffffff'), /value out of range/);
+  });
+});
+
+describe('indentation (stores: and --indent), looked up once', () => {
+  it('storesIndent: yaml, json, and json_binary for binary files; nothing for dotenv/ini', () => {
+    const cfg = parse('stores:\n  yaml:\n    indent: 2\n  json:\n    indent: 3\n  json_binary:\n    indent: 0\n');
+    assert.equal(storesIndent(cfg, 'yaml'), 2);
+    assert.equal(storesIndent(cfg, 'json'), 3);
+    assert.equal(storesIndent(cfg, 'binary'), 0);
+    assert.equal(storesIndent(cfg, 'dotenv'), undefined);
+    assert.equal(storesIndent(parse(''), 'yaml'), undefined);
+    assert.equal(storesIndent(undefined, 'yaml'), undefined);
+  });
+  it('indentFor: --indent first, else the config that applies to the file (or --config), else nothing', () => {
+    const base = tree({ '.sops.yaml': 'stores:\n  yaml:\n    indent: 2\n', 'sub/.sops.yaml': 'stores:\n  json:\n    indent: 6\n', 'sub/x/': '' });
+    assert.equal(indentFor('yaml', { path: 'a.yaml', cwd: base }), 2);
+    assert.equal(indentFor('yaml', { path: 'a.yaml', cwd: base, flag: 5 }), 5);
+    assert.equal(indentFor('json', { path: 'sub/x/a.json', cwd: base }), 6, 'the nearest config to the file');
+    assert.equal(indentFor('yaml', { path: 'sub/x/a.yaml', cwd: base }), undefined);
+    assert.equal(indentFor('yaml', { path: 'sub/x/a.yaml', cwd: base, config: '.sops.yaml' }), 2);
+    assert.equal(indentFor('yaml', { path: 'a.yaml', cwd: base, config: 'missing.yaml' }), undefined);
+    assert.equal(indentFor('dotenv', { path: 'a.env', cwd: base }), undefined);
   });
 });
 

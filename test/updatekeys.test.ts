@@ -213,8 +213,8 @@ test('updatekeys: key_groups and shamir_threshold from the rule (new shares, sam
   // sops cannot split a key with threshold 1 (and cannot decrypt from a single share)
   rule(1);
   let r = await run(['updatekeys', '-y', a], { env: sb.env, cwd: sb.dir });
-  assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /threshold of 1 cannot be used/);
+  assert.equal(r.code, 1, 'as sops: the data key cannot be split (exit 1)');
+  assert.match(r.stderr, /threshold must be at least 2\] .*put all the keys in one key group/);
   assert.equal(fs.readFileSync(a, 'utf8'), before);
 
   rule(2);

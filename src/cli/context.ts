@@ -11,9 +11,10 @@ import type { KeyGroup, MasterKey } from '../keys/types.js';
 import { formatFromPath } from '../stores/index.js';
 import { FORMATS, type Format } from '../stores/types.js';
 import { pickScope, resolveScope, type Scope } from '../scope/scope.js';
+import { parseThresholdFlag } from '../shamir/threshold.js';
 import { parseDecryptionOrder } from '../file/datakey.js';
 import { openEncrypted, type OpenedFile } from '../file/file.js';
-import { findConfigFile, loadConfig, type SopsConfig } from '../config/config.js';
+import { findConfigFile, indentFor } from '../config/config.js';
 import { lockForUpdate, readInput, writeFileAtomic } from '../util/fs.js';
 import type { CliOptions } from './options.js';
 
@@ -162,24 +163,13 @@ function warnOnce(msg: string): void {
   sopsWarn(msg);
 }
 
-/** The indentation `stores:` of the config sets for writing `format`, if any. */
-export function storesIndent(cfg: SopsConfig | undefined, format: Format): number | undefined {
-  if (!cfg) return undefined;
-  if (format === 'json') return cfg.stores?.json?.indent;
-  if (format === 'yaml') return cfg.stores?.yaml?.indent;
-  if (format === 'binary') return cfg.stores?.jsonBinary?.indent;
-  return undefined;
-}
-
 /**
  * The output indentation for a command that only reads (decrypt): --indent, else the config's
  * `stores:` setting. A config that cannot be read never stops a decryption (sops issue 868).
  */
 export function outputIndent(io: IoPlan, o: CliOptions): number | undefined {
-  if (io.indent !== undefined) return io.indent;
   try {
-    const configPath = findConfigFor(io.path, o);
-    return configPath ? storesIndent(loadConfig(configPath), io.outFormat) : undefined;
+    return indentFor(io.outFormat, { flag: io.indent, path: io.path, config: o.config, warn: warnOnce });
   } catch {
     return undefined;
   }
@@ -240,15 +230,6 @@ export interface EncryptionPlan {
   source: string;
 }
 
-function parseThreshold(s: string | undefined): number | undefined {
-  if (s === undefined) return undefined;
-  const n = Number(s);
-  if (!Number.isInteger(n) || n < 1 || n > 255) {
-    throw new SopsError(`invalid --shamir-secret-sharing-threshold ${JSON.stringify(s)}: a whole number from 1 to 255`, ExitCode.ErrorGeneric);
-  }
-  return n;
-}
-
 /**
  * The keys and scope for encrypting `path`: key flags win (as in sops); otherwise the first matching
  * creation rule of the `.sops.yaml` found from the file's folder upward, then from the working
@@ -259,11 +240,11 @@ export async function planEncryption(path: string | undefined, o: CliOptions, fo
   if (o.encryptionContext) (await import('../keys/identity.js')).parseEncryptionContext(o.encryptionContext);
   const flagKeys = await keysFromFlags(o);
   const flagScope = scopeFromFlags(o);
-  const threshold = parseThreshold(o.shamirSecretSharingThreshold);
+  const threshold = parseThresholdFlag(o.shamirSecretSharingThreshold);
   const cfgMod = await import('../config/config.js');
   const configPath = findConfigFor(path, o);
   const cfg = configPath ? cfgMod.loadConfig(configPath) : undefined;
-  const indent = storesIndent(cfg, format);
+  const indent = cfgMod.storesIndent(cfg, format);
   if (flagKeys.length) {
     log(`using the keys given on the command line (${flagKeys.length})`);
     const ruleScope = cfg && configPath ? cfgMod.matchRule(cfg, path ?? '')?.rule.scope ?? {} : {};

@@ -10,6 +10,7 @@ import { ExitCode, SopsError } from '../errors.js';
 import type { KeyGroup } from '../keys/types.js';
 import { addKeyGroup, checkNewGroup, deleteKeyGroup, type GroupsOptions } from '../ops/groups.js';
 import { keysFromSpecs } from '../ops/key-specs.js';
+import { parseThresholdFlag } from '../shamir/threshold.js';
 import { commandOptions, decryptionOrder, makeLog, planIo, readForChange, writeResult } from './context.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
 
@@ -22,15 +23,6 @@ export interface GroupsCliOptions extends Omit<CliOptions, 'pgp' | 'kms' | 'gcpK
   azureKv?: string[];
   hcVaultTransit?: string[];
   age?: string[];
-}
-
-function parseThreshold(s: string | undefined): number {
-  if (s === undefined || s === '0') return 0;
-  const n = Number(s);
-  if (!/^\d+$/.test(s.trim()) || n < 1 || n > 255) {
-    throw new SopsError(`invalid --shamir-secret-sharing-threshold ${JSON.stringify(s)}: a whole number from 1 to 255`, ExitCode.ErrorGeneric);
-  }
-  return n;
 }
 
 /** Read the file, change its groups with `op`, write the result. */
@@ -57,7 +49,7 @@ export async function groupsAddCommand(args: string[], o: GroupsCliOptions): Pro
     { encryptionContext: o.encryptionContext, awsProfile: o.awsProfile },
   );
   checkNewGroup(group);
-  const threshold = parseThreshold(o.shamirSecretSharingThreshold);
+  const threshold = parseThresholdFlag(o.shamirSecretSharingThreshold) ?? 0;
   await regroupFile(o, threshold, (data, opts) => addKeyGroup(data, group, opts));
 }
 
@@ -68,7 +60,7 @@ export async function groupsDeleteCommand(args: string[], o: GroupsCliOptions): 
     throw new SopsError(`failed to parse [index] argument: ${JSON.stringify(arg)} is not a whole number (groups are numbered from 0)`, ExitCode.ErrorGeneric);
   }
   const index = Number(arg);
-  const threshold = parseThreshold(o.shamirSecretSharingThreshold);
+  const threshold = parseThresholdFlag(o.shamirSecretSharingThreshold) ?? 0;
   await regroupFile(o, threshold, (data, opts) => deleteKeyGroup(data, index, opts));
 }
 

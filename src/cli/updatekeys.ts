@@ -14,6 +14,7 @@ import { isatty } from 'node:tty';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError } from '../errors.js';
 import { updateKeys, type UpdateStatus } from '../ops/updatekeys.js';
+import { parseThresholdFlag } from '../shamir/threshold.js';
 import { commandOptions, decryptionOrder, makeLog, planIo } from './context.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
 
@@ -67,15 +68,6 @@ function confirm(write: (s: string) => void): boolean {
 
 // --- the command ----------------------------------------------------------------------------------
 
-function parseThreshold(s: string | undefined): number | undefined {
-  if (s === undefined) return undefined;
-  const n = Number(s);
-  if (!/^\d+$/.test(s.trim()) || !Number.isInteger(n) || n < 1 || n > 255) {
-    throw new SopsError(`invalid --shamir-secret-sharing-threshold ${JSON.stringify(s)}: a whole number from 1 to 255`, ExitCode.ErrorGeneric);
-  }
-  return n;
-}
-
 export async function updatekeysCommand(paths: string[], o: UpdatekeysCliOptions): Promise<void> {
   if (paths.length === 0) throw new SopsError('Error: no file specified', ExitCode.NoFileSpecified);
   const inputType = o.inputType ? planIo('x', { inputType: o.inputType }).inFormat : undefined; // checked once, up front
@@ -86,7 +78,7 @@ export async function updatekeysCommand(paths: string[], o: UpdatekeysCliOptions
     dryRun: o.dryRun,
     inputType,
     config: o.config,
-    shamirThreshold: parseThreshold(o.shamirSecretSharingThreshold),
+    shamirThreshold: parseThresholdFlag(o.shamirSecretSharingThreshold),
     decryptionOrder: decryptionOrder(o),
     log: makeLog(o),
     report: err,

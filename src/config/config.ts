@@ -19,12 +19,13 @@
  * Regular expressions are Go (RE2) expressions, compiled with ../scope/goregex.ts. Key identifiers are
  * parsed with ../keys/identity.ts. No key SDK is imported.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ExitCode, SopsError } from '../errors.js';
 import { conflictMessage, resolveScope, SCOPE_SELECTORS, MAC_ONLY_ENCRYPTED_KEY, selectorsSet, type Scope } from '../scope/scope.js';
 import type { KeyGroup, KmsKey, MasterKey } from '../keys/types.js';
+import type { Format } from '../stores/types.js';
 import { goRegex, GoRegexError, type GoRegex } from '../scope/goregex.js';
 import {
   keyId,
@@ -743,8 +744,12 @@ export function strictFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
   return v !== '' && v !== '0' && v !== 'false' && v !== 'no';
 }
 
-/** Warnings on standard error, one line each. */
+const printed = new Set<string>();
+
+/** Warnings on standard error, one line each, each once per process (a config may be read twice). */
 export function warnOnStderr(msg: string): void {
+  if (printed.has(msg)) return;
+  printed.add(msg);
   process.stderr.write(`warning: ${msg}\n`);
 }
 
@@ -950,6 +955,36 @@ export function matchDestinationRule(cfg: SopsConfig, filePath: string): { rule:
     }
   }
   return undefined;
+}
+
+/**
+ * The indentation the `stores:` section of `cfg` sets for writing `format`, if any: `yaml`, `json`,
+ * and `json_binary` for binary files (written as JSON when encrypted).
+ */
+export function storesIndent(cfg: SopsConfig | undefined, format: Format): number | undefined {
+  if (!cfg) return undefined;
+  if (format === 'yaml') return cfg.stores.yaml?.indent;
+  if (format === 'json') return cfg.stores.json?.indent;
+  if (format === 'binary') return cfg.stores.jsonBinary?.indent;
+  return undefined;
+}
+
+/**
+ * The indentation to write `format` with: `flag` (--indent) when given, else the `stores:` setting
+ * of the `.sops.yaml` that applies to `path` (`config` names one instead; see `findConfigFile`),
+ * else undefined (the store's default). A named config that does not exist sets nothing; one that
+ * cannot be read throws, as `loadConfig`.
+ */
+export function indentFor(
+  format: Format,
+  o: { flag?: number; path?: string; config?: string; cwd?: string; warn?: (msg: string) => void } = {},
+): number | undefined {
+  if (o.flag !== undefined) return o.flag;
+  if (format !== 'yaml' && format !== 'json' && format !== 'binary') return undefined;
+  const cwd = o.cwd ?? process.cwd();
+  const configPath = findConfigFile({ explicit: o.config, fileDir: o.path ? nodePath.dirname(nodePath.resolve(cwd, o.path)) : undefined, cwd, warn: o.warn });
+  if (!configPath || !existsSync(configPath)) return undefined;
+  return storesIndent(loadConfig(configPath), format);
 }
 
 /** sops's message (and exit code 1) when a rule gives no keys, or a key group without keys. */

@@ -16,7 +16,7 @@ import { macAad, metadataToPlain, type Metadata } from '../metadata/metadata.js'
 import { storeFor } from '../stores/index.js';
 import type { Format } from '../stores/types.js';
 import { keyString } from './key-specs.js';
-import { SHAMIR_ONE } from './updatekeys.js';
+import { checkShamirThreshold } from '../shamir/threshold.js';
 
 export interface GroupsOptions {
   /** The file's format. */
@@ -45,12 +45,7 @@ async function regroup(data: Buffer, o: GroupsOptions, change: (m: Metadata) => 
   // the new groups first (so a bad index or threshold is reported before any key is used)
   const next: Metadata = { ...metadata, keyGroups: metadata.keyGroups.map((g) => g.map((k) => ({ ...k, enc: '' }) as MasterKey)) };
   change(next);
-  if (next.keyGroups.length > 1 && next.shamirThreshold === 1) throw new SopsError(SHAMIR_ONE);
-  if (next.keyGroups.length > 1 && next.shamirThreshold > next.keyGroups.length) {
-    throw new SopsError(
-      `the Shamir threshold is ${next.shamirThreshold}, but the file would have only ${next.keyGroups.length} key groups`
-    );
-  }
+  checkShamirThreshold(next.keyGroups.length, next.shamirThreshold);
   const ctx = keyContext({ log, env: o.env });
   let dataKey: Buffer;
   try {

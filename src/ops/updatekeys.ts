@@ -24,6 +24,7 @@ import type { KeyGroup, KeyType, MasterKey } from '../keys/types.js';
 import { macAad, metadataToPlain, parseMetadata, type Metadata } from '../metadata/metadata.js';
 import { formatFromPath, storeFor } from '../stores/index.js';
 import type { Format } from '../stores/types.js';
+import { checkShamirThreshold } from '../shamir/threshold.js';
 import { lockForUpdate, unlockFile, writeFileAtomic } from '../util/fs.js';
 import { keyId, keyString } from './key-specs.js';
 
@@ -138,10 +139,6 @@ interface Run {
 
 class Skip extends Error {}
 
-/** sops splits with HashiCorp's Shamir code, which needs at least 2 shares. */
-export const SHAMIR_ONE =
-  'a Shamir threshold of 1 cannot be used with several key groups: sops needs at least 2 shares to recover the data key (with 1, a single group suffices: use one key group holding all the keys)';
-
 
 /** The data key opens the file's MAC: it is the file's data key (and not, say, a wrong share). */
 function checkDataKey(m: Metadata, dataKey: Buffer): void {
@@ -151,12 +148,6 @@ function checkDataKey(m: Metadata, dataKey: Buffer): void {
   } catch (e) {
     throw new MacDecryptionError('the data key recovered from the master keys does not open this file (its MAC does not decrypt with it); the file was not changed', { cause: e });
   }
-}
-
-function indentFor(cfg: import('../config/config.js').SopsConfig, format: Format): number | undefined {
-  if (format === 'json') return cfg.stores.json?.indent;
-  if (format === 'yaml') return cfg.stores.yaml?.indent;
-  return undefined;
 }
 
 async function updateFile(path: string, explicit: boolean, run: Run): Promise<Omit<UpdateOutcome, 'file'>> {
@@ -214,7 +205,7 @@ async function updateLocked(path: string, abs: string, explicit: boolean, run: R
 
   let threshold = o.shamirThreshold ?? (settings.shamirThreshold || metadata.shamirThreshold);
   threshold = Math.min(threshold, groups.length);
-  if (groups.length > 1 && threshold === 1) throw new ConfigError(SHAMIR_ONE);
+  checkShamirThreshold(groups.length, threshold);
   const diffs = diffKeyGroups(metadata.keyGroups, groups);
   const keysChange = diffs.some((d) => d.added.length > 0 || d.removed.length > 0 || d.orderChanged);
   if (!keysChange && threshold === metadata.shamirThreshold) {
@@ -263,7 +254,7 @@ async function updateLocked(path: string, abs: string, explicit: boolean, run: R
   }
   let output: Buffer;
   try {
-    output = (await storeFor(format, { indent: indentFor(cfg, format) })).emitEncrypted(loaded.tree, metadataToPlain(updated));
+    output = (await storeFor(format, { indent: cfgMod.storesIndent(cfg, format) })).emitEncrypted(loaded.tree, metadataToPlain(updated));
   } catch (e) {
     throw new DumpError(`Could not marshal tree: ${messageOf(e)}`, { cause: e });
   }
