@@ -222,12 +222,16 @@ export function newMetadata(s: EncryptSettings): Metadata {
 /** Parse a plaintext file with a store, naming the file in errors. */
 export async function loadPlain(data: Buffer, format: Format, o: CommonOptions & { storeOptions?: StoreOptions }): Promise<{ tree: Tree; store: Store }> {
   const store = await storeFor(format, o.storeOptions);
+  let tree: Tree;
   try {
-    return { tree: store.loadPlain(data), store };
+    tree = store.loadPlain(data);
   } catch (e) {
     if (e instanceof SopsError) throw e.rephrased(named(o, e.message));
     throw new FileError(named(o, `could not parse the ${format} file: ${messageOf(e)}`), undefined, { cause: e });
   }
+  // (an empty YAML file has no document: sops refuses to encrypt it)
+  if (tree.docs.length === 0) throw new SopsError('File cannot be completely empty, it must contain at least one document', ExitCode.NeedAtLeastOneDocument);
+  return { tree, store };
 }
 
 /**

@@ -137,6 +137,10 @@ function cloneNode(n: Node): Node {
 
 class Builder {
   private readonly anchors = new Map<string, Node>();
+  private readonly anchorSizes = new Map<string, number>();
+  /** nodes of the current document, and those of them that come from expanding aliases */
+  private decodeCount = 1;
+  private aliasCount = 0;
   /** marks and comments of the current document, in document order (only when tracking) */
   seq: Seq = [];
   /** comments inside flow collections, attached directly */
@@ -204,9 +208,37 @@ class Builder {
     if (this.track && this.flowStack.length === 0) this.seq.push(m);
   }
 
-  register(props: Props, n: Node): Node {
-    if (props.anchor !== undefined) this.anchors.set(props.anchor, n);
+  /** `n` was built from node number `start` on (its size, aliases expanded, is what an alias to it costs). */
+  register(props: Props, n: Node, start = this.decodeCount - 1): Node {
+    if (props.anchor !== undefined) {
+      this.anchors.set(props.anchor, n);
+      this.anchorSizes.set(props.anchor, this.decodeCount - start);
+    }
     return n;
+  }
+
+  /** A value with no node of its own (an empty value): counted as go-yaml counts it. */
+  private registerEmpty(props: Props, n: Node): Node {
+    this.decodeCount++;
+    return this.register(props, n);
+  }
+
+  /** Start counting a new document's nodes (go-yaml counts per document, the document node first). */
+  newDocument(): void {
+    this.decodeCount = 1;
+    this.aliasCount = 0;
+  }
+
+  /**
+   * go-yaml's guard against alias bombs (decode.go, allowedAliasRatio): past 1000 nodes and 100
+   * aliased ones, at most 99% of the nodes (10% from 4,000,000 nodes on) may come from aliases.
+   */
+  private checkAliasing(off: number): void {
+    const d = this.decodeCount;
+    const a = this.aliasCount;
+    if (a <= 100 || d <= 1000) return;
+    const allowed = d <= 400_000 ? 0.99 : d >= 4_000_000 ? 0.1 : 0.99 - (0.89 * (d - 400_000)) / 3_600_000;
+    if (a / d > allowed) this.fail(off, 'document contains excessive aliasing');
   }
 
   /** A scalar token's text, as go-yaml's scanner reads it. */
@@ -281,6 +313,7 @@ class Builder {
 
   /** The text of a map key: keys are always strings (a non-string key keeps its source text). */
   key(tok: CST.Token | null | undefined, props: Props): string {
+    this.decodeCount++;
     if (!tok) return '';
     switch (tok.type) {
       case 'scalar':
@@ -308,11 +341,17 @@ class Builder {
 
   /** A value token (with the props that precede it) as a tree node. */
   value(tok: CST.Token, props: Props, parent: Container | null, index: number, inMap: boolean): Node {
+    const start = this.decodeCount++;
     switch (tok.type) {
       case 'alias': {
         const name = tok.source.slice(1);
         const target = this.anchors.get(name);
         if (!target) this.fail(tok.offset, `unknown anchor '${name}' referenced`);
+        // (counted before copying: an alias bomb stops here, not in an out-of-memory abort)
+        const size = this.anchorSizes.get(name) ?? 1;
+        this.decodeCount += size;
+        this.aliasCount += size;
+        this.checkAliasing(tok.offset);
         if (parent) this.mark({ kind: inMap ? MarkKind.Val : MarkKind.Item, off: tok.offset, end: tok.offset + tok.source.length, c: parent, i: index });
         this.scan(tok.end, {});
         return cloneNode(target);
@@ -320,13 +359,13 @@ class Builder {
       case 'scalar':
       case 'single-quoted-scalar':
       case 'double-quoted-scalar': {
-        const n = this.register(props, this.scalar(tok, props));
+        const n = this.register(props, this.scalar(tok, props), start);
         if (parent) this.mark({ kind: inMap ? MarkKind.Val : MarkKind.Item, off: tok.offset, end: tok.offset + tok.source.length, c: parent, i: index });
         this.scan(tok.end, {});
         return n;
       }
       case 'block-scalar': {
-        const n = this.register(props, this.scalar(tok, props));
+        const n = this.register(props, this.scalar(tok, props), start);
         // a comment after the header is inline; later ones come after the content
         const last = tok.props[tok.props.length - 1];
         const contentStart = last ? last.offset + (last as CST.SourceToken).source.length : tok.offset;
@@ -337,11 +376,11 @@ class Builder {
         return n;
       }
       case 'block-map':
-        return this.register(props, this.blockMap(tok, parent, index));
+        return this.register(props, this.blockMap(tok, parent, index), start);
       case 'block-seq':
-        return this.register(props, this.blockSeq(tok, parent, index));
+        return this.register(props, this.blockSeq(tok, parent, index), start);
       case 'flow-collection':
-        return this.register(props, this.flow(tok, props, parent, index, inMap));
+        return this.register(props, this.flow(tok, props, parent, index, inMap), start);
       default:
         return this.fail(tok.offset, `unexpected ${tok.type}`);
     }
@@ -392,7 +431,7 @@ class Builder {
       this.scan(it.sep, vProps);
       let value: Node;
       if (v) value = this.value(v, vProps, c, i, true);
-      else value = this.register(vProps, this.empty(vProps, keyOff));
+      else value = this.registerEmpty(vProps, this.empty(vProps, keyOff));
       m.items.push(entry(key, value));
     }
     return m;
@@ -413,7 +452,7 @@ class Builder {
         else if (this.column(off) !== this.column(c.firstOff)) this.fail(off, "did not find expected '-' indicator");
         this.mark({ kind: MarkKind.Dash, off, end: off + 1, c, i, empty: !it.value });
       });
-      const value = it.value ? this.value(it.value, props, c, i, false) : this.register(props, this.empty(props, tok.offset));
+      const value = it.value ? this.value(it.value, props, c, i, false) : this.registerEmpty(props, this.empty(props, tok.offset));
       l.items.push(value);
     }
     return l;
@@ -439,7 +478,7 @@ class Builder {
         }
         const vp: Props = {};
         this.scan(it.sep, vp);
-        const value = it.value ? this.value(it.value, vp, c, node.items.length, true) : this.register(vp, { kind: 'null' });
+        const value = it.value ? this.value(it.value, vp, c, node.items.length, true) : this.registerEmpty(vp, { kind: 'null' });
         if (isMap) (node as MapNode).items.push(entry(key, value));
         else (node as ListNode).items.push({ kind: 'map', items: [entry(key, value)] });
       } else {
@@ -754,6 +793,7 @@ export function parseYaml(src: string, validate = true): Tree {
     }
     builder.seq = [];
     builder.root = null;
+    builder.newDocument();
     builder.scan(pending, {});
     pending = [];
     const props: Props = {};
@@ -836,8 +876,44 @@ function composeCheck(src: string, lines: Lines, tokens: Iterable<CST.Token>): v
   }
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** What go-yaml's reader refuses: characters outside YAML's printable set (a BOM only first). */
+const NOT_PRINTABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x84\x86-\x9F\uFFFE\uFFFF]|(?!^)\uFEFF/;
+
+/**
+ * The text of a YAML file, refused as go-yaml refuses it: invalid UTF-8 (never replaced by U+FFFD)
+ * and control characters.
+ */
 function decode(data: Buffer): string {
-  return data.toString('utf8');
+  let src: string;
+  try {
+    src = UTF8.decode(data);
+  } catch {
+    throw new FileError(`Error unmarshaling input YAML: ${utf8Problem(data)}`);
+  }
+  const bad = NOT_PRINTABLE.exec(src);
+  if (bad) throw errorAt(new Lines(src), bad.index, 'control characters are not allowed');
+  return src;
+}
+
+/** go-yaml's reader message (and byte offset) for the first invalid UTF-8 sequence. */
+function utf8Problem(b: Buffer): string {
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    const n = c < 0x80 ? 1 : (c & 0xe0) === 0xc0 ? 2 : (c & 0xf0) === 0xe0 ? 3 : (c & 0xf8) === 0xf0 ? 4 : 0;
+    if (n === 0) return `invalid leading UTF-8 octet at byte ${i}`;
+    if (i + n > b.length) return `incomplete UTF-8 octet sequence at byte ${i}`;
+    let v = n === 1 ? c : n === 2 ? c & 0x1f : n === 3 ? c & 0x0f : c & 0x07;
+    for (let k = 1; k < n; k++) {
+      const t = b[i + k]!;
+      if ((t & 0xc0) !== 0x80) return `invalid trailing UTF-8 octet at byte ${i + k}`;
+      v = (v << 6) + (t & 0x3f);
+    }
+    if (!(n === 1 || (n === 2 && v >= 0x80) || (n === 3 && v >= 0x800) || (n === 4 && v >= 0x10000))) return `invalid length of a UTF-8 sequence at byte ${i}`;
+    if ((v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff) return `invalid Unicode character at byte ${i}`;
+    i += n;
+  }
+  return 'invalid UTF-8';
 }
 
 /** The YAML store (sops's `stores/yaml`). */

@@ -1,0 +1,196 @@
+// Issue 10, YAML items: alias bombs, invalid UTF-8, sub-second timestamps, !!binary values, empty
+// files, malformed YAML on the encrypted-file fast path, messages that never echo a value, and
+// ±Inf in the MAC (checked against the real sops decrypt library and go-yaml v3.0.1).
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { decrypt, decryptData, encrypt } from '../../src/api.js';
+import { ExitCode, SopsError } from '../../src/errors.js';
+import { createYamlStore } from '../../src/stores/yaml.js';
+import { AGE_IDENTITY, AGE_RECIPIENT } from '../helpers/editing.js';
+import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } from '../helpers/sops-oracle.js';
+import { closeGoyaml, goyaml, goyamlUnavailableReason } from '../goyaml/oracle.js';
+import { encryptValue, parseEncrypted, decryptParsed } from '../../src/aes/cipher.js';
+import { macAad } from '../../src/metadata/metadata.js';
+
+const env = { SOPS_AGE_KEY: AGE_IDENTITY } as NodeJS.ProcessEnv;
+const store = createYamlStore();
+const goSkip = goyamlUnavailableReason() ?? false;
+
+after(async () => {
+  closeGoyaml();
+  await closeOracle();
+});
+
+/** The message of what `f` throws (it must throw). */
+function thrown(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  assert.fail('expected an error');
+}
+
+/** 24 levels of 10 aliases each: 10^24 nodes once expanded. */
+function aliasBomb(): string {
+  const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < 24; i++) lines.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+  return lines.join('\n') + '\n';
+}
+
+test('an alias bomb is refused at once with go-yaml\'s one line, on both load paths', () => {
+  const bomb = Buffer.from(aliasBomb());
+  for (const load of [() => store.loadPlain(bomb), () => store.loadEncrypted(bomb)]) {
+    const msg = thrown(load);
+    assert.match(msg, /^Error unmarshaling input YAML: document contains excessive aliasing at line \d+, column \d+$/);
+  }
+});
+
+test('go-yaml agrees: the bomb is refused, moderate aliasing is accepted', { skip: goSkip }, () => {
+  const moderate = ['base: &b {a: 1, b: 2, c: [1, 2, 3]}', ...Array.from({ length: 60 }, (_, i) => `k${i}: *b`)].join('\n') + '\n';
+  const [bomb, ok] = goyaml([{ mode: 'value', body: aliasBomb() }, { mode: 'value', body: moderate }]);
+  assert.match(bomb!.error ?? '', /document contains excessive aliasing/);
+  assert.equal(ok!.error, undefined);
+  assert.equal(store.loadPlain(Buffer.from(moderate)).docs[0]!.items.length, 61);
+});
+
+test('invalid UTF-8 and control characters are refused with go-yaml\'s words, never turned into U+FFFD', () => {
+  const cases: Array<[number[], RegExp]> = [
+    [[0x61, 0x3a, 0x20, 0xff, 0x0a], /invalid leading UTF-8 octet/],
+    [[0x61, 0x3a, 0x20, 0xc3, 0x0a], /invalid trailing UTF-8 octet/],
+    [[0x61, 0x3a, 0x20, 0xc3], /incomplete UTF-8 octet sequence/],
+    [[0x61, 0x3a, 0x20, 0xc0, 0xaf, 0x0a], /invalid length of a UTF-8 sequence/],
+    [[0x61, 0x3a, 0x20, 0xed, 0xa0, 0x80, 0x0a], /invalid (Unicode character|length)/],
+    [[0x61, 0x3a, 0x20, 0x01, 0x0a], /control characters are not allowed/],
+  ];
+  for (const [b, re] of cases) {
+    for (const load of [() => store.loadPlain(Buffer.from(b)), () => store.loadEncrypted(Buffer.from(b))]) {
+      const msg = thrown(load);
+      assert.match(msg, re, JSON.stringify(b));
+      assert.doesNotMatch(msg, /\uFFFD/);
+    }
+  }
+  // valid UTF-8 (and a leading BOM) still reads
+  assert.equal(store.loadPlain(Buffer.from('\uFEFFa: ünï 日本 😀\n')).docs[0]!.items.length, 1);
+});
+
+test('go-yaml agrees on the invalid UTF-8 it refuses', { skip: goSkip }, () => {
+  const answers = goyaml([[0x61, 0x3a, 0x20, 0xff, 0x0a], [0x61, 0x3a, 0x20, 0xc3], [0x61, 0x3a, 0x20, 0x01, 0x0a]].map((b) => ({ mode: 'sops', body: Buffer.from(b) })));
+  assert.deepEqual(answers.map((a) => a.error), ['yaml: invalid leading UTF-8 octet', 'yaml: incomplete UTF-8 octet sequence', 'yaml: control characters are not allowed']);
+});
+
+test('sub-second timestamps keep their fraction (RFC 3339 nanoseconds, as sops >= 3.10)', async () => {
+  const src = 't: 2001-12-14T21:59:43.123456789Z\nu: 2001-12-14 21:59:43.10\nv: 2001-12-14T21:59:43,5+01:00\n';
+  const t = store.loadPlain(Buffer.from(src)).docs[0]!;
+  assert.deepEqual(t.items.map((i) => (i.kind === 'entry' && i.value.kind === 'scalar' ? `${i.value.type}:${i.value.text}` : '')), [
+    'time:2001-12-14T21:59:43.123456789Z', 'time:2001-12-14T21:59:43.1Z', 'time:2001-12-14T21:59:43.5+01:00',
+  ]);
+  const enc = await encrypt(src, { format: 'yaml', age: [AGE_RECIPIENT], env });
+  assert.match(enc, /type:time\]/);
+  assert.equal(await decrypt(enc, { format: 'yaml', env }), 't: 2001-12-14T21:59:43.123456789Z\nu: 2001-12-14T21:59:43.1Z\nv: 2001-12-14T21:59:43.5+01:00\n');
+});
+
+test('!!binary values are decoded whole (SECRETXYZ, not SECRETXY), and invalid base64 is refused', async () => {
+  const src = 'a: !!binary U0VDUkVUWFla\nb: !!binary |\n  U0VDUk\n  VUWFla\n';
+  const enc = await encrypt(src, { format: 'yaml', age: [AGE_RECIPIENT], env });
+  assert.deepEqual(await decryptData(enc, { format: 'yaml', env }), { a: 'SECRETXYZ', b: 'SECRETXYZ' });
+  for (const bad of ['a: !!binary U0VDUkVUWFl\n', 'a: !!binary "!!!!"\n', 'a: !!binary >\n  U0VDUkVU\n  WFla\n']) {
+    assert.match(thrown(() => store.loadPlain(Buffer.from(bad))), /!!binary value contains invalid base64 data/, bad);
+  }
+});
+
+test('an empty YAML file is refused by encrypt as sops refuses it (exit code 92)', async () => {
+  for (const src of ['', '\n', '# only a comment\n']) {
+    await assert.rejects(encrypt(src, { format: 'yaml', age: [AGE_RECIPIENT], env }), (e: unknown) => {
+      assert.ok(e instanceof SopsError);
+      assert.equal(e.code, ExitCode.NeedAtLeastOneDocument);
+      assert.match(e.message, /File cannot be completely empty, it must contain at least one document/);
+      return true;
+    });
+  }
+  // a document marker alone is one (empty) document, as in sops
+  assert.match(await encrypt('---\n', { format: 'yaml', age: [AGE_RECIPIENT], env }), /^sops:/);
+});
+
+test('decrypt refuses malformed YAML that encrypt and go-yaml refuse (the fast path checks structure)', async () => {
+  const enc = await encrypt('a: 1\nb:\n  c: secret\nd: [x, y]\n', { format: 'yaml', age: [AGE_RECIPIENT], env });
+  const lines = enc.split('\n');
+  const bIndex = lines.indexOf('b:');
+  const damaged: Record<string, string> = {
+    'stray trailing line': `${enc}stray\n`,
+    'tab indentation': enc.replace('\n    c: ', '\n\tc: '),
+    'over-indented key': [...lines.slice(0, bIndex + 2), `      e: ${lines[bIndex + 1]!.trim().slice(3)}`, ...lines.slice(bIndex + 2)].join('\n'),
+    'truncated last line': enc.slice(0, enc.indexOf('lastmodified: "') + 20),
+    'unclosed flow': enc.replace(/\nd:\n(    - .*\n)+/, '\nd: [ENC[x], ENC[y]\n'),
+  };
+  for (const [what, text] of Object.entries(damaged)) {
+    const plainMsg = thrown(() => store.loadPlain(Buffer.from(text)));
+    assert.match(plainMsg, /^Error unmarshaling input YAML: /, `${what}: encrypt refuses it`);
+    await assert.rejects(decrypt(text, { format: 'yaml', env }), (e: unknown) => {
+      assert.match((e as Error).message, /Error unmarshaling input YAML|could not parse/, what);
+      assert.doesNotMatch((e as Error).message, /MAC/, what);
+      return true;
+    });
+  }
+});
+
+test('go-yaml refuses the same damaged files', { skip: goSkip }, async () => {
+  const enc = await encrypt('a: 1\nb:\n  c: secret\n', { format: 'yaml', age: [AGE_RECIPIENT], env });
+  const texts = [`${enc}stray\n`, enc.replace('\n    c: ', '\n\tc: '), enc.slice(0, enc.indexOf('lastmodified: "') + 20)];
+  for (const a of goyaml(texts.map((body) => ({ mode: 'sops', body })))) assert.ok(a.error, 'go-yaml refuses');
+});
+
+test('type errors never print the value (go-yaml quotes it; a file of secrets must not)', () => {
+  for (const tag of ['!!int', '!!float', '!!bool', '!!null', '!!timestamp']) {
+    const msg = thrown(() => store.loadPlain(Buffer.from(`a: ${tag} SECRETXYZ\n`)));
+    assert.match(msg, new RegExp(tag === '!!timestamp' ? '!!timestamp' : `cannot decode a !!str value as a ${tag}`));
+    assert.doesNotMatch(msg, /SECRETXYZ/);
+    assert.doesNotMatch(thrown(() => store.loadEncrypted(Buffer.from(`a: ${tag} SECRETXYZ\n`))), /SECRETXYZ/);
+  }
+});
+
+test('±Inf hash as sops hashes them (+Inf / -Inf): flipping an unencrypted .inf breaks the MAC', async () => {
+  const src = 'x_unencrypted: .inf\ny_unencrypted: -.inf\nz: .inf\nw: -.Inf\n';
+  const enc = await encrypt(src, { format: 'yaml', age: [AGE_RECIPIENT], env });
+  assert.equal(await decrypt(enc, { format: 'yaml', env }), 'x_unencrypted: .inf\ny_unencrypted: -.inf\nz: .inf\nw: -.inf\n');
+  const flipped = enc.replace('x_unencrypted: .inf', 'x_unencrypted: -.inf');
+  assert.notEqual(flipped, enc);
+  await assert.rejects(decrypt(flipped, { format: 'yaml', env }), /MAC/);
+  // the MAC is SHA-512 over sops's bytes of the values: +Inf -Inf +Inf -Inf
+  const meta = store.loadEncrypted(Buffer.from(enc)).metadata as { mac: string; lastmodified: string };
+  const key = await dataKeyOf(enc);
+  const mac = decryptParsed(parseEncrypted(meta.mac), key, macAad(meta.lastmodified)).toString('utf8');
+  assert.equal(mac, createHash('sha512').update('+Inf-Inf+Inf-Inf').digest('hex').toUpperCase());
+});
+
+/** The data key of an age-encrypted file (the test identity). */
+async function dataKeyOf(enc: string): Promise<Buffer> {
+  const meta = store.loadEncrypted(Buffer.from(enc)).metadata as { age: Array<{ enc: string }> };
+  const age = await import('age-encryption');
+  const d = new age.Decrypter();
+  d.addIdentity(AGE_IDENTITY);
+  return Buffer.from(await d.decrypt(age.armor.decode(meta.age[0]!.enc)));
+}
+
+test('real sops verifies the MAC of a file with .inf and -.inf values, and refuses the flipped one', async (t) => {
+  if (!(await oracleAvailable())) return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown'}`);
+  const enc = await encrypt('x_unencrypted: .inf\ny_unencrypted: -.inf\nname: v\n', { format: 'yaml', age: [AGE_RECIPIENT], env });
+  const good = await sopsDecrypt(enc, 'yaml', { SOPS_AGE_KEY: AGE_IDENTITY });
+  // (sops verifies the MAC and decrypts; only the oracle's JSON output cannot hold +Inf)
+  assert.ok(good.ok || /unsupported value: \+Inf/.test(good.error), good.error);
+  assert.doesNotMatch(good.error, /integrity|mac/i, good.error);
+  const bad = await sopsDecrypt(enc.replace('y_unencrypted: -.inf', 'y_unencrypted: .inf'), 'yaml', { SOPS_AGE_KEY: AGE_IDENTITY });
+  assert.equal(bad.ok, false);
+  assert.match(bad.error, /Failed to verify data integrity/);
+});
+
+test('tsops opens a file whose MAC sops computed over +Inf/-Inf (both ways)', async () => {
+  // written as sops writes it: the MAC over Go's FormatFloat(±Inf) bytes, encrypted with lastmodified
+  const enc = await encrypt('x_unencrypted: .inf\ny_unencrypted: -.inf\n', { format: 'yaml', age: [AGE_RECIPIENT], env });
+  const key = await dataKeyOf(enc);
+  const meta = store.loadEncrypted(Buffer.from(enc)).metadata as { mac: string; lastmodified: string };
+  const sopsMac = createHash('sha512').update('+Inf-Inf').digest('hex').toUpperCase();
+  const rewritten = enc.replace(meta.mac, encryptValue(Buffer.from(sopsMac), 'str', key, macAad(meta.lastmodified)));
+  assert.equal(await decrypt(rewritten, { format: 'yaml', env }), 'x_unencrypted: .inf\ny_unencrypted: -.inf\n');
+});
