@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { decryptParsed, encryptValue, parseEncrypted } from '../aes/cipher.js';
-import { DecryptionError, DumpError, EncryptionError, FileError, KeyRetrievalError, MacMismatchError, MetadataNotFoundError, ReadError, SopsError, messageOf, withPrefix } from '../errors.js';
+import { DecryptionError, DumpError, EmptyFileError, EncryptionError, FileError, KeyRetrievalError, MacMismatchError, MetadataNotFoundError, ReadError, SopsError, messageOf, withPrefix } from '../errors.js';
 import type { KeyContext, KeyGroup, KeyType } from '../keys/types.js';
 import {
   SOPS_FORMAT_VERSION,
@@ -230,7 +230,7 @@ export async function loadPlain(data: Buffer, format: Format, o: CommonOptions &
     throw new FileError(named(o, `could not parse the ${format} file: ${messageOf(e)}`), undefined, { cause: e });
   }
   // (an empty YAML file has no document: sops refuses to encrypt it)
-  if (tree.docs.length === 0) throw new SopsError('File cannot be completely empty, it must contain at least one document', ExitCode.NeedAtLeastOneDocument);
+  if (tree.docs.length === 0) throw new EmptyFileError('File cannot be completely empty, it must contain at least one document');
   return { tree, store };
 }
 
