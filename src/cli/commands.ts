@@ -57,7 +57,3 @@ export async function decryptCommand(file: string | undefined, o: CliOptions, le
   const result = renderPlain(opened.tree, out, o.extract !== undefined ? parseTreePath(o.extract) : []);
   writeResult(result, io, o);
 }
-
-export function notYet(what: string): never {
-  throw new SopsError(`${what} is not available in this version of tsops yet`, ExitCode.ErrorGeneric);
-}

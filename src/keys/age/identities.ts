@@ -84,12 +84,6 @@ function userConfigDir(env: NodeJS.ProcessEnv): { dir?: string; error?: string }
   return home ? { dir: path.join(home, '.config') } : { error: 'neither $XDG_CONFIG_HOME nor $HOME is defined' };
 }
 
-/** The default keys file for this environment (undefined when it cannot be determined). */
-export function defaultKeysFile(env: NodeJS.ProcessEnv): string | undefined {
-  const { dir } = userConfigDir(env);
-  return dir ? path.join(dir, 'sops', 'age', 'keys.txt') : undefined;
-}
-
 function display(p: string, env: NodeJS.ProcessEnv): string {
   const home = homeDir(env);
   if (home && (p === home || p.startsWith(home.endsWith(path.sep) ? home : home + path.sep))) {

@@ -130,8 +130,3 @@ export async function decryptWithKeyFiles(enc: string, env: NodeJS.ProcessEnv): 
     throw new Error(`OpenPGP could not decrypt the data key (key ID ${forIds}): ${(e as Error).message}`);
   }
 }
-
-/** Forget parsed key files (tests). */
-export function clearKeyFileCache(): void {
-  cache.clear();
-}
