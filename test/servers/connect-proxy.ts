@@ -14,6 +14,10 @@ export interface ConnectProxy {
   url: string;
   /** Every CONNECT target asked for (`host:port`), in order; refused ones too. */
   connects: string[];
+  /** Every plain-HTTP request forwarded in absolute form (`http://host:port/path`), refused ones too. */
+  forwards: string[];
+  /** The Proxy-Authorization headers received, in order ('' when absent). */
+  authorizations: string[];
   close(): Promise<void>;
 }
 
@@ -30,19 +34,47 @@ function routeFor(routes: Record<string, number>, target: string): number | unde
 
 export async function startConnectProxy(routes: Record<string, number>): Promise<ConnectProxy> {
   const connects: string[] = [];
+  const forwards: string[] = [];
+  const authorizations: string[] = [];
   const sockets = new Set<net.Socket>();
   const track = (s: net.Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   };
-  const server = http.createServer((_req, res) => {
-    res.writeHead(405, { 'content-type': 'text/plain' });
-    res.end('this proxy only tunnels (CONNECT)\n');
+  const server = http.createServer((req, res) => {
+    // a plain-HTTP request in absolute form (http://host:port/path), forwarded to a routed host
+    let target: URL | undefined;
+    try {
+      target = /^http:\/\//.test(req.url ?? '') ? new URL(req.url ?? '') : undefined;
+    } catch {
+      target = undefined;
+    }
+    if (!target) {
+      res.writeHead(405, { 'content-type': 'text/plain' });
+      res.end('this proxy tunnels (CONNECT) and forwards absolute http:// requests only\n');
+      return;
+    }
+    forwards.push(target.href);
+    authorizations.push(String(req.headers['proxy-authorization'] ?? ''));
+    const port = routeFor(routes, `${target.hostname}:${target.port || '80'}`);
+    if (port === undefined) {
+      res.writeHead(403).end();
+      return;
+    }
+    const headers = { ...req.headers };
+    delete headers['proxy-authorization'];
+    const up = http.request({ host: '127.0.0.1', port, method: req.method, path: `${target.pathname}${target.search}`, headers }, (ur) => {
+      res.writeHead(ur.statusCode ?? 502, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
   });
   server.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => {
     track(sock);
     const target = req.url ?? '';
     connects.push(target);
+    authorizations.push(String(req.headers['proxy-authorization'] ?? ''));
     const port = routeFor(routes, target);
     if (port === undefined) {
       sock.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n');
@@ -65,9 +97,12 @@ export async function startConnectProxy(routes: Record<string, number>): Promise
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     connects,
+    forwards,
+    authorizations,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
+        server.closeAllConnections();
         server.close(() => resolve());
       }),
   };

@@ -15,6 +15,8 @@
  * - `SOPS_GCP_KMS_ENDPOINT` (`host:port`, port 443 when left out) or
  *   `SOPS_GCP_KMS_UNIVERSE_DOMAIN` (endpoint `cloudkms.<domain>:443`); the endpoint wins when both
  *   are set.
+ * - `HTTPS_PROXY` / `https_proxy` and `NO_PROXY` / `no_proxy` with Go's rules (../proxy.ts), as
+ *   gRPC-go reads them (grpc-js alone reads only the lower-case ones).
  * - `TSOPS_GCP_KMS_INSECURE=1`: talk to `SOPS_GCP_KMS_ENDPOINT` without TLS (plaintext gRPC or
  *   `http://`). For local emulators and tests; refused unless the endpoint is a loopback address,
  *   since the credentials travel in clear.
@@ -29,6 +31,7 @@ import { join } from 'node:path';
 import { ExitCode, SopsError, messageOf } from '../../errors.js';
 import type { GcpKmsKey, KeyContext, KeySource } from '../types.js';
 import { GCP_KMS_ID_FORM, isGcpKmsResourceId } from './key.js';
+import { proxyFor, proxyLabel } from '../proxy.js';
 
 /** Connection settings, from the environment (see the module comment). */
 export interface GcpKmsSettings {
@@ -200,14 +203,30 @@ function loadSdk(): Promise<Sdk> {
   return sdk;
 }
 
-function newClient(s: Sdk, settings: GcpKmsSettings, creds: Credentials): KmsClient {
+/**
+ * The proxy gRPC-go (sops) would use for the KMS endpoint: HTTPS_PROXY / https_proxy and
+ * NO_PROXY / no_proxy with Go's rules (../proxy.ts). grpc-js on its own reads only the lower-case
+ * variables, with other NO_PROXY rules; tsops decides and tells grpc-js (see `initialize`).
+ */
+function grpcProxy(settings: GcpKmsSettings, env: NodeJS.ProcessEnv): URL | undefined {
+  if (settings.transport !== 'grpc' || settings.insecure) return undefined;
+  const host = settings.endpoint?.host ?? `cloudkms.${settings.universeDomain ?? 'googleapis.com'}`;
+  const port = settings.endpoint?.port ?? 443;
+  try {
+    return proxyFor(new URL(`https://${host}:${port}`), env);
+  } catch (e) {
+    throw configError((e as Error).message);
+  }
+}
+
+function newClient(s: Sdk, settings: GcpKmsSettings, creds: Credentials, proxy: URL | undefined): KmsClient {
   const opts: Record<string, unknown> = {};
   if (settings.endpoint) {
     opts['apiEndpoint'] = settings.endpoint.host;
     opts['port'] = settings.endpoint.port;
-    // An HTTP proxy from the environment cannot reach this machine's loopback.
-    if (isLoopback(settings.endpoint.host)) opts['grpc.enable_http_proxy'] = 0;
   }
+  // Without a proxy (as Go decides), grpc-js must not pick one from the environment itself.
+  if (!proxy && settings.transport === 'grpc') opts['grpc.enable_http_proxy'] = 0;
   if (settings.universeDomain) opts['universeDomain'] = settings.universeDomain;
   switch (creds.kind) {
     case 'json':
@@ -247,20 +266,55 @@ interface Pooled {
   client: KmsClient;
   active: number;
   retired: boolean;
+  /** The proxy its gRPC channel goes through (undefined: direct). */
+  proxy: URL | undefined;
+  /** The channel, once made (see `initialize`). */
+  ready?: Promise<unknown>;
+}
+
+/**
+ * grpc-js takes its proxy only from process.env (`grpc_proxy`, `no_grpc_proxy`), read when the
+ * channel is made. So the channel is made here, with those two set to the proxy tsops chose and
+ * restored right after; one channel at a time, so concurrent key groups cannot mix them up.
+ */
+let envTurn: Promise<void> = Promise.resolve();
+
+function initialize(p: Pooled): Promise<unknown> {
+  p.ready ??= (async () => {
+    if (!p.proxy) return p.client.initialize();
+    const before = envTurn;
+    let done!: () => void;
+    envTurn = new Promise((r) => (done = r));
+    await before;
+    const saved = { grpc_proxy: process.env['grpc_proxy'], no_grpc_proxy: process.env['no_grpc_proxy'] };
+    process.env['grpc_proxy'] = p.proxy.href;
+    // an exclusion that matches nothing, so grpc-js does not fall back to no_proxy
+    process.env['no_grpc_proxy'] = 'tsops-no-exclusion.invalid';
+    try {
+      return await p.client.initialize();
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      done();
+    }
+  })();
+  return p.ready;
 }
 
 const clients = new Map<string, Pooled>();
 
-function clientId(settings: GcpKmsSettings, creds: Credentials): string {
+function clientId(settings: GcpKmsSettings, creds: Credentials, proxy: URL | undefined): string {
   const { transport, endpoint, universeDomain, insecure } = settings;
-  return createHash('sha256').update(JSON.stringify([transport, endpoint, universeDomain, insecure, creds])).digest('hex');
+  return createHash('sha256').update(JSON.stringify([transport, endpoint, universeDomain, insecure, creds, proxy?.href ?? ''])).digest('hex');
 }
 
-function acquire(s: Sdk, settings: GcpKmsSettings, creds: Credentials): Pooled {
-  const id = clientId(settings, creds);
+function acquire(s: Sdk, settings: GcpKmsSettings, creds: Credentials, proxy: URL | undefined): Pooled {
+  const id = clientId(settings, creds, proxy);
   let p = clients.get(id);
   if (!p) {
-    p = { client: newClient(s, settings, creds), active: 0, retired: false };
+    p = { client: newClient(s, settings, creds, proxy), active: 0, retired: false, proxy };
     clients.set(id, p);
   }
   p.active++;
@@ -378,7 +432,8 @@ async function callKms<T>(key: GcpKmsKey, op: Op, ctx: KeyContext, run: (client:
   const settings = gcpKmsSettings(ctx.env);
   const creds = resolveCredentials(ctx.env);
   const s = await loadSdk();
-  const pooled = acquire(s, settings, creds);
+  const proxy = grpcProxy(settings, ctx.env);
+  const pooled = acquire(s, settings, creds, proxy);
   const client = pooled.client;
   const where = settings.endpoint ? `${settings.endpoint.host}:${settings.endpoint.port}` : 'the default endpoint';
   let last: CallError | undefined;
@@ -387,9 +442,10 @@ async function callKms<T>(key: GcpKmsKey, op: Op, ctx: KeyContext, run: (client:
   try {
     for (let attempt = 1; attempt <= settings.attempts; attempt++) {
       tries = attempt;
-      ctx.log(`GCP KMS ${op} with ${key.resourceId} (${settings.transport}${settings.insecure ? ', no TLS' : ''}, ${where}, attempt ${attempt})`);
+      ctx.log(`GCP KMS ${op} with ${key.resourceId} (${settings.transport}${settings.insecure ? ', no TLS' : ''}, ${where}${proxy ? ` through the proxy ${proxyLabel(proxy)}` : ''}, attempt ${attempt})`);
       try {
         const attemptRun = async () => {
+          await initialize(pooled);
           const options: CallOptions = { timeout: settings.timeoutMs, retry: null };
           if (settings.insecure && settings.transport === 'grpc') options.otherArgs = { headers: await authHeaders(client) };
           return run(client, options);

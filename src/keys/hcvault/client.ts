@@ -16,6 +16,7 @@
  *    VAULT_MAX_RETRIES (default 2): failed connections, 412 and 5xx answers (not 501) are retried
  *    with a growing, jittered delay;
  *  - VAULT_DISABLE_REDIRECTS stops following a standby node's redirect to the active node.
+ *  - HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and lower case) as Go's net/http reads them (../proxy.ts);
  *  - SOPS_HC_VAULT_ALLOWLIST (sops 3.13, see ./key.ts) is checked before anything else: a refused
  *    server is never connected to, and a redirect to a server outside the list is not followed.
  * VAULT_HTTP_PROXY / VAULT_PROXY_ADDR are not supported.
@@ -29,6 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { KeyContext, KeySource, VaultKey } from '../types.js';
 import { vaultAllowlistProblem, vaultKeyUri } from './key.js';
+import { ProxyingHttpsAgent, proxyAuthorization, proxyFor } from '../proxy.js';
 
 export interface VaultOptions {
   /** Per-attempt timeout when VAULT_CLIENT_TIMEOUT is unset. Default 60 000 ms. */
@@ -61,6 +63,8 @@ function envText(env: NodeJS.ProcessEnv, name: string): string {
 }
 
 interface Settings {
+  /** The caller's environment (the proxy for each request is chosen from it). */
+  env: NodeJS.ProcessEnv;
   base: URL;
   socketPath?: string;
   token: string;
@@ -181,6 +185,7 @@ function settingsFor(key: VaultKey, env: NodeJS.ProcessEnv, opts: VaultOptions):
   }
   const noRedirects = envText(env, 'VAULT_DISABLE_REDIRECTS');
   return {
+    env,
     base,
     ...(socketPath ? { socketPath } : {}),
     token,
@@ -220,23 +225,47 @@ const NO_RETRY_CODES = new Set([
   'ENOTFOUND',
 ]);
 
+/**
+ * How one request travels: directly, through a CONNECT tunnel (https, see ../proxy.ts) or, for
+ * http:// with HTTP_PROXY, sent to the proxy in absolute form — as Go's net/http does.
+ */
+function route(url: URL, s: Settings): { agent: http.Agent | false; forwardTo?: URL; headers: Record<string, string> } {
+  if (s.socketPath) return { agent: false, headers: {} };
+  if (url.protocol === 'https:') return { agent: new ProxyingHttpsAgent(s.env), headers: {} };
+  let proxy: URL | undefined;
+  try {
+    proxy = proxyFor(url, s.env);
+  } catch (e) {
+    throw new AttemptError((e as Error).message, false);
+  }
+  if (!proxy) return { agent: false, headers: {} };
+  if (proxy.protocol !== 'http:') throw new AttemptError(`HTTP_PROXY must be an http:// proxy for the http:// Vault address ${url.origin}`, false);
+  const auth = proxyAuthorization(proxy);
+  return { agent: false, forwardTo: proxy, headers: { Host: url.host, ...(auth ? { 'Proxy-Authorization': auth } : {}) } };
+}
+
 function requestOnce(url: URL, s: Settings, body: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const lib = url.protocol === 'https:' ? https : http;
+    const via = route(url, s);
+    const where: http.RequestOptions = via.forwardTo
+      ? { host: via.forwardTo.hostname.replace(/^\[|\]$/g, ''), port: Number(via.forwardTo.port || 80), path: url.href }
+      : { protocol: url.protocol, host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port ? Number(url.port) : undefined, path: `${url.pathname}${url.search}` };
     const req = lib.request(
-      url,
       {
+        ...where,
         // PUT, as sops's Vault client sends it (Vault treats POST and PUT alike).
         method: 'PUT',
         ...(s.socketPath ? { socketPath: s.socketPath } : {}),
         headers: {
           ...s.headers,
+          ...via.headers,
           'Content-Type': 'application/json',
           'Content-Length': String(Buffer.byteLength(body)),
           'User-Agent': 'tsops',
         },
         ...(url.protocol === 'https:' ? s.tls : {}),
-        agent: false,
+        agent: via.agent,
       },
       (res) => {
         const chunks: Buffer[] = [];

@@ -12,6 +12,8 @@
  *   sops names it) and the temporary credentials sign the KMS call.
  * - Endpoints: `AWS_ENDPOINT_URL_KMS` / `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL` (unless
  *   `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`).
+ * - Connections: HTTPS_PROXY / NO_PROXY as sops's Go SDK reads them (../proxy.ts); AWS_CA_BUNDLE
+ *   (PEM) is trusted besides Node's own CAs.
  * - Every HTTP attempt has a timeout (`TSOPS_KMS_TIMEOUT_MS`, default 10 s) and a call makes at most
  *   `AWS_MAX_ATTEMPTS` attempts (default 3).
  *
@@ -19,13 +21,16 @@
  * the parts of the default credential chain the SDK runs itself (SSO caches, instance metadata…)
  * look at the process environment. The AWS SDK is imported on first use.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import tls from 'node:tls';
 import type { KMSClientConfig } from '@aws-sdk/client-kms';
 import type { STSClientConfig } from '@aws-sdk/client-sts';
 import { ExitCode, MasterKeyError, SopsError } from '../../errors.js';
 import type { KeyContext, KeySource, KmsKey } from '../types.js';
 import { describeKey } from '../identity.js';
 import { kmsRegion } from './key.js';
+import { ProxyingHttpsAgent } from '../proxy.js';
 
 /** Characters sops drops from the hostname in the STS session name (as its Go pattern reads them). */
 const SESSION_NAME_DROP = /[^a-zA-Z0-9=,.@-_]+/g;
@@ -45,6 +50,8 @@ type Credentials = NonNullable<KMSClientConfig['credentials']>;
 
 interface Settings {
   region: string;
+  /** Connections: the proxy from HTTPS_PROXY/NO_PROXY (as Go picks it) and AWS_CA_BUNDLE. */
+  httpsAgent: ProxyingHttpsAgent;
   timeoutMs: number;
   maxAttempts: number;
   kmsEndpoint?: string;
@@ -87,11 +94,29 @@ function settingsFor(key: KmsKey, env: NodeJS.ProcessEnv): Settings {
   }
   return {
     region,
+    httpsAgent: httpsAgent(env),
     timeoutMs: positiveInt(env, 'TSOPS_KMS_TIMEOUT_MS', DEFAULT_TIMEOUT_MS, 600_000),
     maxAttempts: positiveInt(env, 'AWS_MAX_ATTEMPTS', DEFAULT_MAX_ATTEMPTS, 10),
     kmsEndpoint: endpoint(env, 'KMS'),
     stsEndpoint: endpoint(env, 'STS'),
   };
+}
+
+/**
+ * The agent every AWS client connects through: HTTPS_PROXY / NO_PROXY as sops's Go SDK reads them
+ * (see ../proxy.ts), and AWS_CA_BUNDLE (PEM certificates trusted besides Node's own), as the Go SDK.
+ */
+function httpsAgent(env: NodeJS.ProcessEnv): ProxyingHttpsAgent {
+  const bundle = (env['AWS_CA_BUNDLE'] ?? '').trim();
+  let ca: string[] | undefined;
+  if (bundle) {
+    try {
+      ca = [...tls.rootCertificates, readFileSync(bundle, 'utf8')];
+    } catch (e) {
+      throw new SopsError(`cannot read AWS_CA_BUNDLE ${bundle}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, ExitCode.ErrorGeneric);
+    }
+  }
+  return new ProxyingHttpsAgent(env, ca ? { ca } : {});
 }
 
 /** What every client gets: region, endpoint, timeouts and retries given explicitly. */
@@ -104,7 +129,7 @@ function clientConfig(s: Settings, env: NodeJS.ProcessEnv, endpointUrl: string |
     retryMode: 'standard',
     useFipsEndpoint: (env['AWS_USE_FIPS_ENDPOINT'] ?? '').toLowerCase() === 'true',
     useDualstackEndpoint: (env['AWS_USE_DUALSTACK_ENDPOINT'] ?? '').toLowerCase() === 'true',
-    requestHandler: { connectionTimeout: s.timeoutMs, requestTimeout: s.timeoutMs, throwOnRequestTimeout: true },
+    requestHandler: { connectionTimeout: s.timeoutMs, requestTimeout: s.timeoutMs, throwOnRequestTimeout: true, httpsAgent: s.httpsAgent },
   };
 }
 
@@ -116,7 +141,7 @@ async function baseCredentials(key: KmsKey, s: Settings, ctx: KeyContext): Promi
     ...(env['AWS_CONFIG_FILE'] ? { configFilepath: env['AWS_CONFIG_FILE'] } : {}),
   };
   // the STS client a profile's own role_arn / source_profile may need
-  const inner = { region: s.region, ...(s.stsEndpoint ? { endpoint: s.stsEndpoint } : {}) };
+  const inner = { region: s.region, ...(s.stsEndpoint ? { endpoint: s.stsEndpoint } : {}), requestHandler: { httpsAgent: s.httpsAgent } };
   if (key.awsProfile) {
     ctx.log(`kms: credentials from the AWS profile ${key.awsProfile}`);
     const { fromIni } = await import('@aws-sdk/credential-provider-ini');
