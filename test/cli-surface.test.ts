@@ -174,6 +174,10 @@ describe('flags as sops spells them', () => {
     }
     const env = run(['-d', p], { env: { ...withKey, SOPS_DISABLE_VERSION_CHECK: '1' } });
     assert.equal(env.code, 0, env.stderr);
+    // a key type sops does not know in --decryption-order is passed over (warned), not refused
+    const order = run(['decrypt', '--decryption-order', 'nosuch,age', p], { env: withKey });
+    assert.equal(order.code, 0, order.stderr);
+    assert.match(order.stderr, /level=warning msg=.*nosuch/);
   });
 
   test('--keyservice is not silently ignored: one warning, local keys still work', () => {

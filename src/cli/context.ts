@@ -7,7 +7,7 @@ import { readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ExitCode, SopsError } from '../errors.js';
-import type { KeyGroup, MasterKey } from '../keys/types.js';
+import { KEY_TYPES, type KeyGroup, type MasterKey } from '../keys/types.js';
 import { formatFromPath } from '../stores/index.js';
 import { FORMATS, type Format } from '../stores/types.js';
 import { pickScope, resolveScope, type Scope } from '../scope/scope.js';
@@ -143,7 +143,13 @@ export function decryptionOrder(o: CliOptions) {
     if (seen.has(t)) throw new SopsError(`Duplicate decryption key type: ${t}`, ExitCode.DuplicateDecryptionKeyType);
     seen.add(t);
   }
-  return parseDecryptionOrder(spec);
+  // sops orders the types it knows and passes over the others: warn, never refuse
+  const known = [...seen].filter((t) => {
+    const ok = (KEY_TYPES as readonly string[]).includes(t.trim()) || t.trim() === '';
+    if (!ok) sopsWarn(`unknown key type ${JSON.stringify(t)} in the decryption order is ignored (known: ${KEY_TYPES.join(', ')})`);
+    return ok;
+  });
+  return parseDecryptionOrder(known.join(','));
 }
 
 /** The `.sops.yaml` for `path` (or --config), if any; `.sops.yml` next to nothing gets sops's warning. */
