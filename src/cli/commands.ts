@@ -2,7 +2,7 @@
  * The commands: each reads its input, calls the library, and writes its output. No command writes
  * anything when it fails.
  */
-import { ExitCode, SopsError } from '../errors.js';
+import { ConflictingParametersError, ExitCode, NoFileError, SopsError } from '../errors.js';
 import { storeFor } from '../stores/index.js';
 import { parseTreePath } from '../tree/path.js';
 import { hasSopsMetadata, loadPlain, newMetadata, renderPlain, sealTree } from '../file/file.js';
@@ -18,14 +18,14 @@ import { reuseForEncrypt } from './reuse.js';
  */
 export function refuseConflicts(command: 'encrypt' | 'decrypt', file: string | undefined, o: CliOptions, legacy = false): void {
   const stdin = file === undefined || file === '-';
-  if (stdin && legacy) throw new SopsError('Error: no file specified', ExitCode.NoFileSpecified);
-  if (stdin && o.inPlace) throw new SopsError('Error: cannot use --in-place when reading from stdin', ExitCode.ErrorConflictingParameters);
+  if (stdin && legacy) throw new NoFileError('Error: no file specified');
+  if (stdin && o.inPlace) throw new ConflictingParametersError('Error: cannot use --in-place when reading from stdin');
   if (stdin && command === 'encrypt' && !o.filenameOverride) {
-    throw new SopsError('Error: must specify --filename-override when reading from stdin', ExitCode.ErrorConflictingParameters);
+    throw new ConflictingParametersError('Error: must specify --filename-override when reading from stdin');
   }
-  if (o.inPlace && o.output) throw new SopsError('Error: cannot operate on both --output and --in-place', ExitCode.ErrorConflictingParameters);
+  if (o.inPlace && o.output) throw new ConflictingParametersError('Error: cannot operate on both --output and --in-place');
   if (!stdin && !existsSync(file)) {
-    throw new SopsError(`Error: cannot operate on non-existent file ${JSON.stringify(resolve(file))}`, ExitCode.NoFileSpecified);
+    throw new NoFileError(`Error: cannot operate on non-existent file ${JSON.stringify(resolve(file))}`);
   }
 }
 

@@ -6,7 +6,7 @@
 import { readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ExitCode, SopsError } from '../errors.js';
+import { DecryptionOrderError, ExitCode, SopsError } from '../errors.js';
 import { KEY_TYPES, type KeyGroup, type MasterKey } from '../keys/types.js';
 import { formatFromPath } from '../stores/index.js';
 import { FORMATS, type Format } from '../stores/types.js';
@@ -140,7 +140,7 @@ export function decryptionOrder(o: CliOptions) {
   if (!spec) return parseDecryptionOrder(spec);
   const seen = new Set<string>();
   for (const t of spec.split(',')) {
-    if (seen.has(t)) throw new SopsError(`Duplicate decryption key type: ${t}`, ExitCode.DuplicateDecryptionKeyType);
+    if (seen.has(t)) throw new DecryptionOrderError(`Duplicate decryption key type: ${t}`);
     seen.add(t);
   }
   // sops orders the types it knows and passes over the others: warn, never refuse

@@ -7,7 +7,7 @@
  */
 import { basename } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
-import { ExitCode, SopsError, messageOf } from '../errors.js';
+import { ConflictingParametersError, ExitCode, NoFileError, SopsError, messageOf } from '../errors.js';
 import { SOPS_FORMAT_VERSION } from '../metadata/metadata.js';
 import { decryptCommand, encryptCommand } from './commands.js';
 import { completionScript } from './completion.js';
@@ -93,8 +93,8 @@ export async function buildProgram(only?: string): Promise<Command> {
     const modes = [o.encrypt, o.decrypt, o.rotate, o.set !== undefined, o.unset !== undefined].filter(Boolean).length;
     if (modes > 1) throw new SopsError('use only one of --encrypt, --decrypt, --rotate, --set and --unset', 1);
     // what sops checks first in its legacy mode, before any file is read
-    if (!file) throw new SopsError('Error: no file specified', ExitCode.NoFileSpecified);
-    if (o.inPlace && o.output) throw new SopsError('Error: cannot operate on both --output and --in-place', ExitCode.ErrorConflictingParameters);
+    if (!file) throw new NoFileError('Error: no file specified');
+    if (o.inPlace && o.output) throw new ConflictingParametersError('Error: cannot operate on both --output and --in-place');
     if (o.encrypt) return encryptCommand(file, o, true);
     if (o.decrypt) return decryptCommand(file, o, true);
     if (o.rotate) return (await import('./rotate.js')).rotateCommand(file, o, { legacy: true });
