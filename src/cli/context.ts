@@ -127,9 +127,9 @@ export async function readForChange(p: IoPlan, o: Pick<CliOptions, 'inPlace' | '
 export function writeResult(data: Buffer, p: IoPlan, o: CliOptions): void {
   if (o.inPlace) {
     if (!p.file) throw new SopsError('--in-place needs a file, not standard input', ExitCode.ErrorGeneric);
-    writeFileAtomic(p.file, data);
+    writeFileAtomic(p.file, data, undefined, makeLog(o));
   } else if (o.output) {
-    writeFileAtomic(o.output, data);
+    writeFileAtomic(o.output, data, undefined, makeLog(o));
   } else {
     process.stdout.write(data);
   }
