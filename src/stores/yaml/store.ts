@@ -1,0 +1,64 @@
+/**
+ * The YAML store (sops's `stores/yaml`): loading, metadata under `sops`, and printing.
+ */
+import { Parser } from 'yaml';
+import { FileError } from '../../errors.js';
+import { entry, fromPlain, getEntry, type MapNode, type Node, type Plain, toPlain, type Tree } from '../../tree/types.js';
+import type { Store, StoreOptions } from '../types.js';
+import { Lines } from './lines.js';
+import { composeCheck, decode, parseYaml } from './load.js';
+import { printYamlDocuments, printYamlValue } from './print.js';
+
+/** The metadata key of every sops document. */
+const SOPS_KEY = 'sops';
+
+function yamlIndent(opts: StoreOptions | undefined): number {
+  const n = opts?.indent;
+  if (n === undefined || n === 0) return 4;
+  if (n < 0) throw new FileError('YAML Negative indentation not accepted');
+  return n;
+}
+
+/** The YAML store (sops's `stores/yaml`). */
+export function createYamlStore(opts?: StoreOptions): Store {
+  const indent = () => yamlIndent(opts);
+  return {
+    format: 'yaml',
+    loadPlain(data: Buffer): Tree {
+      return parseYaml(decode(data));
+    },
+    loadEncrypted(data: Buffer): { tree: Tree; metadata: Plain | undefined } {
+      const tree = parseYaml(decode(data), false);
+      let metadata: Plain | undefined;
+      tree.docs.forEach((doc, di) => {
+        if (di === 0) {
+          const meta = getEntry(doc, SOPS_KEY);
+          if (meta) {
+            if (meta.value.kind !== 'map') throw new FileError(`Found ${SOPS_KEY} entry that is not a mapping`);
+            metadata = toPlain(meta.value);
+          }
+        }
+        doc.items = doc.items.filter((it) => it.kind !== 'entry' || it.key !== SOPS_KEY);
+      });
+      return { tree, metadata };
+    },
+    check(data: Buffer): void {
+      let src = decode(data);
+      if (src.charCodeAt(0) === 0xfeff) src = src.slice(1);
+      composeCheck(src, new Lines(src), new Parser().parse(src));
+    },
+    emitPlain(tree: Tree): Buffer {
+      return Buffer.from(printYamlDocuments(tree.docs, { indent: indent() }), 'utf8');
+    },
+    emitEncrypted(tree: Tree, metadata: Plain): Buffer {
+      const meta = fromPlain(metadata);
+      const docs = (tree.docs.length ? tree.docs : [{ kind: 'map', items: [] } as MapNode]).map(
+        (d): MapNode => ({ kind: 'map', items: [...d.items, entry(SOPS_KEY, meta)] }),
+      );
+      return Buffer.from(printYamlDocuments(docs, { indent: indent() }), 'utf8');
+    },
+    emitValue(node: Node): Buffer {
+      return Buffer.from(printYamlValue(node), 'utf8');
+    },
+  };
+}
