@@ -55,7 +55,7 @@ function print(items: ReadonlyArray<MapEntry | Comment>): Buffer {
   for (const it of items) {
     if (it.kind === 'comment') {
       // one comment line per line of text (a newline would end the comment)
-      for (const line of it.text.split('\n')) out += `#${line}\n`;
+      for (const line of it.text.split('\n')) out += `#${line.toWellFormed()}\n`;
       continue;
     }
     if (it.value.kind === 'map' || it.value.kind === 'list') {
@@ -70,12 +70,14 @@ function print(items: ReadonlyArray<MapEntry | Comment>): Buffer {
     if (why) throw new SopsError(`cannot write the dotenv key ${JSON.stringify(it.key.toWellFormed())}: it ${why}`, ExitCode.ErrorDumpingTree);
     out += `${it.key}=${goText(it.value).replaceAll('\n', '\\n')}\n`;
   }
+  // keys keep the bytes they were read with, values their raw bytes (util/gostring.ts)
   return encodeGoBytes(out);
 }
 
-/** A leaf's text, keeping the bytes of a value that is not UTF-8. */
+/** A leaf's text: a value's raw bytes kept (as util/gostring.ts strings), any other text as UTF-8. */
 function goText(n: Node): string {
-  return n.kind === 'scalar' && n.raw ? decodeGoBytes(n.raw) : scalarText(n);
+  if (n.kind === 'scalar' && n.raw) return decodeGoBytes(n.raw);
+  return scalarText(n).toWellFormed();
 }
 
 /** A dotenv store. It has no options (StoreOptions are accepted for a uniform factory signature). */
