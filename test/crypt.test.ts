@@ -91,10 +91,10 @@ test('comment regexes: encrypted_comment_regex encrypts only values after a matc
     ],
   };
   encryptTree(t, key, { encryptedCommentRegex: 'sops:enc' });
-  const items = t.docs[0]!.items;
-  assert.equal(items[0]!.kind === 'comment' && items[0].text, ' sops:enc', 'the marker comment stays readable');
-  assert.ok(items[1]!.kind === 'entry' && items[1].value.kind === 'scalar' && isEncryptedValue(items[1].value.text));
-  assert.ok(items[2]!.kind === 'entry' && items[2].value.kind === 'scalar' && items[2].value.text === 'p');
+  const [comment, secret, plain] = t.docs[0]!.items;
+  assert.equal(comment?.kind === 'comment' && comment.text, ' sops:enc', 'the marker comment stays readable');
+  assert.ok(secret?.kind === 'entry' && secret.value.kind === 'scalar' && isEncryptedValue(secret.value.text));
+  assert.ok(plain?.kind === 'entry' && plain.value.kind === 'scalar' && plain.value.text === 'p');
 });
 
 test('mac_only_encrypted starts the hash with SHA-256("sops") and skips plaintext values', () => {

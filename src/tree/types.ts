@@ -124,7 +124,7 @@ export function fromPlain(v: Plain, sortKeys = false): Node {
   if (Array.isArray(v)) return { kind: 'list', items: v.map((x) => fromPlain(x, sortKeys)) };
   const keys = Object.keys(v);
   if (sortKeys) keys.sort();
-  return map(keys.map((k) => entry(k, fromPlain(v[k], sortKeys))));
+  return map(keys.map((k) => entry(k, fromPlain(v[k]!, sortKeys))));
 }
 
 /**
@@ -162,7 +162,7 @@ export function formatFloat(f: number): string {
   const s = String(f); // shortest round-trip digits, possibly with an exponent
   const m = /^(-?)(\d+)(?:\.(\d+))?e([+-]\d+)$/.exec(s);
   if (!m) return Object.is(f, -0) ? '-0' : s;
-  const [, sign, int, frac = '', expS] = m;
+  const [, sign = '', int = '', frac = '', expS] = m;
   const exp = Number(expS);
   const digits = int + frac;
   const point = int.length + exp; // position of the decimal point within digits

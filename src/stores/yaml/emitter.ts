@@ -477,7 +477,7 @@ export class Emitter {
     }
   }
 
-  private emitNode(ev: Event, root: boolean, simpleKey: boolean): void {
+  private emitNode(ev: Event, _root: boolean, simpleKey: boolean): void {
     this.simpleKeyContext = simpleKey;
     switch (ev.t) {
       case Ev.Scalar:
