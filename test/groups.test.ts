@@ -2,9 +2,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } from './helpers/sops-oracle.js';
+import { sopsDecrypt } from './helpers/sops-oracle.js';
 import { AGE_IDENTITY, AGE_RECIPIENT, Sandbox, encryptFile, run } from './helpers/editing.js';
-import { ageGroups, dataPart, newAgePair, sopsMeta, type AgePair } from './helpers/keymgmt.js';
+import { ageGroups, dataPart, setUpKeyTest, sopsMeta, tearDownKeyTest, type AgePair, type KeyTestSetup } from './helpers/keymgmt.js';
 
 let sb: Sandbox;
 let second: AgePair;
@@ -12,17 +12,14 @@ let third: AgePair;
 let oracle = false;
 let oracleWhy = '';
 
+let setup: KeyTestSetup | undefined;
+
 before(async () => {
-  sb = new Sandbox('tsops-groups-test-');
-  [second, third] = await Promise.all([newAgePair(), newAgePair()]);
-  oracle = await oracleAvailable();
-  if (!oracle) oracleWhy = `real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown reason'}`;
+  setup = await setUpKeyTest('tsops-groups-test-');
+  ({ sb, second, third, oracle, oracleWhy } = setup);
 });
 
-after(async () => {
-  await closeOracle();
-  sb.cleanup();
-});
+after(() => tearDownKeyTest(setup));
 
 const PLAIN = 'user: admin\npassword: hunter2\n';
 

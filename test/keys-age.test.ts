@@ -6,7 +6,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Decrypter } from 'age-encryption';
 import { source, clearAgeIdentityCache } from '../src/keys/age/client.js';
 import { parseAgeRecipients } from '../src/keys/age/key.js';
@@ -20,6 +19,7 @@ import { parseSshPrivateKey, sshKeyTag } from '../src/keys/age/ssh-keys.js';
 import { sshIdentity } from '../src/keys/age/ssh-stanzas.js';
 import { ed25519SeedToX25519Secret, ed25519ToX25519Public, x25519Base } from '../src/keys/age/x25519.js';
 import { oracleAvailable, sopsDecrypt, closeOracle } from './helpers/sops-oracle.js';
+import { ROOT } from './helpers/fixtures.js';
 
 // Published test identities (getsops/sops age/keysource_test.go).
 const ID = 'AGE-SECRET-KEY-1G0Q5K9TV4REQ3ZSQRMTMG8NSWQGYT0T7TZ33RAZEE0GZYVZN0APSU24RK7';
@@ -422,7 +422,7 @@ test('shlexSplit splits like google/shlex', () => {
 // --- real sops -------------------------------------------------------------------------------------
 
 test('real sops decrypts a file whose age data key tsops wrapped', async (t) => {
-  const fixture = [path.join(repoRoot(), 'fixtures', 'sops-3.13.2', 'format.enc.yaml')].find((f) => fs.existsSync(f));
+  const fixture = [path.join(ROOT, 'fixtures', 'sops-3.13.2', 'format.enc.yaml')].find((f) => fs.existsSync(f));
   if (!fixture || !(await oracleAvailable())) return t.skip('real-sops oracle or fixture not available');
   // the fixture's data key, recovered with the PGP test key through the openpgp fallback
   const { source: pgp } = await import('../src/keys/pgp/client.js');
@@ -442,12 +442,3 @@ test('real sops decrypts a file whose age data key tsops wrapped', async (t) => 
   assert.equal(wrong.ok, false);
 });
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}

@@ -5,7 +5,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import https from 'node:https';
-import net from 'node:net';
 import YAML from 'yaml';
 import { createAzureKvSource, type AzureKvOptions } from '../src/keys/azkv/client.js';
 import { azureKeyUrl, parseAzureKeyUrl, parseAzureKeyUrls } from '../src/keys/azkv/key.js';
@@ -13,6 +12,7 @@ import type { AzureKvKey, KeyContext } from '../src/keys/types.js';
 import { keyToPlain, parseMetadata } from '../src/metadata/metadata.js';
 import type { Plain } from '../src/tree/types.js';
 import { startAzureKvServer, type AzureKvServer } from './servers/azure-kv.js';
+import { closedPort, failure } from './helpers/failures.js';
 
 let srv: AzureKvServer;
 let agent: https.Agent;
@@ -48,23 +48,7 @@ function ctx(env: NodeJS.ProcessEnv = {}): KeyContext {
   };
 }
 
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
-async function failure(p: Promise<unknown>): Promise<string> {
-  const e = await p.then(
-    () => assert.fail('expected a failure'),
-    (x: unknown) => x,
-  );
-  assert.ok(e instanceof Error);
-  assert.doesNotMatch(e.message, /\n/);
-  return e.message;
-}
 
 before(async () => {
   srv = await startAzureKvServer();

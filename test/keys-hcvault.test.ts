@@ -3,10 +3,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { FIXTURES } from './helpers/fixtures.js';
 import * as openpgp from 'openpgp';
 import YAML from 'yaml';
 import { createVaultSource } from '../src/keys/hcvault/client.js';
@@ -16,6 +15,7 @@ import { formatTimestamp, keyToPlain, parseMetadata } from '../src/metadata/meta
 import type { Plain } from '../src/tree/types.js';
 import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } from './helpers/sops-oracle.js';
 import { startVaultServer, type VaultServer } from './servers/vault.js';
+import { closedPort, failure } from './helpers/failures.js';
 
 let srv: VaultServer;
 let home: string; // an empty HOME, so no real ~/.vault-token is read
@@ -30,24 +30,7 @@ function keyFor(url: string, engine = 'transit', name = 'sops'): VaultKey {
   return { type: 'hc_vault', vaultAddress: url, enginePath: engine, keyName: name, enc: '' };
 }
 
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
-/** The error a promise rejects with, checked to be a one-line Error. */
-async function failure(p: Promise<unknown>): Promise<string> {
-  const e = await p.then(
-    () => assert.fail('expected a failure'),
-    (x: unknown) => x,
-  );
-  assert.ok(e instanceof Error);
-  assert.doesNotMatch(e.message, /\n/);
-  return e.message;
-}
 
 before(async () => {
   srv = await startVaultServer();
@@ -282,15 +265,7 @@ test('a key wrapped here survives the metadata round trip and unwraps', async ()
 });
 
 function fixturesDir(): string | undefined {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    for (const d of [path.join(dir, 'fixtures', 'sops-3.13.2'), path.join(dir, '..', 'shared', 'fixtures', 'sops-3.13.2')]) {
-      if (fs.existsSync(path.join(d, 'format.enc.yaml'))) return d;
-    }
-    const up = path.dirname(dir);
-    if (up === dir) return undefined;
-    dir = up;
-  }
+  return fs.existsSync(path.join(FIXTURES, 'format.enc.yaml')) ? FIXTURES : undefined;
 }
 
 test('real sops decrypts a file whose only key is an hc_vault key wrapped here', async (t) => {

@@ -14,6 +14,7 @@ import { keyToPlain, parseMetadata } from '../src/metadata/metadata.js';
 import { ExitCode, SopsError } from '../src/errors.js';
 import type { Plain } from '../src/tree/types.js';
 import { closedPortUrl, startAwsServer, type AwsServer, type AwsServerOptions } from './servers/aws-kms.js';
+import { sopsFailure } from './helpers/failures.js';
 
 const ARN = 'arn:aws:kms:eu-west-3:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const ROLE = 'arn:aws:iam::111122223333:role/sops-decrypt';
@@ -52,16 +53,7 @@ const envCreds = { AWS_ACCESS_KEY_ID: ENV_ID, AWS_SECRET_ACCESS_KEY: ENV_SECRET 
 const kmsKey = (extra: Partial<KmsKey> = {}): KmsKey => ({ type: 'kms', arn: ARN, enc: '', ...extra });
 
 /** The error a promise rejects with (it must reject). */
-async function failure(p: Promise<unknown>): Promise<SopsError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof SopsError, `expected a SopsError, got ${String(e)}`);
-    assert.ok(!e.message.includes('\n'), `one line: ${e.message}`);
-    return e;
-  }
-  assert.fail('expected a rejection');
-}
+const failure = (p: Promise<unknown>) => sopsFailure(p);
 
 test('wrap and unwrap round-trip through KMS, in the region of the ARN, signed with the env credentials', async () => {
   const srv = await server();

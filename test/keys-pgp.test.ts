@@ -13,10 +13,11 @@ import { parsePgpFingerprints } from '../src/keys/pgp/key.js';
 
 const pgpFingerprintsFromString = (s: string) => parsePgpFingerprints(s).map((k) => k.fp);
 import type { KeyContext, PgpKey } from '../src/keys/types.js';
-import { SopsError, ExitCode } from '../src/errors.js';
+import { ExitCode } from '../src/errors.js';
 import { decryptParsed, parseEncrypted } from '../src/aes/cipher.js';
 import { oracleAvailable, sopsDecrypt, closeOracle } from './helpers/sops-oracle.js';
 import { FIXTURES } from './helpers/fixtures.js';
+import { sopsFailure } from './helpers/failures.js';
 
 const FP1 = 'FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4'; // rsa2048
 const FP2 = 'D7229043384BCC60326C6FB9D8720D957C3D3074'; // rsa1024
@@ -72,15 +73,7 @@ function gpgEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 const ctx = (env: NodeJS.ProcessEnv): KeyContext => ({ env, log: () => {} });
 const pgpKey = (fp: string, enc = ''): PgpKey => ({ type: 'pgp', fp, enc });
 
-async function failure(p: Promise<unknown>): Promise<SopsError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof SopsError, `expected a SopsError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a failure');
-}
+const failure = (p: Promise<unknown>) => sopsFailure(p, { oneLine: false });
 
 function assertArmored(enc: string): void {
   assert.match(enc, /^-----BEGIN PGP MESSAGE-----\n[\s\S]+\n-----END PGP MESSAGE-----$/);

@@ -5,20 +5,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { oracleAvailable, oracleUnavailableReason, sopsDecrypt, closeOracle } from './helpers/sops-oracle.js';
+import { ROOT } from './helpers/fixtures.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}
 
-const root = repoRoot();
+const root = ROOT;
 const fixtures = [path.join(root, 'fixtures', 'sops-3.13.2'), path.join(root, '..', 'shared', 'fixtures', 'sops-3.13.2')]
   .find((d) => fs.existsSync(path.join(d, 'format.enc.yaml')));
 const fixture = (name: string) => fs.readFileSync(path.join(fixtures!, name));

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } from './helpers/sops-oracle.js';
+import { sopsDecrypt } from './helpers/sops-oracle.js';
 import { AGE_IDENTITY, AGE_RECIPIENT, BIN, Sandbox, encryptFile, run } from './helpers/editing.js';
-import { ageGroups, dataPart, newAgePair, sopsMeta, type AgePair } from './helpers/keymgmt.js';
+import { ageGroups, dataPart, setUpKeyTest, sopsMeta, tearDownKeyTest, type AgePair, type KeyTestSetup } from './helpers/keymgmt.js';
 import { diffKeyGroups, formatChanges } from '../src/ops/updatekeys.js';
 import type { MasterKey } from '../src/keys/types.js';
 
@@ -17,17 +17,14 @@ let third: AgePair;
 let oracle = false;
 let oracleWhy = '';
 
+let setup: KeyTestSetup | undefined;
+
 before(async () => {
-  sb = new Sandbox('tsops-updatekeys-test-');
-  [second, third] = await Promise.all([newAgePair(), newAgePair()]);
-  oracle = await oracleAvailable();
-  if (!oracle) oracleWhy = `real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown reason'}`;
+  setup = await setUpKeyTest('tsops-updatekeys-test-');
+  ({ sb, second, third, oracle, oracleWhy } = setup);
 });
 
-after(async () => {
-  await closeOracle();
-  sb.cleanup();
-});
+after(() => tearDownKeyTest(setup));
 
 /** A project folder with its own .sops.yaml (age recipients of one rule). */
 function project(name: string, recipients: string[]): string {

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from './fixtures.js';
 import { loadPlain, newMetadata, openEncrypted, renderPlain, sealTree } from '../../src/file/file.js';
 import { formatFromPath, storeFor } from '../../src/stores/index.js';
 import type { Format } from '../../src/stores/types.js';
@@ -12,17 +12,8 @@ import type { Format } from '../../src/stores/types.js';
 export const AGE_IDENTITY = 'AGE-SECRET-KEY-1G0Q5K9TV4REQ3ZSQRMTMG8NSWQGYT0T7TZ33RAZEE0GZYVZN0APSU24RK7';
 export const AGE_RECIPIENT = 'age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun';
 
-export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}
 
-export const BIN = path.join(repoRoot(), 'bin', 'tsops');
+export const BIN = path.join(ROOT, 'bin', 'tsops');
 
 /** A private sandbox: a temp folder (removed by `cleanup`) with a HOME inside and a clean env. */
 export class Sandbox {

@@ -2,6 +2,8 @@
 // encrypted YAML files without decrypting them.
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { parse } from 'yaml';
+import { Sandbox } from './editing.js';
+import { closeOracle, oracleAvailable, oracleUnavailableReason } from './sops-oracle.js';
 
 export interface AgePair {
   identity: string;
@@ -35,4 +37,28 @@ export function ageGroups(yamlText: string): string[][] {
   const m = sopsMeta(yamlText) as { age?: Array<{ recipient: string }>; key_groups?: Array<{ age?: Array<{ recipient: string }> }> };
   if (m.key_groups) return m.key_groups.map((g) => (g.age ?? []).map((k) => k.recipient));
   return [(m.age ?? []).map((k) => k.recipient)];
+}
+
+/** What the groups and updatekeys tests share: a sandbox, two more age key pairs, and whether the real-sops oracle runs. */
+export interface KeyTestSetup {
+  sb: Sandbox;
+  second: AgePair;
+  third: AgePair;
+  oracle: boolean;
+  /** Why the oracle is not available ('' when it is). */
+  oracleWhy: string;
+}
+
+/** Set up a key test (call in `before`); `tearDownKeyTest` in `after`. */
+export async function setUpKeyTest(prefix: string): Promise<KeyTestSetup> {
+  const sb = new Sandbox(prefix);
+  const [second, third] = await Promise.all([newAgePair(), newAgePair()]);
+  const oracle = await oracleAvailable();
+  const oracleWhy = oracle ? '' : `real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown reason'}`;
+  return { sb, second, third, oracle, oracleWhy };
+}
+
+export async function tearDownKeyTest(s: KeyTestSetup | undefined): Promise<void> {
+  await closeOracle();
+  s?.sb.cleanup();
 }
