@@ -38,12 +38,17 @@ function cloneNode(n: Node): Node {
   }
 }
 
+/** The deepest nesting go-yaml reads. */
+const MAX_DEPTH = 10_000;
+
 export class Builder {
   private readonly anchors = new Map<string, Node>();
   private readonly anchorSizes = new Map<string, number>();
   /** nodes of the current document, and those of them that come from expanding aliases */
   private decodeCount = 1;
   private aliasCount = 0;
+  /** collections open around the current node */
+  private depth = 0;
   /** marks and comments of the current document, in document order (only when tracking) */
   seq: Seq = [];
   /** comments inside flow collections, attached directly */
@@ -279,11 +284,17 @@ export class Builder {
         return n;
       }
       case 'block-map':
-        return this.register(props, this.blockMap(tok, parent, index), start);
       case 'block-seq':
-        return this.register(props, this.blockSeq(tok, parent, index), start);
-      case 'flow-collection':
-        return this.register(props, this.flow(tok, props, parent, index, inMap), start);
+      case 'flow-collection': {
+        // go-yaml's limit (max_indents / max_flow_level)
+        if (++this.depth > MAX_DEPTH) this.fail(tok.offset, `exceeded max depth of ${MAX_DEPTH}`);
+        const n =
+          tok.type === 'block-map' ? this.blockMap(tok, parent, index)
+          : tok.type === 'block-seq' ? this.blockSeq(tok, parent, index)
+          : this.flow(tok, props, parent, index, inMap);
+        this.depth--;
+        return this.register(props, n, start);
+      }
       default:
         return this.fail(tok.offset, `unexpected ${tok.type}`);
     }

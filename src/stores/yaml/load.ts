@@ -23,6 +23,33 @@ function errorAt(lines: Lines, off: number, message: string): FileError {
  * sops/tsops skip it (their MAC catches any damage, and `check` is run then to name the YAML error).
  */
 export function parseYaml(src: string, validate = true): Tree {
+  try {
+    return parseDocuments(src, validate);
+  } catch (e) {
+    // (the tree is built recursively: nesting go-yaml accepts can exceed the JavaScript stack)
+    if (e instanceof RangeError) {
+      const off = tooDeep(src);
+      if (off >= 0) throw errorAt(new Lines(src), off, 'exceeded max depth of 10000');
+      throw new FileError('Error unmarshaling input YAML: the document nests deeper than tsops can read (go-yaml reads up to 10000 levels)');
+    }
+    throw e;
+  }
+}
+
+/** The offset of the first collection nested deeper than go-yaml's 10000 levels, or -1 (an iterative walk of the CST). */
+function tooDeep(src: string): number {
+  const stack: Array<[CST.Token | null | undefined, number]> = [];
+  for (const tok of new Parser().parse(src)) if (tok.type === 'document') stack.push([tok.value, 0]);
+  while (stack.length) {
+    const [t, d] = stack.pop()!;
+    if (!t || (t.type !== 'block-map' && t.type !== 'block-seq' && t.type !== 'flow-collection')) continue;
+    if (d + 1 > 10_000) return t.offset;
+    for (const it of t.items) stack.push([it.key, d + 1], [it.value, d + 1]);
+  }
+  return -1;
+}
+
+function parseDocuments(src: string, validate: boolean): Tree {
   if (src.charCodeAt(0) === 0xfeff) src = src.slice(1);
   const lines = new Lines(src);
   const tokens = Array.from(new Parser().parse(src));
@@ -143,6 +170,7 @@ export function composeCheck(src: string, lines: Lines, tokens: Iterable<CST.Tok
   const composer = new Composer({ schema: 'failsafe', uniqueKeys: false, strict: true });
   for (const doc of composer.compose(tokens, true, src.length)) {
     const err = doc.errors[0];
+    if (err && /Maximum call stack/.test(err.message)) throw new RangeError(err.message);
     if (err) throw errorAt(lines, err.pos[0], err.message);
   }
 }
