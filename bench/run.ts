@@ -272,7 +272,7 @@ async function startup(o: Options, small: string): Promise<number> {
 
 /** decrypt and encrypt of one large file, against the parser floors; returns the two tsops series. */
 async function largeFile(o: Options, f: Files, baseRss: number, label: string): Promise<{ dec: Series; enc: Series }> {
-  step(`${label}`);
+  step(label);
   const plainSize = size(f.plain);
   const floors: Array<{ name: string; run: () => ReturnType<ReturnType<typeof floor>>; target?: number }> = [];
   if (f.format === 'yaml') {

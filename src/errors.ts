@@ -77,7 +77,7 @@ export abstract class KnownFailure extends SopsError {
   /** sops's name for this failure's exit status (a key of ExitCode). */
   static readonly codeName: ExitCodeName = 'ErrorGeneric';
   constructor(message: string, options?: SopsErrorOptions) {
-    super(message, ExitCode[(new.target as unknown as typeof KnownFailure).codeName], options);
+    super(message, ExitCode[(new.target).codeName], options);
   }
 }
 

@@ -309,7 +309,7 @@ creation_rules:
     assert.equal(cfg.creationRules.length, 5);
     const dev = matchRule(cfg, '/repo/app.dev.yaml');
     assert.equal(dev?.index, 0);
-    const s = ruleToEncryptionSettings(dev!.rule, { kmsEncryptionContext: { Environment: 'dev' } });
+    const s = ruleToEncryptionSettings(dev.rule, { kmsEncryptionContext: { Environment: 'dev' } });
     assert.equal(s.shamirThreshold, 0);
     assert.deepEqual(s.keyGroups, [
       [
@@ -334,7 +334,7 @@ creation_rules:
     // HuaweiCloud KMS is not supported: refused when that rule is used, not before
     const hc = matchRule(cfg, '/repo/app.hckms.yaml');
     assert.equal(hc?.index, 3);
-    assert.throws(() => ruleToEncryptionSettings(hc!.rule), (e: unknown) => e instanceof SopsError && /creation_rules\[3\].*hckms.*not support/.test(e.message));
+    assert.throws(() => ruleToEncryptionSettings(hc.rule), (e: unknown) => e instanceof SopsError && /creation_rules\[3\].*hckms.*not support/.test(e.message));
     const other = ruleToEncryptionSettings(matchRule(cfg, '/repo/notes.txt')!.rule);
     assert.equal(other.keyGroups[0]!.length, 4);
   });
@@ -370,7 +370,7 @@ creation_rules:
     const d = matchDestinationRule(cfg, 'gcs/app.yaml');
     assert.equal(d?.index, 1);
     assert.equal(d?.rule.gcsBucket, 'sops-secrets');
-    assert.deepEqual(ruleToEncryptionSettings(d!.rule.recreationRule!).keyGroups, [[{ type: 'pgp', fp: 'F69E4901EDBAD2D1753F8C67A64535C4163FB307', enc: '' }]]);
+    assert.deepEqual(ruleToEncryptionSettings(d.rule.recreationRule!).keyGroups, [[{ type: 'pgp', fp: 'F69E4901EDBAD2D1753F8C67A64535C4163FB307', enc: '' }]]);
     const v = matchDestinationRule(cfg, 'vault/test.yaml')!.rule;
     assert.deepEqual([v.vaultPath, v.vaultKvMountName, v.vaultKvVersion, v.omitExtensions], ['sops/', 'secret/', 2, true]);
     assert.equal(matchDestinationRule(cfg, 'elsewhere/x'), undefined);
@@ -666,7 +666,7 @@ destination_rules:
     assert.deepEqual(warnings, [], 'nothing about rules not used');
     const other = matchRule(cfg, '/repo/other.yaml');
     assert.equal(other?.index, 6);
-    assert.deepEqual(ruleToEncryptionSettings(other!.rule).keyGroups, [[{ type: 'pgp', fp: FP1, enc: '' }]]);
+    assert.deepEqual(ruleToEncryptionSettings(other.rule).keyGroups, [[{ type: 'pgp', fp: FP1, enc: '' }]]);
     assert.equal(ruleToEncryptionSettings(matchRule(cfg, '/repo/two_groups.yaml')!.rule).keyGroups.length, 2);
     assert.deepEqual(warnings, []);
   });

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
-import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt, type OracleFormat } from './helpers/sops-oracle.js';
+import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } from './helpers/sops-oracle.js';
 import { AGE_IDENTITY, AGE_RECIPIENT, REPLACE_EDITOR, Sandbox, changedLines, decryptFile, encryptFile, run } from './helpers/editing.js';
 import { keyChange, SingleUseIvStash } from '../src/file/reuse.js';
 import { IvStash } from '../src/tree/crypt.js';
@@ -97,7 +97,7 @@ describe('minimal diffs', { concurrency: 3 }, () => {
 
   async function checkOracle(content: string, format: Case['format'], expect: string): Promise<void> {
     if (format === 'ini' || !oracle) return;
-    const real = await sopsDecrypt(content, format as OracleFormat, { SOPS_AGE_KEY: AGE_IDENTITY });
+    const real = await sopsDecrypt(content, format, { SOPS_AGE_KEY: AGE_IDENTITY });
     assert.equal(real.error, '');
     assert.equal(real.ok, true);
     assert.ok(real.output.includes(expect), real.output);

@@ -52,7 +52,7 @@ function norm(v: unknown): unknown {
   return JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? Number(x) : x)));
 }
 
-const oracleFormat = (f: Format): OracleFormat => (f === 'ini' ? 'json' : f) as OracleFormat;
+const oracleFormat = (f: Format): OracleFormat => (f === 'ini' ? 'json' : f);
 
 async function realSops(content: string, format: Format, e: Record<string, string>) {
   return sopsDecrypt(content, oracleFormat(format), e);
@@ -258,14 +258,14 @@ describe('key groups and Shamir threshold, both ways', () => {
       assert.deepEqual(norm(await decryptData(enc, { format: 'yaml', env: e })), { a: 'secret', b: 2 });
     }
     await assert.rejects(
-      () => decryptData(enc, { format: 'yaml', env: env({ SOPS_AGE_KEY: ids[0]! }) }),
+      () => decryptData(enc, { format: 'yaml', env: env({ SOPS_AGE_KEY: ids[0] }) }),
       /1 of 3 key groups opened, 2 needed/,
     );
     if (!haveOracle) return t.skip('real sops unavailable');
     const real = await realSops(enc, 'yaml', env({ SOPS_AGE_KEY: `${ids[0]}\n${ids[2]}` }));
     assert.ok(real.ok, real.error);
     assert.deepEqual(JSON.parse(real.output), { a: 'secret', b: 2 });
-    const one = await realSops(enc, 'yaml', env({ SOPS_AGE_KEY: ids[1]! }));
+    const one = await realSops(enc, 'yaml', env({ SOPS_AGE_KEY: ids[1] }));
     assert.equal(one.ok, false);
   });
 

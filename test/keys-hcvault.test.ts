@@ -261,7 +261,7 @@ test('a key wrapped here survives the metadata round trip and unwraps', async ()
   const text = YAML.stringify({ sops: { hc_vault: [keyToPlain(key)], lastmodified: '2025-06-01T00:00:00Z', mac: '', version: '3.13.2' } });
   const back = parseMetadata((YAML.parse(text) as { sops: Plain }).sops).keyGroups[0]![0]!;
   assert.equal(back.type, 'hc_vault');
-  assert.deepEqual(await src.unwrap(back as VaultKey, ctx({ VAULT_TOKEN: srv.token })), dataKey);
+  assert.deepEqual(await src.unwrap(back, ctx({ VAULT_TOKEN: srv.token })), dataKey);
 });
 
 function fixturesDir(): string | undefined {

@@ -146,8 +146,8 @@ describe('metadata entries: each key type owns its fields', () => {
     for (const k of keys) {
       const fields = keyToMap(k);
       const reader = {
-        str: (f: string) => (typeof fields[f] === 'string' ? (fields[f] as string) : ''),
-        map: (f: string) => (typeof fields[f] === 'object' ? (fields[f] as Record<string, string>) : undefined),
+        str: (f: string) => (typeof fields[f] === 'string' ? (fields[f]) : ''),
+        map: (f: string) => (typeof fields[f] === 'object' ? (fields[f]) : undefined),
       };
       const back = keyFromMap(k.type, reader, k.enc, k.createdAt);
       assert.ok(sameKey(back, k), k.type);

@@ -116,7 +116,7 @@ test('a role is assumed through STS as sops@<hostname> and its temporary credent
     assert.equal(assume.region, 'eu-west-3');
     assert.equal(assume.roleArn, ROLE);
     assert.equal(assume.roleSessionName, stsSessionName());
-    assert.match(assume.roleSessionName!, /^sops@/);
+    assert.match(assume.roleSessionName, /^sops@/);
     assert.equal(use.accessKeyId, srv.issued[i]!.accessKeyId, 'KMS is called with the assumed role');
     assert.equal(use.sessionToken, srv.issued[i]!.sessionToken);
   }

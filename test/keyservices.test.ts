@@ -218,7 +218,7 @@ function entry(text: string, format: string, type: string, i = 0): Fields {
   if (format === 'yaml' || format === 'json' || format === 'binary') {
     const list = sopsSection(text, format)[type] as Fields[] | undefined;
     assert.ok(Array.isArray(list) && list[i], `sops.${type}[${i}] is there`);
-    return list[i]!;
+    return list[i];
   }
   // dotenv: sops_<type>__list_<i>__map_<field>=…; INI: <type>__list_<i>__map_<field> = … in [sops]
   const prefix = `${format === 'dotenv' ? 'sops_' : ''}${type}__list_${i}__map_`;
@@ -343,7 +343,7 @@ describe('whole files through each key service', () => {
           assert.deepEqual(await api.decryptData(enc, { format, env: services() }), data);
         }
         assert.equal(c.decrypts(), before + 1, 'one decrypt call to the service');
-        if (format !== 'ini') written.set(`${c.type}.${format}`, { text: enc, format: format as OracleFormat, data });
+        if (format !== 'ini') written.set(`${c.type}.${format}`, { text: enc, format: format, data });
       }
     });
   }

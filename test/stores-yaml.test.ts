@@ -323,7 +323,7 @@ test('real sops decrypts a file this store wrote (comments, lists, types, multi-
   });
   const file = store.emitEncrypted(tree, metadata);
   assert.match(file.toString('utf8'), /^#ENC\[AES256_GCM,.*type:comment\]\n/);
-  assert.match(file.toString('utf8'), /\nlist:\n    - ENC\[.*\n    #ENC\[.*type:comment\]\n    - ENC/);
+  assert.match(file.toString('utf8'), /\nlist:\n {4}- ENC\[.*\n {4}#ENC\[.*type:comment\]\n {4}- ENC/);
   const r = await sopsDecrypt(file, 'yaml', { SOPS_AGE_KEY: identity });
   assert.equal(r.error, '');
   assert.equal(r.ok, true);

@@ -287,5 +287,5 @@ export async function planEncryption(path: string | undefined, o: CliOptions, fo
 export function commandOptions<T extends { verbose?: boolean; config?: string }>(c: Command): T {
   const g = c.optsWithGlobals() as CliOptions;
   const own = c.opts() as T;
-  return { ...own, verbose: own.verbose ?? g.verbose, config: own.config ?? g.config } as T;
+  return { ...own, verbose: own.verbose ?? g.verbose, config: own.config ?? g.config };
 }

@@ -201,7 +201,7 @@ export function runEditor(argv: readonly string[], ws: EditWorkspace): Promise<v
 function waitForKey(onInterrupt: () => never): Promise<void> {
   return new Promise((resolvePromise) => {
     const stdin = process.stdin;
-    const raw = stdin.isTTY === true;
+    const raw = stdin.isTTY;
     if (raw) stdin.setRawMode(true);
     const onData = (b: Buffer) => {
       stdin.removeListener('data', onData);

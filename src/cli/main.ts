@@ -28,7 +28,7 @@ export const VERSION_LINE = `sops ${SOPS_FORMAT_VERSION} (tsops ${VERSION})`;
 const BUILTIN = new Set(['help', 'h', 'completion']);
 
 function merged(cmd: Command): CliOptions {
-  return subcommandOptions<CliOptions>(cmd);
+  return subcommandOptions(cmd);
 }
 
 type Register = (program: Command) => void;

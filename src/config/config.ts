@@ -263,7 +263,7 @@ function checkKeys(o: Obj, known: readonly string[], where: Where, aliases: Reco
   for (const k of Object.keys(o)) {
     if (known.includes(k)) continue;
     const hint = SPECIAL_HINTS[k];
-    const suggestion = (aliases[k] && known.includes(aliases[k]!) ? aliases[k] : undefined) ?? closest(k, known);
+    const suggestion = (aliases[k] && known.includes(aliases[k]) ? aliases[k] : undefined) ?? closest(k, known);
     unknown.set(k, suggestion);
     const why = suggestion
       ? `did you mean ${suggestion}?`
@@ -991,7 +991,7 @@ export function indentFor(
 export const EMPTY_KEY_GROUP = 'Could not generate data key: [empty key group provided]';
 
 function cloneKey(k: MasterKey): MasterKey {
-  const c = { ...k } as MasterKey;
+  const c = { ...k };
   if (c.type === 'kms' && c.context) c.context = { ...c.context };
   return c;
 }

@@ -117,7 +117,7 @@ export async function recoverDataKey(m: Metadata, ctx: KeyContext, order: readon
       if (settled) return;
       if (shares.length >= needed) {
         settled = true;
-        if (groups.length === 1) return resolve(shares[0]!);
+        if (groups.length === 1) { resolve(shares[0]!); return; }
         combineShares(shares.slice(0, needed)).then(resolve, (e) =>
           reject(new KeyRetrievalError(`could not combine the key shares: ${messageOf(e)}`, { cause: e })),
         );

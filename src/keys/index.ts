@@ -6,12 +6,12 @@ import type { KeySource, KeyType, MasterKey } from './types.js';
 type Loader = () => Promise<KeySource<never>>;
 
 const loaders: Record<KeyType, Loader> = {
-  age: async () => (await import('./age/client.js')).source as KeySource<never>,
-  pgp: async () => (await import('./pgp/client.js')).source as KeySource<never>,
-  kms: async () => (await import('./kms/client.js')).source as KeySource<never>,
-  gcp_kms: async () => (await import('./gcpkms/client.js')).source as KeySource<never>,
-  azure_kv: async () => (await import('./azkv/client.js')).source as KeySource<never>,
-  hc_vault: async () => (await import('./hcvault/client.js')).source as KeySource<never>,
+  age: async () => (await import('./age/client.js')).source,
+  pgp: async () => (await import('./pgp/client.js')).source,
+  kms: async () => (await import('./kms/client.js')).source,
+  gcp_kms: async () => (await import('./gcpkms/client.js')).source,
+  azure_kv: async () => (await import('./azkv/client.js')).source,
+  hc_vault: async () => (await import('./hcvault/client.js')).source,
 };
 
 const loaded = new Map<KeyType, Promise<KeySource<never>>>();
@@ -23,5 +23,5 @@ export function keySourceFor<K extends MasterKey>(type: K['type']): Promise<KeyS
     p = loaders[type]();
     loaded.set(type, p);
   }
-  return p as unknown as Promise<KeySource<K>>;
+  return p;
 }

@@ -11,7 +11,7 @@ import { decryptParsed, parseEncrypted } from '../aes/cipher.js';
 import { DumpError, KeyRetrievalError, MacDecryptionError, NoKeysError, SopsError, messageOf } from '../errors.js';
 import { recoverDataKey, wrapDataKey } from '../file/datakey.js';
 import { keyContext, loadEncrypted } from '../file/file.js';
-import type { KeyGroup, KeyType, MasterKey } from '../keys/types.js';
+import type { KeyGroup, KeyType } from '../keys/types.js';
 import { macAad, metadataToPlain, type Metadata } from '../metadata/metadata.js';
 import { storeFor } from '../stores/index.js';
 import type { Format } from '../stores/types.js';
@@ -43,7 +43,7 @@ async function regroup(data: Buffer, o: GroupsOptions, change: (m: Metadata) => 
   const name = o.filename ?? 'the file';
   const { tree, metadata } = await loadEncrypted(data, { format: o.format, filename: o.filename });
   // the new groups first (so a bad index or threshold is reported before any key is used)
-  const next: Metadata = { ...metadata, keyGroups: metadata.keyGroups.map((g) => g.map((k) => ({ ...k, enc: '' }) as MasterKey)) };
+  const next: Metadata = { ...metadata, keyGroups: metadata.keyGroups.map((g) => g.map((k) => ({ ...k, enc: '' }))) };
   change(next);
   checkShamirThreshold(next.keyGroups.length, next.shamirThreshold);
   const ctx = keyContext({ log, env: o.env });
@@ -85,7 +85,7 @@ export function checkNewGroup(group: KeyGroup): void {
 export async function addKeyGroup(data: Buffer, group: KeyGroup, o: GroupsOptions): Promise<Buffer> {
   checkNewGroup(group);
   const log = o.log ?? (() => {});
-  const fresh = group.map((k) => ({ ...k, enc: '' }) as MasterKey);
+  const fresh = group.map((k) => ({ ...k, enc: '' }));
   return regroup(data, o, (m) => {
     m.keyGroups.push(fresh);
     if (o.shamirThreshold) m.shamirThreshold = o.shamirThreshold;

@@ -33,7 +33,7 @@ export function changeKeys(m: { keyGroups: KeyGroup[]; shamirThreshold: number }
       notes.push(`${keyString(k)} is already a master key of the file; not added again`);
       continue;
     }
-    first.push({ ...k, enc: '' } as MasterKey);
+    first.push({ ...k, enc: '' });
   }
   for (const spec of changes.remove) {
     let found = false;

@@ -167,7 +167,7 @@ function walkList(l: ListNode, path: string[], comments: string[][], visit: Visi
     const it = l.items[i]!;
     if (it.kind === 'comment') {
       level.push(it.text);
-      l.items[i] = visit(it, path, comments) as Comment;
+      l.items[i] = visit(it, path, comments);
       continue;
     }
     l.items[i] = walkValue(it, path, comments, visit);

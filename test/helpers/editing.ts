@@ -61,10 +61,10 @@ export function start(args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string;
   const child = spawn(process.execPath, [BIN, ...args], { env: o.env, cwd: o.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-  child.stdin!.on('error', () => {});
-  child.stdin!.end(o.input ?? '');
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  child.stdin.on('error', () => {});
+  child.stdin.end(o.input ?? '');
   const done = new Promise<RunResult>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });

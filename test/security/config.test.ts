@@ -83,7 +83,7 @@ describe('valid RE2 that the old translation refused', () => {
     );
     const yaml = matchRule(cfg, '/repo/app.Yaml');
     assert.equal(yaml?.index, 0);
-    assert.deepEqual(ruleToEncryptionSettings(yaml!.rule).scope, { encryptedRegex: '(?i:pass)' });
+    assert.deepEqual(ruleToEncryptionSettings(yaml.rule).scope, { encryptedRegex: '(?i:pass)' });
     assert.equal(matchRule(cfg, '/repo/app1.json')?.index, 1);
     assert.equal(matchRule(cfg, '/repo/app.json'), undefined);
   });

@@ -216,7 +216,7 @@ describe('metadata sops refuses', () => {
     refused({ ...base(), unencrypted_suffix: '_u', encrypted_regex: '^a' }, /cannot use more than one of .* in the same file/);
     refused({ ...base(), encrypted_suffix: '_e', unencrypted_comment_regex: 'x' }, /cannot use more than one/);
     refused({ ...base(), encrypted_comment_regex: 'x', unencrypted_comment_regex: 'y' }, /cannot use more than one/);
-    assert.equal(parseMetadata({ ...base(), encrypted_regex: '^a', mac_only_encrypted: true } as never).scope.encryptedRegex, '^a');
+    assert.equal(parseMetadata({ ...base(), encrypted_regex: '^a', mac_only_encrypted: true }).scope.encryptedRegex, '^a');
   });
 
   test('lastmodified and created_at must parse as Go time.Parse(RFC3339) parses them', () => {
@@ -227,7 +227,7 @@ describe('metadata sops refuses', () => {
     const { lastmodified, ...none } = base();
     refused(none, /lastmodified/);
     for (const good of ['2024-02-29T10:00:00Z', '2024-05-01T10:00:00.123456789Z', '2024-05-01T10:00:00,5+02:00', '2024-05-01T10:00:00-00:00']) {
-      assert.equal(parseMetadata({ ...base(), lastmodified: good } as never).lastModified, good);
+      assert.equal(parseMetadata({ ...base(), lastmodified: good }).lastModified, good);
     }
   });
 

@@ -122,7 +122,7 @@ test('decrypt refuses malformed YAML that encrypt and go-yaml refuse (the fast p
     'tab indentation': enc.replace('\n    c: ', '\n\tc: '),
     'over-indented key': [...lines.slice(0, bIndex + 2), `      e: ${lines[bIndex + 1]!.trim().slice(3)}`, ...lines.slice(bIndex + 2)].join('\n'),
     'truncated last line': enc.slice(0, enc.indexOf('lastmodified: "') + 20),
-    'unclosed flow': enc.replace(/\nd:\n(    - .*\n)+/, '\nd: [ENC[x], ENC[y]\n'),
+    'unclosed flow': enc.replace(/\nd:\n( {4}- .*\n)+/, '\nd: [ENC[x], ENC[y]\n'),
   };
   for (const [what, text] of Object.entries(damaged)) {
     const plainMsg = thrown(() => store.loadPlain(Buffer.from(text)));

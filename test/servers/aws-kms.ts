@@ -193,7 +193,7 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
   function readContext(v: unknown): Record<string, string> | undefined {
     if (v === undefined || v === null) return undefined;
     if (typeof v !== 'object' || Array.isArray(v)) throw new AwsFault('ValidationException', 'EncryptionContext must be a map');
-    for (const x of Object.values(v as object)) {
+    for (const x of Object.values(v)) {
       if (typeof x !== 'string') throw new AwsFault('ValidationException', 'EncryptionContext values must be strings');
     }
     return v as Record<string, string>;
@@ -307,7 +307,7 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
 
   /** Who signed the request; throws the service's authentication error when that is not acceptable. */
   function authenticate(req: http.IncomingMessage, body: Buffer, call: AwsCall): void {
-    const sig = parseAuthorization(req.headers['authorization'] as string | undefined);
+    const sig = parseAuthorization(req.headers['authorization']);
     if (!sig) {
       throw call.service === 'sts'
         ? new AwsFault('MissingAuthenticationToken', 'Request is missing Authentication Token', 403)
@@ -345,7 +345,7 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
     const call: AwsCall = {
       service: isKms ? 'kms' : params ? 'sts' : 'unknown',
       action: isKms ? target.slice('TrentService.'.length) : (params?.get('Action') ?? ''),
-      accessKeyId: parseAuthorization(req.headers['authorization'] as string | undefined)?.accessKeyId ?? '',
+      accessKeyId: parseAuthorization(req.headers['authorization'])?.accessKeyId ?? '',
       region: '',
       status: 0,
     };

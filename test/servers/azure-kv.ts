@@ -198,7 +198,7 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
   async function handleKeyVault(req: IncomingMessage, res: ServerResponse, path: string, body: string): Promise<void> {
     const auth = req.headers['authorization'] ?? '';
     const m = /^Bearer (.+)$/.exec(auth);
-    if (!m || !tokens.has(m[1]!)) return challenge(res);
+    if (!m || !tokens.has(m[1]!)) { challenge(res); return; }
 
     if (state.hang) {
       held.add(res);
@@ -208,45 +208,45 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
     if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs));
 
     const km = /^\/keys\/([^/]+)(?:\/([^/]*))?(?:\/(encrypt|decrypt))?\/?$/.exec(path);
-    if (!km) return kvError(res, 404, 'NotFound', `no route for ${req.method} ${path}`);
+    if (!km) { kvError(res, 404, 'NotFound', `no route for ${req.method} ${path}`); return; }
     const name = decodeURIComponent(km[1]!);
     const version = km[2] ? decodeURIComponent(km[2]) : '';
     const op: KeyOp = (km[3] as KeyOp | undefined) ?? 'get';
-    if ((op === 'get') !== (req.method === 'GET')) return kvError(res, 405, 'MethodNotAllowed', `${req.method} not allowed`);
+    if ((op === 'get') !== (req.method === 'GET')) { kvError(res, 405, 'MethodNotAllowed', `${req.method} not allowed`); return; }
     if (denied.has(op)) {
-      return send(res, 403, {
+      send(res, 403, {
         error: {
           code: 'Forbidden',
           message: `The user, group or application 'appid=${clientId}' does not have keys ${op} permission on key vault 'test'.`,
           innererror: { code: 'AccessDenied' },
         },
-      });
+      }); return;
     }
     const key = findKey(name, version);
-    if (!key) return kvError(res, 404, 'KeyNotFound', `A key with (name/id) ${name}${version ? `/${version}` : ''} was not found in this key vault.`);
+    if (!key) { kvError(res, 404, 'KeyNotFound', `A key with (name/id) ${name}${version ? `/${version}` : ''} was not found in this key vault.`); return; }
 
     if (op === 'get') {
       const jwk = key.pub.export({ format: 'jwk' });
       const now = Math.floor(Date.now() / 1000);
-      return send(res, 200, {
+      send(res, 200, {
         key: { kid: kid(req, name, key), kty: 'RSA', key_ops: ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey'], n: jwk.n, e: jwk.e },
         attributes: { enabled: true, created: now, updated: now, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 },
-      });
+      }); return;
     }
     let params: { alg?: string; value?: string };
     try {
       params = JSON.parse(body) as { alg?: string; value?: string };
     } catch {
-      return kvError(res, 400, 'BadParameter', 'The request body is not valid JSON.');
+      kvError(res, 400, 'BadParameter', 'The request body is not valid JSON.'); return;
     }
-    if (params.alg !== 'RSA-OAEP-256') return kvError(res, 400, 'BadParameter', `Algorithm '${params.alg}' is not supported by this test server.`);
+    if (params.alg !== 'RSA-OAEP-256') { kvError(res, 400, 'BadParameter', `Algorithm '${params.alg}' is not supported by this test server.`); return; }
     const input = Buffer.from(params.value ?? '', 'base64url');
     let out: Buffer;
     try {
       const rsa = { padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' };
       out = op === 'encrypt' ? crypto.publicEncrypt({ key: key.pub, ...rsa }, input) : crypto.privateDecrypt({ key: key.priv, ...rsa }, input);
     } catch {
-      return kvError(res, 400, 'BadParameter', 'Error decrypting the ciphertext.');
+      kvError(res, 400, 'BadParameter', 'Error decrypting the ciphertext.'); return;
     }
     send(res, 200, { kid: kid(req, name, key), value: out.toString('base64url') });
   }
@@ -271,20 +271,20 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
         }
       }
       const tok = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(u.pathname);
-      if (tok && req.method === 'POST') return handleToken(res, tok[1]!, body);
+      if (tok && req.method === 'POST') { handleToken(res, tok[1]!, body); return; }
       const oidc = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(u.pathname);
-      if (oidc && req.method === 'GET') return send(res, 200, openidConfiguration(req, oidc[1]!));
+      if (oidc && req.method === 'GET') { send(res, 200, openidConfiguration(req, oidc[1]!)); return; }
       if (u.pathname === '/common/discovery/instance' && req.method === 'GET') {
         // AAD instance discovery (asked by MSAL unless disabled): this host is its own cloud.
         const host = new URL(origin(req)).host;
-        return send(res, 200, {
+        send(res, 200, {
           tenant_discovery_endpoint: `${origin(req)}/${tenantId}/v2.0/.well-known/openid-configuration`,
           'api-version': '1.1',
           metadata: [{ preferred_network: host, preferred_cache: host, aliases: [host] }],
-        });
+        }); return;
       }
       if (u.pathname.startsWith('/keys/')) return handleKeyVault(req, res, u.pathname, body);
-      return send(res, 404, { error: { code: 'NotFound', message: `no route for ${req.method} ${u.pathname}` } });
+      send(res, 404, { error: { code: 'NotFound', message: `no route for ${req.method} ${u.pathname}` } });
     })().catch((e: unknown) => {
       if (!res.headersSent) send(res, 500, { error: { code: 'InternalError', message: String(e) } });
     });

@@ -306,7 +306,7 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
       server.forceShutdown();
       if (rest) {
         rest.closeAllConnections();
-        await new Promise<void>((resolve) => rest!.close(() => resolve()));
+        await new Promise<void>((resolve) => rest.close(() => resolve()));
       }
     },
   };

@@ -159,13 +159,13 @@ export async function startVaultServer(opts: VaultServerOptions = {}): Promise<V
       }
       if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs));
       const m = /^\/v1\/(.+)\/(encrypt|decrypt)\/([^/]+)$/.exec(u.pathname);
-      if (!m || (req.method !== 'POST' && req.method !== 'PUT')) return errors(res, 404, `no handler for route "${u.pathname.slice(4)}". route entry not found.`);
+      if (!m || (req.method !== 'POST' && req.method !== 'PUT')) { errors(res, 404, `no handler for route "${u.pathname.slice(4)}". route entry not found.`); return; }
       if (state.failNext > 0) {
         state.failNext--;
-        return errors(res, 500, 'internal error');
+        errors(res, 500, 'internal error'); return;
       }
-      if (call.token !== token || state.deny) return errors(res, 403, '1 error occurred:\n\t* permission denied\n\n');
-      if (opts.namespace !== undefined && call.namespace !== opts.namespace) return errors(res, 403, '1 error occurred:\n\t* permission denied\n\n');
+      if (call.token !== token || state.deny) { errors(res, 403, '1 error occurred:\n\t* permission denied\n\n'); return; }
+      if (opts.namespace !== undefined && call.namespace !== opts.namespace) { errors(res, 403, '1 error occurred:\n\t* permission denied\n\n'); return; }
       const r = response(m[2]!, `${m[1]}\0${m[3]}`, body);
       send(res, r.status, r.body);
     })().catch((e: unknown) => {

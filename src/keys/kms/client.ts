@@ -25,7 +25,6 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import tls from 'node:tls';
 import type { KMSClientConfig } from '@aws-sdk/client-kms';
-import type { STSClientConfig } from '@aws-sdk/client-sts';
 import { ExitCode, MasterKeyError, SopsError } from '../../errors.js';
 import type { KeyContext, KeySource, KmsKey } from '../types.js';
 import { describeKey } from '../identity.js';
@@ -233,7 +232,7 @@ async function kmsCredentials(key: KmsKey, s: Settings, ctx: KeyContext, code: n
   ctx.log(`kms: assuming the role ${key.role} as ${name}${s.stsEndpoint ? ` at ${s.stsEndpoint}` : ''}`);
   let out;
   try {
-    const sts = new STSClient(clientConfig(s, ctx.env, s.stsEndpoint, base) as STSClientConfig);
+    const sts = new STSClient(clientConfig(s, ctx.env, s.stsEndpoint, base));
     const command = new AssumeRoleCommand({ RoleArn: key.role, RoleSessionName: name });
     out = await call(sts, s, (abortSignal) => sts.send(command, { abortSignal }));
   } catch (e) {
@@ -258,7 +257,7 @@ async function kmsClient(key: KmsKey, s: Settings, ctx: KeyContext, what: string
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const { KMSClient, EncryptCommand, DecryptCommand } = await import('@aws-sdk/client-kms');
   ctx.log(`kms: ${what} with ${key.arn} in ${s.region}${s.kmsEndpoint ? ` at ${s.kmsEndpoint}` : ''}`);
-  const client = new KMSClient(clientConfig(s, ctx.env, s.kmsEndpoint, credentials) as KMSClientConfig);
+  const client = new KMSClient(clientConfig(s, ctx.env, s.kmsEndpoint, credentials));
   return { client, EncryptCommand, DecryptCommand };
 }
 
@@ -268,7 +267,7 @@ async function guarded<T>(key: KmsKey, s: Settings, code: number, run: () => Pro
     return await run();
   } catch (e) {
     if (e instanceof SopsError) throw e;
-    throw new MasterKeyError(describeKey(key), `${describeAwsError(e, s.timeoutMs)}`, code);
+    throw new MasterKeyError(describeKey(key), describeAwsError(e, s.timeoutMs), code);
   }
 }
 

@@ -39,7 +39,7 @@ async function wrap(key: PgpKey, dataKey: Buffer, ctx: KeyContext): Promise<stri
       return out;
     } catch (e) {
       if (!(e instanceof m.KeyNotInFilesError)) throw new SopsError(`could not encrypt the data key to PGP key ${fp}: ${(e as Error).message}`, ExitCode.ErrorGeneric);
-      problems.push((e as Error).message);
+      problems.push((e).message);
     }
   }
   const args = ['--no-default-recipient', '--yes', '--encrypt', '-a', '-r', fp, '--trusted-key', longKeyId(fp), '--no-encrypt-to'];
@@ -71,7 +71,7 @@ async function unwrap(key: PgpKey, ctx: KeyContext): Promise<Buffer> {
       return out;
     } catch (e) {
       if (!(e instanceof m.KeyNotInFilesError)) throw fail((e as Error).message);
-      problems.push((e as Error).message);
+      problems.push((e).message);
     }
   }
   try {

@@ -190,10 +190,10 @@ export class Placer {
           l.unshift({ kind: 'comment', text });
           return;
         }
-        this.before(p.c, p.i, { kind: 'comment', text, inline: true } as Comment);
+        this.before(p.c, p.i, { kind: 'comment', text, inline: true });
         return;
       case MarkKind.Item:
-        this.before(p.c, p.i, { kind: 'comment', text, inline: true } as Comment);
+        this.before(p.c, p.i, { kind: 'comment', text, inline: true });
         return;
       case MarkKind.Key:
         this.before(p.c, p.i, { kind: 'comment', text });
