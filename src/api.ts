@@ -201,7 +201,7 @@ function treePath(p: string | readonly PathComponent[]): readonly PathComponent[
  * is already there).
  */
 export async function setValue(input: string | Buffer, path: string | readonly PathComponent[], value: unknown, o: SetValueOptions = {}): Promise<string> {
-  const json = JSON.stringify(value);
+  const json = JSON.stringify(value) as string | undefined; // undefined for undefined, functions, symbols
   if (json === undefined) throw new SopsError(`cannot set ${String(value)}: not a JSON value`, ExitCode.ErrorInvalidSetFormat);
   const out = await setOp(bytes(input), treePath(path), nodeFromJson(json), { ...setOptions(o), idempotent: true });
   return (out ?? bytes(input)).toString('utf8');

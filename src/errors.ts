@@ -60,7 +60,7 @@ export class SopsError extends Error {
    */
   rephrased(message: string): SopsError {
     const e = new SopsError(message, this.code, { cause: this });
-    Object.setPrototypeOf(e, Object.getPrototypeOf(this));
+    Object.setPrototypeOf(e, Object.getPrototypeOf(this) as object);
     for (const k of Object.keys(this)) {
       if (k !== 'message' && k !== 'cause' && k !== 'stack') (e as unknown as Record<string, unknown>)[k] = (this as unknown as Record<string, unknown>)[k];
     }

@@ -32,8 +32,8 @@ export function addConfigCommand(program: Command): Command {
     );
   addGlobalOptions(check);
   check.action((_o: unknown, c: Command) => {
-    const g = c.optsWithGlobals() as { config?: string };
-    return configCheckCommand({ config: (c.opts() as { config?: string }).config ?? g.config });
+    const g = c.optsWithGlobals<{ config?: string }>();
+    return configCheckCommand({ config: c.opts<{ config?: string }>().config ?? g.config });
   });
   return cmd;
 }

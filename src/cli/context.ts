@@ -284,8 +284,9 @@ export async function planEncryption(path: string | undefined, o: CliOptions, fo
  * `optsWithGlobals()`: the top-level key flags take values from SOPS_AGE_RECIPIENTS etc., which
  * must not leak into a subcommand's flags of the same name.)
  */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T names the command's flags, which commander cannot type
 export function commandOptions<T extends { verbose?: boolean; config?: string }>(c: Command): T {
-  const g = c.optsWithGlobals() as CliOptions;
-  const own = c.opts() as T;
+  const g = c.optsWithGlobals<CliOptions>();
+  const own = c.opts<T>();
   return { ...own, verbose: own.verbose ?? g.verbose, config: own.config ?? g.config };
 }

@@ -141,7 +141,7 @@ export class EditWorkspace {
       }
     }
     this.remove();
-    process.exit(128 + (osConstants.signals[sig] ?? 0));
+    process.exit(128 + ((osConstants.signals[sig] as number | undefined) ?? 0));
   }
 
   private uninstall(): void {

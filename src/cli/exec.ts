@@ -229,7 +229,7 @@ class FifoWriter {
 function mkfifo(path: string): void {
   const r = spawnSync('mkfifo', ['-m', '600', path], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.error || r.status !== 0) {
-    const why = r.error ? ((r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'the mkfifo command was not found' : messageOf(r.error)) : (r.stderr?.toString('utf8').trim() || `mkfifo exited with ${r.status}`);
+    const why = r.error ? ((r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'the mkfifo command was not found' : messageOf(r.error)) : (r.stderr.toString('utf8').trim() || `mkfifo exited with ${r.status}`);
     throw new SopsError(`could not create a FIFO for the plaintext: ${why} (use --no-fifo for a temporary file)`, ExitCode.ErrorGeneric);
   }
 }
@@ -326,7 +326,7 @@ export async function execFileCommand(args: string[], o: ExecCliOptions): Promis
     } else {
       writeFileSync(path, plaintext, { mode: 0o600, flag: 'wx' });
     }
-    if (guard.received) throw new ChildExit(128 + (osConstants.signals[guard.received] ?? 0));
+    if (guard.received) throw new ChildExit(128 + ((osConstants.signals[guard.received] as number | undefined) ?? 0));
     const started = await startShell(command.split('{}').join(path), { ...process.env }, !!o.background);
     guard.adopt(started);
     if (o.background) {

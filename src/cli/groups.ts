@@ -93,10 +93,10 @@ export function addGroupsCommand(program: Command): Command {
     .addOption(listOption('--hc-vault-transit <uri>', 'a HashiCorp Vault transit key URI the new group should contain'))
     .addOption(listOption('--age <recipient>', 'an age recipient the new group should contain'));
   addGlobalOptions(commonOptions(add));
-  add.action((args: string[], _o: unknown, c: Command) => groupsAddCommand(args ?? [], commandOptions<GroupsCliOptions>(c)));
+  add.action((args: string[], _o: unknown, c: Command) => groupsAddCommand(args, commandOptions<GroupsCliOptions>(c)));
 
   const del = groups.command('delete').description('delete a key group from a SOPS file').argument('[index...]', 'the group to delete, counting from 0');
   addGlobalOptions(commonOptions(del));
-  del.action((args: string[], _o: unknown, c: Command) => groupsDeleteCommand(args ?? [], commandOptions<GroupsCliOptions>(c)));
+  del.action((args: string[], _o: unknown, c: Command) => groupsDeleteCommand(args, commandOptions<GroupsCliOptions>(c)));
   return groups;
 }

@@ -109,6 +109,7 @@ export function addScopeOptions(cmd: Command): Command {
  * A subcommand's options over its parents' (commander's optsWithGlobals() lets a parent's default
  * or environment value win over the subcommand's own flag).
  */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- T names the command's flags, which commander cannot type
 export function subcommandOptions<T = CliOptions>(c: Command): T {
   const chain: Command[] = [];
   for (let x: Command | null = c; x; x = x.parent) chain.unshift(x);

@@ -114,6 +114,6 @@ export function addUpdatekeysCommand(program: Command): Command {
     .addOption(new Option('--dry-run', 'only show the changes; write nothing'))
     .addOption(new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env('SOPS_DECRYPTION_ORDER'));
   addGlobalOptions(cmd);
-  cmd.action((paths: string[], _o: unknown, c: Command) => updatekeysCommand(paths ?? [], commandOptions<UpdatekeysCliOptions>(c)));
+  cmd.action((paths: string[], _o: unknown, c: Command) => updatekeysCommand(paths, commandOptions<UpdatekeysCliOptions>(c)));
   return cmd;
 }

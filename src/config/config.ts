@@ -176,7 +176,13 @@ function describe(v: unknown): string {
   if (typeof v === 'object') return 'a map';
   if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
   if (typeof v === 'bigint') return `the number ${v}`;
-  return `the ${typeof v} ${String(v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean') return `the ${typeof v} ${v}`;
+  return `the ${typeof v}`;
+}
+
+/** A YAML scalar as text, as Go's fmt prints it. */
+function scalarText(v: string | number | boolean | bigint): string {
+  return String(v);
 }
 
 /** Where the warnings about a part of the file go. */
@@ -448,8 +454,8 @@ function parseGroup(v: unknown, where: Where, depth = 0): GroupResult {
       const context: Record<string, string> = {};
       for (const k of Object.keys(c)) {
         const val = c[k];
-        if (val !== null && typeof val === 'object') w.child('context').invalid(k, `expected a string, got ${describe(val)}`);
-        context[k] = val === null || val === undefined ? '' : String(val);
+        if (val !== null && typeof val === 'object') return w.child('context').invalid(k, `expected a string, got ${describe(val)}`);
+        context[k] = val === null || val === undefined ? '' : scalarText(val as string | number | boolean | bigint);
       }
       if (Object.keys(context).length > 0) key.context = context;
     }

@@ -118,7 +118,7 @@ export async function recoverDataKey(m: Metadata, ctx: KeyContext, order: readon
       if (shares.length >= needed) {
         settled = true;
         if (groups.length === 1) { resolve(shares[0]!); return; }
-        combineShares(shares.slice(0, needed)).then(resolve, (e) =>
+        combineShares(shares.slice(0, needed)).then(resolve, (e: unknown) =>
           reject(new KeyRetrievalError(`could not combine the key shares: ${messageOf(e)}`, { cause: e })),
         );
       } else if (pending === 0) {
@@ -127,7 +127,8 @@ export async function recoverDataKey(m: Metadata, ctx: KeyContext, order: readon
       }
     };
     groups.forEach((g, gi) => {
-      (async () => {
+      // never rejects: every failure is caught per key and counted by finish()
+      void (async () => {
         for (const k of orderKeys(g, order)) {
           if (settled) return;
           try {

@@ -89,7 +89,7 @@ export function noProxyMatches(noProxy: string, host: string, port: string): boo
       }
       continue;
     }
-    let phost = p;
+    let phost: string;
     let pport = '';
     const hp = /^(\[[^\]]*\]|[^:]*):(\d+)$/.exec(p);
     if (hp) {
@@ -202,7 +202,7 @@ export class ProxyingHttpsAgent extends https.Agent {
   // Node's Agent calls createConnection(options, callback) and accepts the socket through the callback.
   override createConnection: CreateConnection = (options, cb) => {
     const host = options.host ?? 'localhost';
-    const port = Number(options.port ?? 443);
+    const port = Number((options.port as number | string | undefined) ?? 443); // a caller may pass a string
     let proxy: URL | undefined;
     try {
       proxy = this.proxyForHost(host, port);
@@ -216,7 +216,7 @@ export class ProxyingHttpsAgent extends https.Agent {
         const secure = tls.connect({ ...options, socket });
         cb(null, secure);
       },
-      (e: Error) => cb(e),
+      (e: unknown) => cb(e instanceof Error ? e : new Error(String(e))),
     );
     return undefined;
   };

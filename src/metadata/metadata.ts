@@ -71,6 +71,8 @@ function parseKey(type: (typeof KEY_LISTS)[number], e: Plain, where: string): Ma
       const v = e[field];
       if (!isObj(v)) return undefined;
       const out: Record<string, string> = {};
+      // a map or list here prints as [object Object] (sops refuses it when it unmarshals; not decided here)
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string
       for (const [k, x] of Object.entries(v)) out[k] = x === null ? '' : String(x);
       return out;
     },
@@ -117,6 +119,8 @@ export function parseMetadata(p: Plain): Metadata {
   // sops's Metadata.ToInternal: at most one of the six selectors (stores/stores.go)
   const selectors = selectorsSet(scope);
   if (selectors.length > 1) throw bad(conflictMessage(selectors));
+  // a map or list prints as [object Object], which the RFC 3339 check below refuses
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string
   const lastModified = p['lastmodified'] === undefined || p['lastmodified'] === null ? '' : String(p['lastmodified']);
   if (!parseGoRfc3339(lastModified)) throw bad(`lastmodified ${JSON.stringify(lastModified)} is not an RFC 3339 time`);
   const version = p['version'];
@@ -125,6 +129,7 @@ export function parseMetadata(p: Plain): Metadata {
     shamirThreshold: toInt(p['shamir_threshold'], 'shamir_threshold'),
     lastModified,
     mac: typeof p['mac'] === 'string' ? p['mac'] : '',
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a map or list prints as [object Object] (not decided here)
     version: version === undefined || version === null ? '' : String(version),
     scope,
   };

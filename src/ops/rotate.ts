@@ -36,15 +36,9 @@ export function changeKeys(m: { keyGroups: KeyGroup[]; shamirThreshold: number }
     first.push({ ...k, enc: '' });
   }
   for (const spec of changes.remove) {
-    let found = false;
-    m.keyGroups = m.keyGroups.map((g) =>
-      g.filter((k) => {
-        if (!matchesRemoval(spec, k)) return true;
-        found = true;
-        return false;
-      }),
-    );
-    if (!found) notes.push(`${keyString(spec)} is not a master key of the file; nothing removed for it`);
+    const count = m.keyGroups.flat().length;
+    m.keyGroups = m.keyGroups.map((g) => g.filter((k) => !matchesRemoval(spec, k)));
+    if (m.keyGroups.flat().length === count) notes.push(`${keyString(spec)} is not a master key of the file; nothing removed for it`);
   }
   const before = m.keyGroups.length;
   m.keyGroups = m.keyGroups.filter((g) => g.length > 0);

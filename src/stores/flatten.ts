@@ -151,7 +151,7 @@ export function flattenMetadata(metadata: Plain): Array<[string, string]> {
   if (!isObj(metadata)) throw new FileError('invalid sops metadata: the sops section must be a map');
   const out: Array<[string, string]> = [];
   for (const [k, v] of flatten(metadata)) {
-    if (v === null || v === undefined) continue;
+    if (v == null) continue; // null, or undefined from an optional field left unset
     out.push([k, leafText(k, v).replaceAll('\n', '\\n')]);
   }
   return out.sort(([a], [b]) => compareBytes(a, b));

@@ -239,7 +239,9 @@ export function parseIni(text: string): IniFile {
       continue;
     }
 
-    let { name, offset } = readKeyName(line, lineNo);
+    const key0 = readKeyName(line, lineNo);
+    const offset = key0.offset;
+    let name = key0.name;
     if (name === '-') name = `#${autoCount++}`;
     const value = readValue(line.slice(offset), lineNo);
     if (name.length === 0) throw fail(lineNo, 'empty key name');

@@ -279,6 +279,7 @@ export function parseJson(data: Buffer | string): Tree {
 
 const HEX = '0123456789abcdef';
 // characters Go's encoding/json escapes: controls, ", \, <, >, &, U+2028, U+2029, lone surrogates
+// eslint-disable-next-line no-control-regex -- Go escapes these control characters in JSON strings
 const GO_ESCAPE = /["\\<>&\u0000-\u001f\u2028\u2029\ud800-\udfff]/;
 
 /** A JSON string literal as Go's `json.Marshal` writes it. */

@@ -112,7 +112,7 @@ export function toPlain(n: Node): Plain {
 /**
  * Convert plain data to a tree node. `sortKeys` sorts map keys (sops writes its metadata sorted).
  */
-export function fromPlain(v: Plain, sortKeys = false): Node {
+export function fromPlain(v: Plain | undefined, sortKeys = false): Node {
   if (v === null || v === undefined) return NULL;
   if (typeof v === 'string') return str(v);
   if (typeof v === 'boolean') return { kind: 'scalar', type: 'bool', text: v ? 'true' : 'false' };
@@ -124,7 +124,7 @@ export function fromPlain(v: Plain, sortKeys = false): Node {
   if (Array.isArray(v)) return { kind: 'list', items: v.map((x) => fromPlain(x, sortKeys)) };
   const keys = Object.keys(v);
   if (sortKeys) keys.sort();
-  return map(keys.map((k) => entry(k, fromPlain(v[k]!, sortKeys))));
+  return map(keys.map((k) => entry(k, fromPlain(v[k], sortKeys))));
 }
 
 /**

@@ -31,7 +31,7 @@ export function parseRecipient(s: string): ParsedRecipient {
     try {
       return { kind: 'ssh', recipient: s, key: parseSshPublicKey(s) };
     } catch (e) {
-      throw new Error(`invalid SSH recipient ${JSON.stringify(shortRecipient(s))}: ${(e as Error).message}`);
+      throw new Error(`invalid SSH recipient ${JSON.stringify(shortRecipient(s))}: ${(e as Error).message}`, { cause: e });
     }
   }
   if (/^age1/i.test(s)) {
@@ -39,7 +39,7 @@ export function parseRecipient(s: string): ParsedRecipient {
     try {
       decoded = bech32Decode(s);
     } catch (e) {
-      throw new Error(`invalid age recipient ${JSON.stringify(shortRecipient(s))}: ${(e as Error).message}`);
+      throw new Error(`invalid age recipient ${JSON.stringify(shortRecipient(s))}: ${(e as Error).message}`, { cause: e });
     }
     if (decoded.hrp === 'age') {
       if (decoded.bytes.length !== 32) throw new Error(`invalid age recipient ${JSON.stringify(s)}: an X25519 recipient holds 32 bytes, this one ${decoded.bytes.length}`);

@@ -28,7 +28,7 @@ export function shlexSplit(s: string): string[] {
       i++;
     } else if (c === '\\') {
       if (i + 1 >= s.length) throw new Error('the command ends after an escape character');
-      word += s[i + 1];
+      word += s[i + 1]!;
       i += 2;
     } else if (c === "'") {
       const end = s.indexOf("'", i + 1);
@@ -46,7 +46,7 @@ export function shlexSplit(s: string): string[] {
         }
         if (d === '\\') {
           if (i + 1 >= s.length) throw new Error('the command has an unclosed double quote');
-          word += s[i + 1];
+          word += s[i + 1]!;
           i += 2;
         } else {
           word += d;

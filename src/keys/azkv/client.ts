@@ -232,7 +232,7 @@ export function createAzureKvSource(opts: AzureKvOptions = {}): AzureKvSource {
       const why = ac.signal.aborted ? `no answer within ${timeoutMs / 1000} s` : reason(e);
       const msg = `failed to ${what} Azure Key Vault key '${azureKeyUrl(key)}': ${why}`;
       ctx.log(`azure_kv: ${msg}`);
-      throw new Error(msg);
+      throw new Error(msg, { cause: e });
     } finally {
       clearTimeout(timer);
     }

@@ -294,7 +294,7 @@ function initialize(p: Pooled): Promise<unknown> {
       return await p.client.initialize();
     } finally {
       for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) delete process.env[k];
+        if (v === undefined) Reflect.deleteProperty(process.env, k);
         else process.env[k] = v;
       }
       done();

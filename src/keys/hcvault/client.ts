@@ -85,7 +85,7 @@ function readToken(env: NodeJS.ProcessEnv): { token: string; source: string } {
     return { token: fs.readFileSync(file, 'utf8').trim(), source: file };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { token: '', source: '' };
-    throw new Error(`cannot read the Vault token file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(`cannot read the Vault token file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
 }
 
@@ -93,7 +93,7 @@ function readPem(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    throw new Error(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
 }
 
@@ -148,7 +148,7 @@ function settingsFor(key: VaultKey, env: NodeJS.ProcessEnv, opts: VaultOptions):
     try {
       names = fs.readdirSync(caPath);
     } catch (e) {
-      throw new Error(`cannot read VAULT_CAPATH ${caPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new Error(`cannot read VAULT_CAPATH ${caPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
     }
     for (const n of names.sort()) {
       const f = path.join(caPath, n);

@@ -48,7 +48,7 @@ export function runGpg(args: string[], input: Buffer | string, env: NodeJS.Proce
       timedOut = true;
       child.kill('SIGKILL');
     }, timeout);
-    timer.unref?.();
+    timer.unref();
     child.stdout.on('data', (b: Buffer) => {
       outSize += b.length;
       if (outSize <= MAX_OUTPUT) out.push(b);

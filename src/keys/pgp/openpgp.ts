@@ -98,7 +98,8 @@ export async function encryptWithKeyFiles(fp: string, dataKey: Buffer, env: Node
     const key = keys.find((k) => keyMatches(k, id));
     if (!key) continue;
     const message = await openpgp.createMessage({ binary: new Uint8Array(dataKey) });
-    const armored = await openpgp.encrypt({ message, encryptionKeys: key.toPublic(), format: 'armored', config: CONFIG });
+    // typed here (openpgp's stream types do not resolve here)
+    const armored = (await openpgp.encrypt({ message, encryptionKeys: key.toPublic(), format: 'armored', config: CONFIG })) as string;
     return armored.trim();
   }
   throw new KeyNotInFilesError(`no public key ${fp} in the key files: ${notes.join(', ') || 'none'}`);
@@ -111,7 +112,7 @@ export async function decryptWithKeyFiles(enc: string, env: NodeJS.ProcessEnv): 
   try {
     message = await openpgp.readMessage({ armoredMessage: enc, config: CONFIG });
   } catch (e) {
-    throw new Error(`the encrypted data key is not a valid PGP message: ${(e as Error).message}`);
+    throw new Error(`the encrypted data key is not a valid PGP message: ${(e as Error).message}`, { cause: e });
   }
   const wanted = message.getEncryptionKeyIDs();
   const candidates = keys.filter(
@@ -124,9 +125,9 @@ export async function decryptWithKeyFiles(enc: string, env: NodeJS.ProcessEnv): 
     throw new KeyNotInFilesError(`${why} for key ID ${forIds} in ${PRIVATE_KEYS_ENV}: ${notes.join(', ') || 'no files'}`);
   }
   try {
-    const { data } = await openpgp.decrypt({ message, decryptionKeys: usable, format: 'binary', config: CONFIG });
+    const { data } = (await openpgp.decrypt({ message, decryptionKeys: usable, format: 'binary', config: CONFIG })) as { data: Uint8Array };
     return Buffer.from(data);
   } catch (e) {
-    throw new Error(`OpenPGP could not decrypt the data key (key ID ${forIds}): ${(e as Error).message}`);
+    throw new Error(`OpenPGP could not decrypt the data key (key ID ${forIds}): ${(e as Error).message}`, { cause: e });
   }
 }

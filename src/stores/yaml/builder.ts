@@ -310,7 +310,7 @@ export class Builder {
       const keyProps: Props = {};
       this.scan(it.start, keyProps);
       // an item made only of comments (after the last entry)
-      if (!it.key && !it.sep && !it.value && !it.start.some((t) => t.type === 'explicit-key-ind')) continue;
+      if (!it.key && !it.sep && !it.start.some((t) => t.type === 'explicit-key-ind')) continue;
       const i = m.items.length;
       const keyOff = it.key ? it.key.offset : (it.start.find((t) => t.type === 'explicit-key-ind')?.offset ?? it.start[0]?.offset ?? tok.offset);
       if (c.firstOff < 0) c.firstOff = keyOff;
@@ -329,7 +329,7 @@ export class Builder {
           this.fail(keyOff, 'mapping values are not allowed in this context');
         }
       }
-      if (it.value && (it.value.type === 'block-map' || it.value.type === 'block-seq') && !it.sep?.some((t) => t.type === 'newline')) {
+      if (it.value && (it.value.type === 'block-map' || it.value.type === 'block-seq') && !it.sep.some((t) => t.type === 'newline')) {
         this.fail(it.value.offset, it.value.type === 'block-map' ? 'mapping values are not allowed in this context' : 'block sequence entries are not allowed in this context');
       }
       const keyMarkPos = this.seq.length;

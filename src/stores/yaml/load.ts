@@ -177,6 +177,7 @@ export function composeCheck(src: string, lines: Lines, tokens: Iterable<CST.Tok
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** What go-yaml's reader refuses: characters outside YAML's printable set (a BOM only first). */
+// eslint-disable-next-line no-control-regex -- the control characters YAML does not allow in a document
 const NOT_PRINTABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x84\x86-\x9F\uFFFE\uFFFF]|(?!^)\uFEFF/;
 
 /**

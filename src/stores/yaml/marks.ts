@@ -45,7 +45,7 @@ export interface CommentTok {
 }
 
 export type Seq = Array<Mark | CommentTok>;
-export const isMark = (x: Mark | CommentTok): x is Mark => (x as Mark).kind !== undefined;
+export const isMark = (x: Mark | CommentTok): x is Mark => 'kind' in x;
 
 export interface Insert {
   before: Map<number, Comment[]>;
