@@ -36,7 +36,7 @@ async function main(): Promise<void> {
       const src = data.toString('utf8');
       const tokens = Array.from(new Parser().parse(src));
       const composer = new Composer({ schema: 'failsafe', uniqueKeys: true, strict: true });
-      for (const doc of composer.compose(tokens, true, src.length)) if (doc.errors.length) throw doc.errors[0];
+      for (const doc of composer.compose(tokens, true, src.length)) if (doc.errors.length) throw doc.errors[0]!;
       out(tokens.map((t) => CST.stringify(t)).join(''));
       return;
     }

@@ -26,7 +26,7 @@ const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 function word(rand: () => number, len: number): string {
   let s = '';
-  for (let i = 0; i < len; i++) s += ALNUM[Math.floor(rand() * ALNUM.length)];
+  for (let i = 0; i < len; i++) s += ALNUM[Math.floor(rand() * ALNUM.length)]!;
   return s;
 }
 

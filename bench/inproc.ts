@@ -43,7 +43,7 @@ function marker(result: unknown): string {
   }
   if (result && typeof result === 'object') {
     const v = (result as Record<string, unknown>).bench_marker ?? (result as Record<string, unknown>).APP_SETTING_00000;
-    return v === undefined ? '(none)' : String(v);
+    return typeof v === 'string' || typeof v === 'number' ? String(v) : '(none)';
   }
   return '(none)';
 }

@@ -34,7 +34,7 @@ export async function sopsAvailable(): Promise<string | null> {
 /** Peak RSS (bytes) of the sops Lambda processes under this process whose environment has `marker` (NAME=value). */
 function lambdaPeaks(marker: string): number[] {
   const peaks: number[] = [];
-  let entries: string[] = [];
+  let entries: string[];
   try {
     entries = readdirSync('/proc');
   } catch {

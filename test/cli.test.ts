@@ -142,7 +142,7 @@ describe('failures: one line, sops exit code, nothing changed', () => {
     assert.equal(r.code, 51, r.stderr);
     assert.match(r.stderr, /MAC mismatch/);
     assert.equal(run(['decrypt', '--ignore-mac', swapped], { env: withKey }).stdout, 'a: b\n');
-    const flipped = write('e3.yaml', text.replace(/(a: ENC\[AES256_GCM,data:)(.)/, (_m, p, ch) => p + (ch === 'A' ? 'B' : 'A')));
+    const flipped = write('e3.yaml', text.replace(/(a: ENC\[AES256_GCM,data:)(.)/, (_m, p: string, ch: string) => p + (ch === 'A' ? 'B' : 'A')));
     assert.equal(run(['decrypt', flipped], { env: withKey }).code, 25);
   });
 
@@ -294,7 +294,7 @@ describe('lazy loading', () => {
     const r = spawnSync(process.execPath, ['--import', reg, probe], { env: { PATH: process.env.PATH ?? '', HOME: home, ...withKey }, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).out, 'a: b\n');
-    const urls = r.stderr.split('\n').filter((l) => l.startsWith('LOAD ')).join('\n') + '\n' + JSON.parse(r.stdout).loaded.join('\n');
+    const urls = r.stderr.split('\n').filter((l) => l.startsWith('LOAD ')).join('\n') + '\n' + (JSON.parse(r.stdout) as { loaded: string[] }).loaded.join('\n');
     assert.match(urls, /\/keys\/age\/client\.js/, 'the trace sees the age key source');
     // X25519 age runs on node:crypto: not even the age library loads
     for (const heavy of ['age-encryption', '@noble', 'openpgp', '@aws-sdk', '@google-cloud', '@azure', 'google-gax', '/keys/pgp/client', '/keys/pgp/gpg', '/keys/pgp/openpgp', '/keys/kms/client', '/keys/gcpkms/client', '/keys/azkv/client', '/keys/hcvault/client']) {

@@ -292,7 +292,7 @@ creation_rules:
 `;
   const README_AGE = 'age129h70qwx39k7h5x6l9hg566nwm53527zvamre8vep9e3plsm44uqgy8gla';
 
-  it('per-environment rules: the README age key has a bad checksum (age itself refuses it)', async () => {
+  it('per-environment rules: the README age key has a bad checksum (age itself refuses it)', () => {
     rejects(perEnvReadme, 'invalid age in creation_rules[0] of /repo/.sops.yaml', README_AGE, 'bad checksum');
     const enc = new age.Encrypter();
     assert.throws(() => enc.addRecipient(README_AGE));

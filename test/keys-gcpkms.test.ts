@@ -77,7 +77,7 @@ function ctx(extra: Record<string, string | undefined> = {}, endpoint = kms.endp
     GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN,
   };
   for (const [k, v] of Object.entries(extra)) {
-    if (v === undefined) delete env[k];
+    if (v === undefined) Reflect.deleteProperty(env, k);
     else env[k] = v;
   }
   return { env, log: () => {} };

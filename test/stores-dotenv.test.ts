@@ -142,6 +142,7 @@ test("Go's %G float format (the cases of sops's own TestValToString and more)", 
   const cases: Array<[number, string]> = [
     [1, '1'],
     [1.1, '1.1'],
+    // eslint-disable-next-line no-loss-of-precision -- more digits than a double holds, on purpose
     [1.234567890123456789, '1.2345678901234567'],
     [2e5, '200000'],
     [-2e10, '-2E+10'],

@@ -199,7 +199,7 @@ function blockSeq(r: () => number, indent: number, depth: number, anchors: strin
 
 function flow(r: () => number, depth: number): string {
   const x = r();
-  const scalars = PLAIN_SCALARS.filter((s) => !/[,:\[\]{}#]|^[-?@=<]|^$/.test(s) && !s.includes(' '));
+  const scalars = PLAIN_SCALARS.filter((s) => !/[,:[\]{}#]|^[-?@=<]|^$/.test(s) && !s.includes(' '));
   const item = (): string => (depth > 0 && r() < 0.2 ? flow(r, depth - 1) : r() < 0.7 ? pick(r, scalars) : `"${pick(r, QUOTE_TEXTS)}"`);
   if (x < 0.1) return pick(r, ['[ ]', '{ }', '[]', '{}', '[  ]', '{\n  }', '[a, ]', '{a: 1, }', '[ a ]']);
   if (x < 0.55) {

@@ -89,8 +89,8 @@ function runAs(uid: number, args: string[], cwd: string): Promise<{ code: number
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...sb.env, HOME: cwd }, cwd, uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d));
-    child.stderr.on('data', (d: Buffer) => (stderr += d));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => res({ code, stdout, stderr }));
   });
 }

@@ -339,7 +339,7 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
   /** Record a request as it arrives (before any delay), so `calls` also counts unanswered attempts. */
   function record(req: http.IncomingMessage, body: Buffer): { call: AwsCall; params?: URLSearchParams } {
     const target = String(req.headers['x-amz-target'] ?? '');
-    const form = String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+    const form = (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
     const params = form ? new URLSearchParams(body.toString('utf8')) : undefined;
     const isKms = target.startsWith('TrentService.');
     const call: AwsCall = {
@@ -394,7 +394,7 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
+    req.on('end', () => void (async () => {
       const body = Buffer.concat(chunks);
       const { call, params } = record(req, body);
       if (opts.observer) {
@@ -412,7 +412,7 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
       } else {
         answer(req, res, body, call, params);
       }
-    });
+    })());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -55,7 +55,7 @@ export async function startConnectProxy(routes: Record<string, number>): Promise
       return;
     }
     forwards.push(target.href);
-    authorizations.push(String(req.headers['proxy-authorization'] ?? ''));
+    authorizations.push(req.headers['proxy-authorization'] ?? '');
     const port = routeFor(routes, `${target.hostname}:${target.port || '80'}`);
     if (port === undefined) {
       res.writeHead(403).end();
@@ -74,7 +74,7 @@ export async function startConnectProxy(routes: Record<string, number>): Promise
     track(sock);
     const target = req.url ?? '';
     connects.push(target);
-    authorizations.push(String(req.headers['proxy-authorization'] ?? ''));
+    authorizations.push(req.headers['proxy-authorization'] ?? '');
     const port = routeFor(routes, target);
     if (port === undefined) {
       sock.end('HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n');

@@ -204,7 +204,10 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
       }
       if (delayMs > 0) {
         await new Promise<void>((resolve) => {
-          const t = setTimeout(() => (timers.delete(t), resolve()), delayMs);
+          const t = setTimeout(() => {
+            timers.delete(t);
+            resolve();
+          }, delayMs);
           timers.add(t);
         });
       }
@@ -230,6 +233,7 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
       )
         .then(
           (resp) => callback(null, resp),
+          // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- gRPC status codes as numbers (13 INTERNAL)
           (e: unknown) => callback({ code: e instanceof KmsFault ? e.code : 13, details: e instanceof Error ? e.message : String(e) }),
         )
         .finally(() => opts.observer?.answered('gcp', method));

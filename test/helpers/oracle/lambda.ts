@@ -83,7 +83,7 @@ export class Worker {
     this.server.on('connect', (req: http.IncomingMessage, sock: net.Socket, head: Buffer) => {
       this.track(sock);
       debug('CONNECT', req.url);
-      const tunnel = this.services.tunnels?.[String(req.url ?? '').toLowerCase()];
+      const tunnel = this.services.tunnels?.[(req.url ?? '').toLowerCase()];
       const addr = this.tlsServer.address() as net.AddressInfo;
       const up = net.connect(tunnel ?? addr.port, '127.0.0.1', () => {
         sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
@@ -260,7 +260,7 @@ export class Worker {
   private serviceFor(req: http.IncomingMessage, target: string, body: string): { base: string; path: string } | undefined {
     const { aws, vault } = this.services;
     const url = req.url ?? '/';
-    const form = String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+    const form = (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
     if (aws && (target.startsWith('TrentService.') || (form && /(?:^|&)Action=AssumeRole(?:&|$)/.test(body)))) return { base: aws, path: url.startsWith('/') ? url : '/' };
     if (vault) {
       // Through VAULT_PROXY_ADDR a request for an http:// vault arrives in absolute form.

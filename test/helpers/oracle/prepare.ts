@@ -80,7 +80,7 @@ export async function prepare(): Promise<Prepared> {
     } catch (e) {
       const reason = briefError(e);
       if (locked) await fsp.writeFile(failedPath, reason).catch(() => {});
-      throw new Error(reason);
+      throw new Error(reason, { cause: e });
     } finally {
       await fsp.rm(tmp, { recursive: true, force: true });
     }
