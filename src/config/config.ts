@@ -510,6 +510,20 @@ function stateOf(rule: object): RuleState {
   return ruleStates.get(rule) ?? { warnings: [], useProblems: [] };
 }
 
+/** A rule's path_regex, compiled; a bad one is kept in the rule's state (it matters only when matching). */
+function readPathRegex(rule: CreationRule | DestinationRule, o: Obj, where: Where, state: RuleState): void {
+  try {
+    const pathRegex = regexWith(o, 'path_regex', where);
+    if (pathRegex !== undefined) {
+      rule.pathRegex = pathRegex.source;
+      compiled.set(rule, pathRegex.re);
+    }
+  } catch (e) {
+    if (!(e instanceof SopsError)) throw e;
+    state.pathError = e;
+  }
+}
+
 /**
  * Read one creation rule. Never throws: a problem is kept in the rule's state (see `RuleState`)
  * and only matters when the rule is used. `loud` receives warnings printed whenever the file is read.
@@ -522,16 +536,7 @@ function parseCreationRule(v: unknown, at: Where, loud: string[]): CreationRule 
   try {
     const o = mapAt(v, where, 'a creation rule');
     // path_regex first: matching needs it even when the rest of the rule is broken
-    try {
-      const pathRegex = regexWith(o, 'path_regex', where);
-      if (pathRegex !== undefined) {
-        rule.pathRegex = pathRegex.source;
-        compiled.set(rule, pathRegex.re);
-      }
-    } catch (e) {
-      if (!(e instanceof SopsError)) throw e;
-      state.pathError = e;
-    }
+    readPathRegex(rule, o, where, state);
     const unknown = checkKeys(o, RULE_KEYS, where, RULE_ALIASES);
     if (o['path_regex'] === undefined) {
       for (const [key, suggestion] of unknown) {
@@ -646,16 +651,7 @@ function parseDestinationRule(v: unknown, at: Where, loud: string[]): Destinatio
   ruleStates.set(rule, state);
   try {
     const o = mapAt(v, where, 'a destination rule');
-    try {
-      const pathRegex = regexWith(o, 'path_regex', where);
-      if (pathRegex !== undefined) {
-        rule.pathRegex = pathRegex.source;
-        compiled.set(rule, pathRegex.re);
-      }
-    } catch (e) {
-      if (!(e instanceof SopsError)) throw e;
-      state.pathError = e;
-    }
+    readPathRegex(rule, o, where, state);
     checkKeys(o, DESTINATION_KEYS, where);
     rule.omitExtensions = bool(o, 'omit_extensions', where) ?? false;
     const strings: Array<[keyof DestinationRule, string]> = [

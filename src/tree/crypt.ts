@@ -141,39 +141,41 @@ export function describePath(path: readonly string[]): string {
 
 type Visitor = (leaf: Scalar | Comment, path: string[], comments: string[][]) => Scalar | Comment;
 
-/** Walk every leaf and comment of a map, in document order, with sops's comment stack. */
-function walkMap(m: MapNode, path: string[], comments: string[][], visit: Visitor): void {
+/**
+ * Walk the items of a map or a list in document order with sops's comment stack: the comments
+ * since the last value at this level are visible to the next one. `walkItem` walks a non-comment item.
+ */
+function walkItems<T extends { kind: string }>(items: Array<T | Comment>, path: string[], comments: string[][], visit: Visitor, walkItem: (it: T) => T): void {
   const level: string[] = [];
   comments.push(level);
-  for (let i = 0; i < m.items.length; i++) {
-    const it = m.items[i]!;
-    if (it.kind === 'comment') {
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    if (isComment(it)) {
       level.push(it.text);
-      m.items[i] = visit(it, path, comments) as Comment;
+      items[i] = visit(it, path, comments) as Comment;
       continue;
     }
-    path.push(it.key);
-    it.value = walkValue(it.value, path, comments, visit);
-    path.pop();
+    items[i] = walkItem(it);
     level.length = 0;
   }
   comments.pop();
 }
 
+function isComment(it: { kind: string }): it is Comment {
+  return it.kind === 'comment';
+}
+
+function walkMap(m: MapNode, path: string[], comments: string[][], visit: Visitor): void {
+  walkItems(m.items, path, comments, visit, (e) => {
+    path.push(e.key);
+    e.value = walkValue(e.value, path, comments, visit);
+    path.pop();
+    return e;
+  });
+}
+
 function walkList(l: ListNode, path: string[], comments: string[][], visit: Visitor): void {
-  const level: string[] = [];
-  comments.push(level);
-  for (let i = 0; i < l.items.length; i++) {
-    const it = l.items[i]!;
-    if (it.kind === 'comment') {
-      level.push(it.text);
-      l.items[i] = visit(it, path, comments);
-      continue;
-    }
-    l.items[i] = walkValue(it, path, comments, visit);
-    level.length = 0;
-  }
-  comments.pop();
+  walkItems(l.items, path, comments, visit, (n) => walkValue(n, path, comments, visit));
 }
 
 function walkValue(n: Node, path: string[], comments: string[][], visit: Visitor): Node {
@@ -198,30 +200,50 @@ function newHash(scope: CompiledScope): Hash {
 }
 
 /**
+ * One pass over a tree (encrypt or decrypt): what to do with an in-scope comment that is not empty,
+ * with an in-scope value, and whether the MAC hashes the values before (`in`) or after (`out`) the
+ * pass — always the plaintext.
+ */
+interface TreePass {
+  macOf: 'in' | 'out';
+  comment(leaf: Comment, path: string[]): Comment;
+  value(leaf: Scalar, path: string[]): Scalar;
+}
+
+/** Run `pass` over every leaf and comment of the tree in `scope`; returns the MAC (uppercase hex SHA-512). */
+function runPass(tree: Tree, scope: Scope, pass: TreePass): string {
+  const s = compileScope(scope);
+  const hash = newHash(s);
+  const visit: Visitor = (leaf, path, comments) => {
+    const enc = shouldEncrypt(s, path, comments, leaf.kind === 'comment');
+    if (leaf.kind === 'comment') return !enc || leaf.text === '' ? leaf : pass.comment(leaf, path);
+    const out = enc ? pass.value(leaf, path) : leaf;
+    if (!s.macOnlyEncrypted || enc) hash.update(macBytes(pass.macOf === 'in' ? leaf : out));
+    return out;
+  };
+  for (const doc of tree.docs) walkMap(doc, [], [], visit);
+  return hash.digest('hex').toUpperCase();
+}
+
+/**
  * Encrypt every in-scope value of the tree under `key`; returns the MAC (uppercase hex SHA-512) of
  * the plaintext. Values found in `stash` keep their IV.
  */
 export function encryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvStash): string {
-  const s = compileScope(scope);
-  const hash = newHash(s);
-  const visit: Visitor = (leaf, path, comments) => {
-    const isComment = leaf.kind === 'comment';
-    const enc = shouldEncrypt(s, path, comments, isComment);
-    if (isComment) {
-      if (!enc || leaf.text === '') return leaf;
+  return runPass(tree, scope, {
+    macOf: 'in',
+    comment(leaf, path) {
       const aad = pathAad(path);
       const bytes = Buffer.from(leaf.text, 'utf8');
       return { ...leaf, text: encryptValue(bytes, 'comment', key, aad, stash?.get(aad, 'comment', bytes)) };
-    }
-    if (!s.macOnlyEncrypted || enc) hash.update(macBytes(leaf));
-    if (!enc) return leaf;
-    const { bytes, type } = plaintextOf(leaf);
-    if (bytes.length === 0 && type === 'str') return { kind: 'scalar', type: 'str', text: '' };
-    const aad = pathAad(path);
-    return { kind: 'scalar', type: 'str', text: encryptValue(bytes, type, key, aad, stash?.get(aad, type, bytes)) };
-  };
-  for (const doc of tree.docs) walkMap(doc, [], [], visit);
-  return hash.digest('hex').toUpperCase();
+    },
+    value(leaf, path) {
+      const { bytes, type } = plaintextOf(leaf);
+      if (bytes.length === 0 && type === 'str') return { kind: 'scalar', type: 'str', text: '' };
+      const aad = pathAad(path);
+      return { kind: 'scalar', type: 'str', text: encryptValue(bytes, type, key, aad, stash?.get(aad, type, bytes)) };
+    },
+  });
 }
 
 /** sops's warning for an in-scope comment that does not decrypt (sops.go), with where it is. */
@@ -244,15 +266,11 @@ export function decryptTree(
   stash?: IvStash,
   warn: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
 ): string {
-  const s = compileScope(scope);
-  const hash = newHash(s);
-  const visit: Visitor = (leaf, path, comments) => {
-    const isComment = leaf.kind === 'comment';
-    const enc = shouldEncrypt(s, path, comments, isComment);
-    if (isComment) {
+  return runPass(tree, scope, {
+    macOf: 'out',
+    comment(leaf, path) {
       // a comment that does not decrypt was written unencrypted (older sops) or was damaged: keep it
       // as it is, and warn as sops does
-      if (!enc || leaf.text === '') return leaf;
       try {
         const v = parseEncrypted(leaf.text);
         const aad = pathAad(path);
@@ -263,28 +281,23 @@ export function decryptTree(
         warn(possiblyUnencryptedComment(path));
         return leaf;
       }
-    }
-    let out: Scalar = leaf;
-    if (enc) {
+    },
+    value(leaf, path) {
       if (leaf.type !== 'str') {
         throw new SopsError(`the value at ${describePath(path)} is not encrypted, but the file's settings say it should be`, ExitCode.ErrorDecryptingTree);
       }
-      if (leaf.text !== '') {
-        const aad = pathAad(path);
-        const v = parseEncryptedAt(leaf.text, path);
-        const bytes = decryptParsedAt(v, key, aad, path);
-        out = leafFromPlaintext(bytes, v.type, path);
-        if (stash) {
-          const p = plaintextOf(out);
-          stash.put(aad, p.type, p.bytes, v.iv);
-        }
+      if (leaf.text === '') return leaf;
+      const aad = pathAad(path);
+      const v = parseEncryptedAt(leaf.text, path);
+      const bytes = decryptParsedAt(v, key, aad, path);
+      const out = leafFromPlaintext(bytes, v.type, path);
+      if (stash) {
+        const p = plaintextOf(out);
+        stash.put(aad, p.type, p.bytes, v.iv);
       }
-    }
-    if (!s.macOnlyEncrypted || enc) hash.update(macBytes(out));
-    return out;
-  };
-  for (const doc of tree.docs) walkMap(doc, [], [], visit);
-  return hash.digest('hex').toUpperCase();
+      return out;
+    },
+  });
 }
 
 function parseEncryptedAt(text: string, path: string[]): ReturnType<typeof parseEncrypted> {
