@@ -24,6 +24,7 @@ import { rotate as rotateData } from './ops/rotate.js';
 import { setValue as setOp, unsetValue as unsetOp } from './ops/set.js';
 import { updateKeys as updateKeysOp, type UpdatekeysOptions, type UpdatekeysResult } from './ops/updatekeys.js';
 import { nodeFromJson } from './tree/mutate.js';
+import { canDeepen, mayNestDeeply, runDeep } from './util/deep.js';
 
 export interface DecryptOptions extends CommonOptions {
   /** Input format (default: from `filename`, else yaml). */
@@ -62,8 +63,29 @@ async function decryptTreeOf(input: string | Buffer, o: DecryptOptions): Promise
   return { tree: opened.tree, format };
 }
 
+/**
+ * Whether to run on a large-stack worker thread: input that may nest deeply (see src/util/deep.ts),
+ * when the options can cross threads (no callbacks).
+ */
+function deepens(input: string | Buffer, o: object): boolean {
+  if (!canDeepen() || !mayNestDeeply(input)) return false;
+  try {
+    structuredClone(o);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Bytes from a worker thread arrive as a plain Uint8Array. */
+function asBuffer(input: string | Buffer): string | Buffer {
+  return typeof input === 'string' || Buffer.isBuffer(input) ? input : Buffer.from(input as Uint8Array);
+}
+
 /** Decrypt a sops file's content to its plaintext bytes, as `tsops decrypt` prints them. */
 export async function decryptBytes(input: string | Buffer, o: DecryptOptions = {}): Promise<Buffer> {
+  if (deepens(input, o)) return Buffer.from(await runDeep<Uint8Array>(import.meta.url, 'decryptBytes', [input, o]));
+  input = asBuffer(input);
   const { tree, format } = await decryptTreeOf(input, o);
   const out = await storeFor(o.outputFormat ?? format, { indent: o.indent });
   const path = o.extract === undefined ? [] : typeof o.extract === 'string' ? parseTreePath(o.extract) : o.extract;
@@ -102,6 +124,8 @@ export interface EncryptOptions extends CommonOptions {
 
 /** Encrypt a plaintext file's content; returns the encrypted file's text. */
 export async function encrypt(input: string | Buffer, o: EncryptOptions): Promise<string> {
+  if (deepens(input, o)) return runDeep<string>(import.meta.url, 'encrypt', [input, o]);
+  input = asBuffer(input);
   const format = inputFormat(o);
   const data = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   const { tree } = await loadPlain(data, format, { ...o, storeOptions: { indent: o.indent } });

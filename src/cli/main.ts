@@ -5,6 +5,7 @@
  *   tsops -e FILE / -d FILE / -r FILE / --set '["k"] "v"' FILE   (sops's legacy mode)
  *   tsops FILE                      (edit)
  */
+import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ConflictingParametersError, ExitCode, NoFileError, SopsError, messageOf } from '../errors.js';
@@ -12,6 +13,7 @@ import { SOPS_FORMAT_VERSION } from '../metadata/metadata.js';
 import { decryptCommand, encryptCommand } from './commands.js';
 import { completionScript } from './completion.js';
 import { sopsWarn } from './context.js';
+import { canDeepen, mayNestDeeply, runDeep } from '../util/deep.js';
 import { addReuseOptions } from './reuse.js';
 import { addDecryptOptions, addGlobalOptions, addIoOptions, addKeyOptions, addScopeOptions, subcommandOptions, type CliOptions } from './options.js';
 
@@ -201,6 +203,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(script);
     return 0;
   }
+  // a file nested more deeply than the default stack holds is handled on a large-stack thread
+  if (canDeepen() && argv.some(isDeepFile)) return runDeep<number>(import.meta.url, 'main', [argv]);
   const keyservices = keyserviceArgs(argv);
   if (keyservices.length) {
     sopsWarn(`tsops has no key service client yet: ignoring ${keyservices.join(', ')}; keys are used from this machine`);
@@ -226,6 +230,15 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stderr.write(`tsops: unexpected error: ${messageOf(e)}\n`);
     return 1;
+  }
+}
+
+/** Whether `arg` names a regular file whose content may nest deeply (see src/util/deep.ts). */
+function isDeepFile(arg: string): boolean {
+  try {
+    return statSync(arg).isFile() && mayNestDeeply(readFileSync(arg));
+  } catch {
+    return false;
   }
 }
 

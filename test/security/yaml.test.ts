@@ -213,3 +213,62 @@ test('nesting: beyond go-yaml\'s 10000 levels is refused with its words; deep ne
     }
   }
 });
+
+test('nesting up to go-yaml\'s 10000 levels encrypts and decrypts (YAML flow and block, JSON)', async () => {
+  // (levels count the top-level map: `a: [[1]]` nests 3 deep)
+  for (const levels of [5_000, 10_000]) {
+    const n = levels - 1;
+    const printed = 'a:\n    ' + '- '.repeat(n) + '1\n';
+    for (const src of ['a: ' + '['.repeat(n) + '1' + ']'.repeat(n) + '\n', 'a:\n' + '- '.repeat(n) + '1\n']) {
+      const enc = await encrypt(src, { format: 'yaml', age: [AGE_RECIPIENT], env });
+      assert.equal(await decrypt(enc, { format: 'yaml', env }), printed);
+      assert.equal(await decrypt(Buffer.from(enc), { format: 'yaml', env }), printed);
+    }
+  }
+  // block and flow maps (their printed form grows with the square of the depth: 2,500 levels)
+  let block = '';
+  for (let i = 0; i < 2_499; i++) block += ' '.repeat(i) + `k${i}:\n`;
+  block += ' '.repeat(2_499) + 'v: x\n';
+  const blockEnc = await encrypt(block, { format: 'yaml', age: [AGE_RECIPIENT], env });
+  assert.equal(await decrypt(blockEnc, { format: 'yaml', env }), block.replace(/^ +/gm, (s) => '    '.repeat(s.length)));
+  const flow = '{' + Array.from({ length: 2_499 }, (_, i) => `k${i}: {`).join('') + 'v: x' + '}'.repeat(2_500) + '\n';
+  const flowEnc = await encrypt(flow, { format: 'yaml', age: [AGE_RECIPIENT], env });
+  assert.equal(await decrypt(flowEnc, { format: 'yaml', env }), await decrypt(blockEnc, { format: 'yaml', env }));
+  // JSON: 10000 levels
+  const json = '{"a": ' + '['.repeat(9_999) + '1' + ']'.repeat(9_999) + '}';
+  const jsonEnc = await encrypt(json, { format: 'json', age: [AGE_RECIPIENT], env });
+  let v: unknown = (JSON.parse(await decrypt(jsonEnc, { format: 'json', env })) as { a: unknown }).a;
+  let depth = 1;
+  while (Array.isArray(v)) {
+    assert.equal(v.length, 1);
+    v = v[0];
+    depth++;
+  }
+  assert.deepEqual([depth, v], [10_000, 1]);
+});
+
+test('the CLI encrypts and decrypts a file nested 10000 levels', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { spawnSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'tsops-deep-'));
+  try {
+    const n = 9_999;
+    const file = join(dir, 'deep.yaml');
+    writeFileSync(file, 'a: ' + '['.repeat(n) + '1' + ']'.repeat(n) + '\n');
+    const bin = new URL('../../../bin/tsops', import.meta.url).pathname;
+    const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
+    const enc = run(['encrypt', '--age', AGE_RECIPIENT, '--in-place', file]);
+    assert.equal(enc.status, 0, enc.stderr);
+    const dec = run(['decrypt', file]);
+    assert.equal(dec.status, 0, dec.stderr);
+    assert.equal(dec.stdout, 'a:\n    ' + '- '.repeat(n) + '1\n');
+    writeFileSync(file, 'a: ' + '['.repeat(n + 1) + ']'.repeat(n + 1) + '\n');
+    const refused = run(['encrypt', '--age', AGE_RECIPIENT, file]);
+    assert.equal(refused.status, ExitCode.CouldNotReadInputFile, refused.stderr);
+    assert.match(refused.stderr, /exceeded max depth of 10000 at line 1, column \d+\n$/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

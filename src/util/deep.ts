@@ -1,0 +1,140 @@
+/**
+ * Deep nesting: go-yaml reads up to 10000 levels, but tsops's tree builder, crypt walk, MAC and
+ * printers recurse, and the default JavaScript stack (about 1 MB) runs out near 1000 levels. A cheap
+ * byte scan spots input that may nest deeply; only such input is handled on a worker thread with a
+ * large stack. Everything else runs as before, on the calling thread.
+ */
+import { isMainThread, Worker } from 'node:worker_threads';
+
+/** Nesting below this runs on the calling thread (the default stack holds several times more). */
+const DEEP = 200;
+/** The worker's stack: 10000 levels of YAML or JSON need about 40 MB; room to spare. */
+const STACK_MB = 256;
+
+/**
+ * Whether `data` may nest deeper than the calling thread's stack comfortably holds: open brackets
+ * minus closed ones, or a line's indentation plus its `-` and `:` marks (block nesting), beyond 200.
+ * Over-counting (brackets in strings) only costs a worker thread; one linear pass, no allocation.
+ */
+export function mayNestDeeply(data: string | Uint8Array): boolean {
+  return typeof data === 'string' ? scanText(data) : scanBytes(data);
+}
+
+// (two copies of one loop: a shared one through a callback is several times slower)
+function scanBytes(data: Uint8Array): boolean {
+  let brackets = 0;
+  let line = 0;
+  let indent = true;
+  for (let i = 0, n = data.length; i < n; i++) {
+    const c = data[i]!;
+    if (c === 0x0a) {
+      line = 0;
+      indent = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++brackets > DEEP) return true;
+      indent = false;
+    } else if (c === 0x5d || c === 0x7d) {
+      if (brackets > 0) brackets--;
+      indent = false;
+    } else if (indent && (c === 0x20 || c === 0x09)) {
+      if (++line > DEEP) return true;
+    } else {
+      indent = false;
+      if ((c === 0x2d || c === 0x3a) && ++line > DEEP) return true;
+    }
+  }
+  return false;
+}
+
+function scanText(data: string): boolean {
+  let brackets = 0;
+  let line = 0;
+  let indent = true;
+  for (let i = 0, n = data.length; i < n; i++) {
+    const c = data.charCodeAt(i);
+    if (c === 0x0a) {
+      line = 0;
+      indent = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++brackets > DEEP) return true;
+      indent = false;
+    } else if (c === 0x5d || c === 0x7d) {
+      if (brackets > 0) brackets--;
+      indent = false;
+    } else if (indent && (c === 0x20 || c === 0x09)) {
+      if (++line > DEEP) return true;
+    } else {
+      indent = false;
+      if ((c === 0x2d || c === 0x3a) && ++line > DEEP) return true;
+    }
+  }
+  return false;
+}
+
+/** Whether a large-stack worker may be started here (not already inside one). */
+export function canDeepen(): boolean {
+  return isMainThread;
+}
+
+/**
+ * The worker: imports the module, runs one export and posts its outcome; an error goes back as plain
+ * data (its class name, looked up again in src/errors.ts, its message and cloneable own fields).
+ */
+const WORKER_CODE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { moduleUrl, exported, args } = workerData;
+function flatten(e) {
+  if (!(e instanceof Error)) return e;
+  const props = {};
+  for (const [k, v] of Object.entries(e)) {
+    if (k === 'cause' || typeof v === 'function') continue;
+    try { structuredClone(v); props[k] = v; } catch {}
+  }
+  return { cls: e.constructor.name, name: e.name, message: e.message, props };
+}
+import(moduleUrl)
+  .then((mod) => mod[exported](...args))
+  .then((value) => parentPort.postMessage({ ok: true, value }), (e) => parentPort.postMessage({ ok: false, error: flatten(e) }));
+`;
+
+/** The outcome a worker posts back. */
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Run `exported(...args)` of the module at `moduleUrl` on a worker thread with a large stack and
+ * return its result; errors come back as the same Error class from `errorClasses` when named there.
+ */
+export async function runDeep<T>(moduleUrl: string, exported: string, args: unknown[]): Promise<T> {
+  // (the worker's code is inline so that it also works from the one-file bundle)
+  const worker = new Worker(WORKER_CODE, {
+    eval: true,
+    workerData: { moduleUrl, exported, args },
+    resourceLimits: { stackSizeMb: STACK_MB },
+    stdin: false,
+  });
+  const outcome = await new Promise<Outcome>((resolve, reject) => {
+    let got: Outcome | undefined;
+    worker.once('message', (m: Outcome) => (got = m));
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (got) resolve(got);
+      else reject(new Error(`the worker thread stopped (exit code ${String(code)}) before it finished`));
+    });
+  });
+  if (outcome.ok) return outcome.value as T;
+  throw await revive(outcome.error);
+}
+
+/** An error posted by the worker, rebuilt with its class from src/errors.ts when it has one. */
+async function revive(posted: unknown): Promise<unknown> {
+  if (!posted || typeof posted !== 'object' || !('message' in posted)) return posted;
+  const p = posted as { name?: string; message: string; props?: Record<string, unknown>; cls?: string };
+  const errors = (await import('../errors.js')) as unknown as Record<string, unknown>;
+  const cls = p.cls ? errors[p.cls] : undefined;
+  const proto = typeof cls === 'function' ? (cls as { prototype: object }).prototype : Error.prototype;
+  const e = Object.create(proto) as Error;
+  Object.defineProperty(e, 'message', { value: p.message, writable: true, configurable: true });
+  if (p.name && p.name !== (proto as Error).name) Object.defineProperty(e, 'name', { value: p.name, writable: true, configurable: true });
+  Object.assign(e, p.props ?? {});
+  return e;
+}
