@@ -272,3 +272,11 @@ test('the CLI encrypts and decrypts a file nested 10000 levels', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('real sops decrypts (MAC verified) a file tsops encrypted with 10000 levels of nesting', async (t) => {
+  if (!(await oracleAvailable())) return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown'}`);
+  const n = 9_999;
+  const enc = await encrypt('a: ' + '['.repeat(n) + '1' + ']'.repeat(n) + '\n', { format: 'yaml', age: [AGE_RECIPIENT], env });
+  const r = await sopsDecrypt(enc, 'yaml', { SOPS_AGE_KEY: AGE_IDENTITY });
+  assert.ok(r.ok, r.error);
+});
