@@ -233,8 +233,12 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
       )
         .then(
           (resp) => callback(null, resp),
-          // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- gRPC status codes as numbers (13 INTERNAL)
-          (e: unknown) => callback({ code: e instanceof KmsFault ? e.code : 13, details: e instanceof Error ? e.message : String(e) }),
+          (e: unknown) =>
+            callback({
+              // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment -- gRPC status codes as numbers (13 INTERNAL)
+              code: e instanceof KmsFault ? e.code : 13,
+              details: e instanceof Error ? e.message : String(e),
+            }),
         )
         .finally(() => opts.observer?.answered('gcp', method));
     };
