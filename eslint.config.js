@@ -8,6 +8,8 @@ import tseslint from 'typescript-eslint';
 
 export default defineConfig(
   { ignores: ['dist/**', 'node_modules/**', 'fixtures/**'] },
+  // an `eslint-disable` comment that no longer silences anything is an error (it would hide the next finding)
+  { linterOptions: { reportUnusedDisableDirectives: 'error' } },
   {
     files: ['**/*.ts'],
     extends: [js.configs.recommended, ...tseslint.configs.strictTypeChecked],
