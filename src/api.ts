@@ -78,8 +78,8 @@ function deepens(input: string | Buffer, o: object): boolean {
 }
 
 /** Bytes from a worker thread arrive as a plain Uint8Array. */
-function asBuffer(input: string | Buffer): string | Buffer {
-  return typeof input === 'string' || Buffer.isBuffer(input) ? input : Buffer.from(input as Uint8Array);
+function asBuffer(input: string | Uint8Array): string | Buffer {
+  return typeof input === 'string' || Buffer.isBuffer(input) ? input : Buffer.from(input);
 }
 
 /** Decrypt a sops file's content to its plaintext bytes, as `tsops decrypt` prints them. */

@@ -250,12 +250,12 @@ test('nesting up to go-yaml\'s 10000 levels encrypts and decrypts (YAML flow and
 test('the CLI encrypts and decrypts a file nested 10000 levels', async () => {
   const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
+  const nodePath = await import('node:path');
   const { spawnSync } = await import('node:child_process');
-  const dir = mkdtempSync(join(tmpdir(), 'tsops-deep-'));
+  const dir = mkdtempSync(nodePath.join(tmpdir(), 'tsops-deep-'));
   try {
     const n = 9_999;
-    const file = join(dir, 'deep.yaml');
+    const file = nodePath.join(dir, 'deep.yaml');
     writeFileSync(file, 'a: ' + '['.repeat(n) + '1' + ']'.repeat(n) + '\n');
     const bin = new URL('../../../bin/tsops', import.meta.url).pathname;
     const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
