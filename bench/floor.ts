@@ -52,7 +52,14 @@ async function main(): Promise<void> {
       out(JSON.stringify(JSON.parse(data.toString('utf8')), null, '\t') + '\n');
       return;
     case 'lines':
-      out(data.toString('utf8').split('\n').map((l) => l.split('=')).map((kv) => kv.join('=')).join('\n'));
+      out(
+        data
+          .toString('utf8')
+          .split('\n')
+          .map((l) => l.split('='))
+          .map((kv) => kv.join('='))
+          .join('\n'),
+      );
       return;
     default:
       throw new Error(`unknown floor ${kind}`);

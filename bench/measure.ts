@@ -94,7 +94,11 @@ export function run(cmd: string, args: string[], o: RunOptions = {}): Promise<Ru
       }
       const ok = o.okCodes ?? [0];
       if (code === null || !ok.includes(code)) {
-        reject(new Error(`${[cmd, ...args].join(' ')} exited with ${code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`));
+        reject(
+          new Error(
+            `${[cmd, ...args].join(' ')} exited with ${code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+          ),
+        );
       } else resolve(r);
     });
   });

@@ -65,7 +65,10 @@ export function summarize(profile: CpuProfile, top = 15): ProfileSummary {
     total += us;
   }
   const sorted = (m: Map<string, number>) =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, us]) => ({ name, ms: us / 1000 }));
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, us]) => ({ name, ms: us / 1000 }));
   return { totalMs: total / 1000, byFunction: sorted(fn), byModule: sorted(mod) };
 }
 
@@ -83,9 +86,18 @@ export async function profileNode(args: string[], o: RunOptions = {}, top = 15):
 }
 
 export function formatSummary(title: string, s: ProfileSummary): string {
-  const lines = [`#### ${title} (sampled ${s.totalMs.toFixed(0)} ms)`, '', '| self time by module | ms | % |', '| --- | ---: | ---: |'];
-  for (const m of s.byModule) lines.push(`| ${m.name} | ${m.ms.toFixed(1)} | ${((100 * m.ms) / s.totalMs).toFixed(1)} |`);
+  const lines = [
+    `#### ${title} (sampled ${s.totalMs.toFixed(0)} ms)`,
+    '',
+    '| self time by module | ms | % |',
+    '| --- | ---: | ---: |',
+  ];
+  for (const m of s.byModule)
+    lines.push(`| ${m.name} | ${m.ms.toFixed(1)} | ${((100 * m.ms) / s.totalMs).toFixed(1)} |`);
   lines.push('', '| self time by function | ms | % |', '| --- | ---: | ---: |');
-  for (const f of s.byFunction) lines.push(`| \`${f.name.replace(/\|/g, '\\|')}\` | ${f.ms.toFixed(1)} | ${((100 * f.ms) / s.totalMs).toFixed(1)} |`);
+  for (const f of s.byFunction)
+    lines.push(
+      `| \`${f.name.replace(/\|/g, '\\|')}\` | ${f.ms.toFixed(1)} | ${((100 * f.ms) / s.totalMs).toFixed(1)} |`,
+    );
   return lines.join('\n');
 }

@@ -13,12 +13,32 @@
  * Every figure is the median of several runs, and every ratio compares two figures measured in the
  * same run, interleaved (a, b, a, b, ...), so machine noise hits both sides alike.
  */
-import { chmodSync, copyFileSync, cpSync, mkdtempSync, symlinkSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  mkdtempSync,
+  symlinkSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dotenv, largeJson, largeYaml, shapeFor, smallYaml } from './gen.js';
-import { interleaved, median, medianCpu, medianMs, medianRss, runNode, useProbeIn, type RunOptions, type Series } from './measure.js';
+import {
+  interleaved,
+  median,
+  medianCpu,
+  medianMs,
+  medianRss,
+  runNode,
+  useProbeIn,
+  type RunOptions,
+  type Series,
+} from './measure.js';
 import { formatSummary, profileNode } from './profile.js';
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -60,7 +80,11 @@ function parseArgs(argv: string[]): Options {
       if (!Number.isInteger(v) || v < 1) throw new Error('--runs needs a positive integer');
       o.runs = v;
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, '') + '\n');
+      process.stdout.write(
+        readFileSync(fileURLToPath(import.meta.url), 'utf8')
+          .split('*/')[0]!
+          .replace(/^\/\*\*?|^ \* ?/gm, '') + '\n',
+      );
       process.exit(0);
     } else throw new Error(`unknown option ${a} (see --help)`);
   }
@@ -72,8 +96,16 @@ function parseArgs(argv: string[]): Options {
 // Formatting
 
 const MB = 1e6;
-const fmtMs = (ms: number) => (!Number.isFinite(ms) ? 'n/a' : ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 100 ? 1 : 0)} ms`);
-const fmtMB = (b: number | undefined) => (b === undefined || !Number.isFinite(b) ? 'n/a' : `${(b / MB).toFixed(b < 10 * MB ? 1 : 0)} MB`);
+const fmtMs = (ms: number) =>
+  !Number.isFinite(ms)
+    ? 'n/a'
+    : ms >= 10_000
+      ? `${(ms / 1000).toFixed(1)} s`
+      : ms >= 1000
+        ? `${(ms / 1000).toFixed(2)} s`
+        : `${ms.toFixed(ms < 100 ? 1 : 0)} ms`;
+const fmtMB = (b: number | undefined) =>
+  b === undefined || !Number.isFinite(b) ? 'n/a' : `${(b / MB).toFixed(b < 10 * MB ? 1 : 0)} MB`;
 const fmtSize = (b: number) => (b < 100_000 ? `${(b / 1000).toFixed(1)} kB` : fmtMB(b));
 const fmtX = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : 'n/a');
 
@@ -112,7 +144,14 @@ function timeCell(s: Series | number): string {
  * A ratio row: tsops's figure against a reference figure, with an optional upper bound. Series are
  * compared by their median wall time (their CPU time is shown beside it).
  */
-function ratioRow(what: string, tsops: number | Series, ref: string, refValue: number | Series, target?: number, fmt?: (n: number) => string): void {
+function ratioRow(
+  what: string,
+  tsops: number | Series,
+  ref: string,
+  refValue: number | Series,
+  target?: number,
+  fmt?: (n: number) => string,
+): void {
   const a = typeof tsops === 'number' ? tsops : medianMs(tsops);
   const b = typeof refValue === 'number' ? refValue : medianMs(refValue);
   const r = a / b;
@@ -135,7 +174,9 @@ function table(): string {
   const head = ['Measurement', 'tsops', 'compared with', 'reference', 'ratio', 'target', 'met'];
   const out = [`| ${head.join(' | ')} |`, `| ${['---', '---:', '---', '---:', '---:', '---', '---'].join(' | ')} |`];
   for (const r of rows) {
-    out.push(`| ${[r.what, r.tsops, r.ref ?? '', r.refValue ?? '', r.ratio ?? '', r.target ?? '', met(r.met)].map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
+    out.push(
+      `| ${[r.what, r.tsops, r.ref ?? '', r.refValue ?? '', r.ratio ?? '', r.target ?? '', met(r.met)].map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`,
+    );
   }
   return out.join('\n');
 }
@@ -159,7 +200,10 @@ function machine(): string {
 
 let TMP = '';
 const T0 = performance.now();
-const LOAD_AT_START = os.loadavg().map((x) => x.toFixed(1)).join(', ');
+const LOAD_AT_START = os
+  .loadavg()
+  .map((x) => x.toFixed(1))
+  .join(', ');
 
 function step(what: string): void {
   process.stdout.write(`[${((performance.now() - T0) / 1000).toFixed(0).padStart(4)} s] ${what} ...\n`);
@@ -188,16 +232,18 @@ function snapshot(): void {
     }
   };
   const b = mtime(join(DIST, 'tsops.mjs'));
-  entryUsed = b >= 0 && b >= mtime(join(DIST, 'src', 'cli', 'main.js'))
-    ? '`bin/tsops` → the bundle `dist/tsops.mjs`'
-    : '`bin/tsops` → the compiled sources `dist/src/cli/main.js` (no up-to-date bundle: run `node scripts/bundle.mjs`)';
+  entryUsed =
+    b >= 0 && b >= mtime(join(DIST, 'src', 'cli', 'main.js'))
+      ? '`bin/tsops` → the bundle `dist/tsops.mjs`'
+      : '`bin/tsops` → the compiled sources `dist/src/cli/main.js` (no up-to-date bundle: run `node scripts/bundle.mjs`)';
   console.log(`measuring ${entryUsed.replace(/`/g, '')}`);
 }
 
 function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('SOPS_') || k === 'EDITOR' || k === 'VISUAL' || k.startsWith('npm_') || k === 'NODE_OPTIONS') continue;
+    if (k.startsWith('SOPS_') || k === 'EDITOR' || k === 'VISUAL' || k.startsWith('npm_') || k === 'NODE_OPTIONS')
+      continue;
     env[k] = v;
   }
   env.SOPS_AGE_KEY = AGE_KEY;
@@ -258,15 +304,35 @@ async function startup(o: Options, small: string): Promise<number> {
     { run: tsops(['decrypt', small]) },
     { run: tsops(['--version']) },
   ]);
-  ratioRow('cold start: `tsops decrypt small.enc.yaml` (~40 values), wall', medianMs(dec!), '`node -e 0`', medianMs(base!), 1.3);
+  ratioRow(
+    'cold start: `tsops decrypt small.enc.yaml` (~40 values), wall',
+    medianMs(dec!),
+    '`node -e 0`',
+    medianMs(base!),
+    1.3,
+  );
   ratioRow('cold start: `tsops --version`, wall', medianMs(ver!), '`node -e 0`', medianMs(base!));
   // CPU time (user + system, all threads) is steadier than wall time on a shared machine
   const [baseR, decR] = await interleaved(n, [
     { run: () => runNode(['-e', '0'], { env: ENV, probe: true }) },
     { run: tsops(['decrypt', small], { probe: true }) },
   ]);
-  ratioRow('cold start: `tsops decrypt small.enc.yaml`, CPU time', medianCpu(decR!), '`node -e 0`', medianCpu(baseR!), 1.3, fmtMs);
-  ratioRow('cold start: `tsops decrypt small.enc.yaml`, peak RSS', medianRss(decR!), '`node -e 0`', medianRss(baseR!), undefined, fmtMB);
+  ratioRow(
+    'cold start: `tsops decrypt small.enc.yaml`, CPU time',
+    medianCpu(decR!),
+    '`node -e 0`',
+    medianCpu(baseR!),
+    1.3,
+    fmtMs,
+  );
+  ratioRow(
+    'cold start: `tsops decrypt small.enc.yaml`, peak RSS',
+    medianRss(decR!),
+    '`node -e 0`',
+    medianRss(baseR!),
+    undefined,
+    fmtMB,
+  );
   return medianRss(baseR!);
 }
 
@@ -277,20 +343,29 @@ async function largeFile(o: Options, f: Files, baseRss: number, label: string): 
   const floors: Array<{ name: string; run: () => ReturnType<ReturnType<typeof floor>>; target?: number }> = [];
   if (f.format === 'yaml') {
     floors.push({ name: '`yaml` parse + stringify', run: floor('yaml-pkg', f.plain), target: 1.3 });
-    floors.push({ name: '`yaml` CST Parser + Composer (as the store uses them) + CST print', run: floor('yaml-cst', f.plain) });
+    floors.push({
+      name: '`yaml` CST Parser + Composer (as the store uses them) + CST print',
+      run: floor('yaml-cst', f.plain),
+    });
   } else if (f.format === 'json') {
     floors.push({ name: '`JSON.parse` + `JSON.stringify`', run: floor('json-native', f.plain), target: 1.3 });
   } else {
     floors.push({ name: 'split and join lines', run: floor('lines', f.plain), target: 1.3 });
   }
-  floors.push({ name: `tsops's ${f.format} store alone: loadPlain + emitPlain, no crypto`, run: floor('tsops-store', f.plain, f.format) });
+  floors.push({
+    name: `tsops's ${f.format} store alone: loadPlain + emitPlain, no crypto`,
+    run: floor('tsops-store', f.plain, f.format),
+  });
   const series = await interleaved(o.runs, [
     { run: tsops(['decrypt', f.enc], { probe: true }) },
     { run: tsops(['encrypt', '--age', AGE_RECIPIENT, f.plain], { probe: true }) },
     ...floors.map((fl) => ({ run: fl.run })),
   ]);
   const [dec, enc, ...fs] = series as [Series, Series, ...Series[]];
-  for (const [op, s] of [['decrypt', dec], ['encrypt', enc]] as const) {
+  for (const [op, s] of [
+    ['decrypt', dec],
+    ['encrypt', enc],
+  ] as const) {
     floors.forEach((fl, i) => {
       ratioRow(`${label}: \`tsops ${op}\`, wall`, s, `floor: ${fl.name}`, fs[i]!, fl.target);
     });
@@ -306,7 +381,12 @@ async function largeFile(o: Options, f: Files, baseRss: number, label: string): 
     });
   }
   floors.forEach((fl, i) => {
-    add({ what: `${label}: peak RSS of the floor ${fl.name}`, tsops: '—', ref: '', refValue: fmtMB(medianRss(fs[i]!)) });
+    add({
+      what: `${label}: peak RSS of the floor ${fl.name}`,
+      tsops: '—',
+      ref: '',
+      refValue: fmtMB(medianRss(fs[i]!)),
+    });
   });
   return { dec, enc };
 }
@@ -345,14 +425,18 @@ async function main(): Promise<void> {
     writeFileSync(files.yaml!.plain, largeYaml(shape), { mode: 0o600 });
     writeFileSync(files.json!.plain, largeJson(shape), { mode: 0o600 });
     writeFileSync(files.env!.plain, dotenv(DOTENV_LINES), { mode: 0o600 });
-    const desc = (f: Files) => `${fmtSize(size(f.plain))} plaintext${pipeline ? `, ${fmtSize(size(f.enc))} encrypted` : ''}`;
+    const desc = (f: Files) =>
+      `${fmtSize(size(f.plain))} plaintext${pipeline ? `, ${fmtSize(size(f.enc))} encrypted` : ''}`;
     if (!pipeline) {
       naRow('every tsops figure', `n/a: ${pipelineProblem}`);
       await floorsOnly(o, files);
       return;
     }
     if (o.scaleOnly) {
-      await scale(o, medianRss((await interleaved(3, [{ run: () => runNode(['-e', '0'], { env: ENV, probe: true }) }]))[0]!));
+      await scale(
+        o,
+        medianRss((await interleaved(3, [{ run: () => runNode(['-e', '0'], { env: ENV, probe: true }) }]))[0]!),
+      );
       return;
     }
     step('encrypting the inputs');
@@ -434,9 +518,21 @@ async function floorsOnly(o: Options, files: Record<string, Files>): Promise<voi
     { run: floor('json-native', files.json!.plain) },
   ]);
   add({ what: '`node -e 0`', tsops: '', refValue: `${fmtMs(medianMs(base!))}, ${fmtMB(medianRss(base!))}` });
-  add({ what: 'floor: `yaml` parse + stringify, large YAML', tsops: '', refValue: `${fmtMs(medianMs(a!))}, ${fmtMB(medianRss(a!))}` });
-  add({ what: 'floor: `yaml` CST + Composer, large YAML', tsops: '', refValue: `${fmtMs(medianMs(b!))}, ${fmtMB(medianRss(b!))}` });
-  add({ what: 'floor: JSON.parse + stringify, large JSON', tsops: '', refValue: `${fmtMs(medianMs(c!))}, ${fmtMB(medianRss(c!))}` });
+  add({
+    what: 'floor: `yaml` parse + stringify, large YAML',
+    tsops: '',
+    refValue: `${fmtMs(medianMs(a!))}, ${fmtMB(medianRss(a!))}`,
+  });
+  add({
+    what: 'floor: `yaml` CST + Composer, large YAML',
+    tsops: '',
+    refValue: `${fmtMs(medianMs(b!))}, ${fmtMB(medianRss(b!))}`,
+  });
+  add({
+    what: 'floor: JSON.parse + stringify, large JSON',
+    tsops: '',
+    refValue: `${fmtMs(medianMs(c!))}, ${fmtMB(medianRss(c!))}`,
+  });
 }
 
 /** tsops decrypts what it encrypted back to the same text (a benchmark of a broken path is worthless). */
@@ -459,7 +555,11 @@ async function sanity(files: Record<string, Files>): Promise<void> {
   }
 }
 
-async function realSops(o: Options, files: Record<string, Files>, sets: Array<[string, string, Series]>): Promise<void> {
+async function realSops(
+  o: Options,
+  files: Record<string, Files>,
+  sets: Array<[string, string, Series]>,
+): Promise<void> {
   step('real sops (decrypt library)');
   let sops: typeof import('./sops.js');
   try {
@@ -478,10 +578,22 @@ async function realSops(o: Options, files: Record<string, Files>, sets: Array<[s
     const format = key === 'env' ? 'dotenv' : (key as 'yaml' | 'json');
     try {
       // tsops's in-CLI figure compares with sops's in-process one: take tsops's small-file time off too
-      const t = await sops.timeSops(readFileSync(smallOf[key]!.enc), readFileSync(files[key]!.enc), format, { SOPS_AGE_KEY: AGE_KEY, TSOPS_BENCH_SLOT: key }, o.runs);
+      const t = await sops.timeSops(
+        readFileSync(smallOf[key]!.enc),
+        readFileSync(files[key]!.enc),
+        format,
+        { SOPS_AGE_KEY: AGE_KEY, TSOPS_BENCH_SLOT: key },
+        o.runs,
+      );
       const [smallT] = await interleaved(o.runs, [{ run: tsops(['decrypt', smallOf[key]!.enc]) }]);
       const ours = medianMs(dec) - medianMs(smallT!);
-      ratioRow(`${label}: decrypt time above the small file's`, ours, 'real sops decrypt library, same warm process (large − small)', t.ms, 1.0);
+      ratioRow(
+        `${label}: decrypt time above the small file's`,
+        ours,
+        'real sops decrypt library, same warm process (large − small)',
+        t.ms,
+        1.0,
+      );
       if (t.peakRss !== undefined) {
         add({
           what: `${label}: real sops peak RSS (Lambda process VmHWM; after the small file: ${fmtMB(t.baseRss)})`,
@@ -506,7 +618,10 @@ async function inProcess(o: Options, files: Record<string, Files>, labels: Recor
       try {
         const r = await runNode([INPROC, lib, f.enc, f.format, String(o.runs)], { env: ENV, stdout: 'capture' });
         res[lib] = JSON.parse(r.stdout!.toString('utf8'));
-        if (res[lib]!.check !== 'before') notes.push(`In-process ${lib} on ${key}: the decrypted bench_marker was ${JSON.stringify(res[lib]!.check)}, not "before".`);
+        if (res[lib]!.check !== 'before')
+          notes.push(
+            `In-process ${lib} on ${key}: the decrypted bench_marker was ${JSON.stringify(res[lib]!.check)}, not "before".`,
+          );
       } catch (e) {
         naRow(`${labels[key]}: in-process ${lib}`, `n/a: ${(e as Error).message.split('\n')[0]}`);
       }
@@ -514,9 +629,19 @@ async function inProcess(o: Options, files: Record<string, Files>, labels: Recor
     const t = res['tsops-data'];
     const sa = res['sops-age'];
     if (!t || !sa) continue;
-    ratioRow(`${labels[key]}: in-process \`decryptData()\` (to JS data, MAC verified)`, median(t.ms), '`sops-age` `decryptSops()` (to JS data, no MAC check)', median(sa.ms));
+    ratioRow(
+      `${labels[key]}: in-process \`decryptData()\` (to JS data, MAC verified)`,
+      median(t.ms),
+      '`sops-age` `decryptSops()` (to JS data, no MAC check)',
+      median(sa.ms),
+    );
     ratioRow(`${labels[key]}: in-process peak RSS, \`decryptData()\``, t.rss, '`sops-age`', sa.rss, undefined, fmtMB);
-    ratioRow(`${labels[key]}: in-process \`import()\` of the library (tsops loads stores and age on first use)`, t.importMs, '`sops-age`', sa.importMs);
+    ratioRow(
+      `${labels[key]}: in-process \`import()\` of the library (tsops loads stores and age on first use)`,
+      t.importMs,
+      '`sops-age`',
+      sa.importMs,
+    );
   }
 }
 
@@ -530,15 +655,33 @@ async function editSet(o: Options, f: Files, label: string, dec: Series): Promis
     const noop = join(TMP, 'editor-noop.sh');
     const change = join(TMP, 'editor-change.sh');
     writeFileSync(noop, '#!/bin/sh\nexit 0\n', { mode: 0o700 });
-    writeFileSync(change, '#!/bin/sh\nexec sed -i "s/^bench_marker: before$/bench_marker: after/" "$1"\n', { mode: 0o700 });
+    writeFileSync(change, '#!/bin/sh\nexec sed -i "s/^bench_marker: before$/bench_marker: after/" "$1"\n', {
+      mode: 0o700,
+    });
     const [un, ch] = await interleaved(o.runs, [
       { before: reset, run: tsops(['edit', work], { env: { ...ENV, EDITOR: noop }, okCodes: [200], probe: true }) },
       { before: reset, run: tsops(['edit', work], { env: { ...ENV, EDITOR: change }, probe: true }) },
     ]);
-    const check = await runNode([BIN, 'decrypt', '--extract', '["bench_marker"]', work], { env: ENV, stdout: 'capture' });
-    if (check.stdout!.toString('utf8') !== 'after') notes.push(`edit: after the changing editor, bench_marker decrypts to ${JSON.stringify(check.stdout!.toString('utf8'))}, not "after".`);
-    ratioRow(`${label}: \`tsops edit\`, editor changes nothing (exit 200), wall`, un!, '`tsops decrypt` of the same file', dec);
-    ratioRow(`${label}: \`tsops edit\`, editor changes one value (re-encrypts), wall`, ch!, '`tsops decrypt` of the same file', dec);
+    const check = await runNode([BIN, 'decrypt', '--extract', '["bench_marker"]', work], {
+      env: ENV,
+      stdout: 'capture',
+    });
+    if (check.stdout!.toString('utf8') !== 'after')
+      notes.push(
+        `edit: after the changing editor, bench_marker decrypts to ${JSON.stringify(check.stdout!.toString('utf8'))}, not "after".`,
+      );
+    ratioRow(
+      `${label}: \`tsops edit\`, editor changes nothing (exit 200), wall`,
+      un!,
+      '`tsops decrypt` of the same file',
+      dec,
+    );
+    ratioRow(
+      `${label}: \`tsops edit\`, editor changes one value (re-encrypts), wall`,
+      ch!,
+      '`tsops decrypt` of the same file',
+      dec,
+    );
     add({ what: `${label}: \`tsops edit\` (one value changed), peak RSS`, tsops: fmtMB(medianRss(ch!)) });
   }
   if (!cmds.has('set')) naRow(`${label}: \`tsops set\``, 'n/a (no `set` command yet)');
@@ -566,7 +709,10 @@ async function scale(o: Options, baseRss: number): Promise<void> {
       { run: tsops(['encrypt', '--age', AGE_RECIPIENT, plain], { probe: true }) },
       { run: tsops(['decrypt', enc], { probe: true }) },
     ]);
-    for (const [op, s] of [['encrypt', e!], ['decrypt', d!]] as const) {
+    for (const [op, s] of [
+      ['encrypt', e!],
+      ['decrypt', d!],
+    ] as const) {
       const over = medianRss(s) - baseRss;
       add({
         what: `${label}: \`tsops ${op}\` (${runs} runs), wall / peak RSS`,
@@ -643,12 +789,12 @@ function report(o: Options, totalS: number, profiles: string): string {
     '  (bench/rss-probe.ts), with its CPU time (user + system, all threads), shown as "(CPU …)": on a busy',
     '  machine CPU time is the steadier figure. Figures that are compared were run interleaved in the same',
     '  session, and ratios are of wall times. What runs is a copy of the build taken when the suite starts.',
-    "- Floors are child processes that read the plaintext, parse it and print it with no crypto: the",
+    '- Floors are child processes that read the plaintext, parse it and print it with no crypto: the',
     "  `yaml` package's document API, the `yaml` CST parser and composer that tsops's YAML store runs,",
     "  and tsops's own store (its loadPlain + emitPlain) — so `tsops ÷ store floor` is what the crypto",
     '  walk, the MAC, the key unwrap and the metadata add.',
     "- Real sops: the sops Go decrypt library as the test suite's oracle runs it (test/helpers/sops-oracle.ts),",
-    '  one warm process; its figure is median(large file) − median(small file), and tsops\'s is compared',
+    "  one warm process; its figure is median(large file) − median(small file), and tsops's is compared",
     "  the same way (its CLI time for the large file minus that for the small file). The oracle's time still",
     '  includes moving the file base64-encoded in and the decrypted tree as JSON out over loopback, so it',
     '  is an upper bound for sops itself. The real sops library only decrypts: encrypt has no sops figure.',
@@ -664,6 +810,6 @@ function report(o: Options, totalS: number, profiles: string): string {
 }
 
 main().catch((e: unknown) => {
-  console.error(`bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+  console.error(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   process.exitCode = 1;
 });

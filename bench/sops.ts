@@ -13,7 +13,13 @@
  * Give each format its own `env.TSOPS_BENCH_SLOT` so each gets a fresh Lambda process, found by it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt, type OracleFormat } from '../test/helpers/sops-oracle.js';
+import {
+  closeOracle,
+  oracleAvailable,
+  oracleUnavailableReason,
+  sopsDecrypt,
+  type OracleFormat,
+} from '../test/helpers/sops-oracle.js';
 import { median } from './measure.js';
 
 export interface SopsTiming {
@@ -69,7 +75,13 @@ async function timed(content: Buffer, format: OracleFormat, env: Record<string, 
  * Time real sops decrypting `large` against `small` (both encrypted for the same identity, same
  * format). `runs` interleaved pairs after a warm-up of each.
  */
-export async function timeSops(small: Buffer, large: Buffer, format: OracleFormat, env: Record<string, string>, runs: number): Promise<SopsTiming> {
+export async function timeSops(
+  small: Buffer,
+  large: Buffer,
+  format: OracleFormat,
+  env: Record<string, string>,
+  runs: number,
+): Promise<SopsTiming> {
   const marker = `TSOPS_BENCH_SLOT=${env.TSOPS_BENCH_SLOT ?? ''}`;
   await timed(small, format, env);
   const before = Math.max(0, ...lambdaPeaks(marker));

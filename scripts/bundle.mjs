@@ -48,7 +48,8 @@ const readAllWithoutFetch = {
       const patched = src
         .replace('return new Uint8Array(await new Response(stream).arrayBuffer());', `${collect} return all;`)
         .replace('return await new Response(stream).text();', `${collect} return new TextDecoder().decode(all);`);
-      if (patched === src) console.warn('bundle: note: age-encryption no longer reads streams through Response; bundled unchanged');
+      if (patched === src)
+        console.warn('bundle: note: age-encryption no longer reads streams through Response; bundled unchanged');
       return { contents: patched, loader: 'js' };
     });
   },
@@ -72,7 +73,9 @@ const options = {
   external: EXTERNAL,
   plugins: [readAllWithoutFetch],
   // CommonJS dependencies (commander, yaml) call require() for Node's built-ins
-  banner: { js: "import { createRequire as __tsopsCreateRequire } from 'node:module'; const require = __tsopsCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __tsopsCreateRequire } from 'node:module'; const require = __tsopsCreateRequire(import.meta.url);",
+  },
   legalComments: 'none',
   // whitespace and syntax only: names stay readable in stack traces (--verbose) and profiles
   minifySyntax: true,
@@ -97,4 +100,6 @@ for (const w of result.warnings) console.warn(`bundle: warning: ${w.text}`);
 const outputs = Object.entries(result.metafile.outputs);
 const total = outputs.reduce((n, [, o]) => n + o.bytes, 0);
 const [entryName, entry] = outputs.find(([f]) => f.endsWith('tsops.mjs')) ?? ['tsops.mjs', { bytes: 0 }];
-console.log(`bundle: ${entryName} ${(entry.bytes / 1024).toFixed(0)} KiB, ${outputs.length - 1} lazy chunks (${(total / 1024).toFixed(0)} KiB in all)`);
+console.log(
+  `bundle: ${entryName} ${(entry.bytes / 1024).toFixed(0)} KiB, ${outputs.length - 1} lazy chunks (${(total / 1024).toFixed(0)} KiB in all)`,
+);

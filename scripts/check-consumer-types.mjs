@@ -19,7 +19,18 @@ try {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
   writeFileSync(
     join(dir, 'tsconfig.json'),
-    JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, noEmit: true, types: ['node'] }, files: ['main.ts'] }),
+    JSON.stringify({
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        skipLibCheck: false,
+        noEmit: true,
+        types: ['node'],
+      },
+      files: ['main.ts'],
+    }),
   );
   writeFileSync(
     join(dir, 'main.ts'),
@@ -33,7 +44,9 @@ const r = await updateKeys(['x'], { yes: true });
 try { await decrypt(out, o); } catch { if (e instanceof MacMismatchError && e.code === ExitCode.MacMismatch && e instanceof SopsError) console.log(r.outcomes, Object.keys(tsops)); }
 `,
   );
-  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], {
+    stdio: 'inherit',
+  });
   console.log('the package types compile in a consumer with skipLibCheck off');
 } catch {
   process.exitCode = 1;

@@ -37,9 +37,22 @@ function exportsOf(file) {
   for (const st of sf.statements) {
     if (ts.isVariableStatement(st) && exported(st)) {
       for (const d of st.declarationList.declarations) if (ts.isIdentifier(d.name)) names.push(d.name.text);
-    } else if ((ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st) || ts.isInterfaceDeclaration(st) || ts.isTypeAliasDeclaration(st) || ts.isEnumDeclaration(st)) && exported(st) && st.name) {
+    } else if (
+      (ts.isFunctionDeclaration(st) ||
+        ts.isClassDeclaration(st) ||
+        ts.isInterfaceDeclaration(st) ||
+        ts.isTypeAliasDeclaration(st) ||
+        ts.isEnumDeclaration(st)) &&
+      exported(st) &&
+      st.name
+    ) {
       names.push(st.name.text);
-    } else if (ts.isExportDeclaration(st) && !st.moduleSpecifier && st.exportClause && ts.isNamedExports(st.exportClause)) {
+    } else if (
+      ts.isExportDeclaration(st) &&
+      !st.moduleSpecifier &&
+      st.exportClause &&
+      ts.isNamedExports(st.exportClause)
+    ) {
       for (const e of st.exportClause.elements) names.push(e.name.text);
     }
   }
@@ -47,7 +60,13 @@ function exportsOf(file) {
 }
 
 const sources = files(join(root, 'src'), ['.ts']);
-const everything = [...sources, ...files(join(root, 'test'), ['.ts']), ...files(join(root, 'bench'), ['.ts']), ...files(join(root, 'scripts'), ['.mjs', '.js']), join(root, 'bin', 'tsops')];
+const everything = [
+  ...sources,
+  ...files(join(root, 'test'), ['.ts']),
+  ...files(join(root, 'bench'), ['.ts']),
+  ...files(join(root, 'scripts'), ['.mjs', '.js']),
+  join(root, 'bin', 'tsops'),
+];
 const texts = new Map(everything.map((f) => [f, readFileSync(f, 'utf8')]));
 const entry = readFileSync(join(root, 'src', 'index.ts'), 'utf8');
 

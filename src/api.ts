@@ -17,7 +17,15 @@ import type { Format } from './stores/types.js';
 import type { Scope } from './scope/scope.js';
 import { parseTreePath, type PathComponent } from './tree/path.js';
 import { toPlain, type Plain, type Tree } from './tree/types.js';
-import { hasSopsMetadata, loadPlain, newMetadata, openEncrypted, renderPlain, sealTree, type CommonOptions } from './file/file.js';
+import {
+  hasSopsMetadata,
+  loadPlain,
+  newMetadata,
+  openEncrypted,
+  renderPlain,
+  sealTree,
+  type CommonOptions,
+} from './file/file.js';
 import { addKeyGroup as addKeyGroupOp, deleteKeyGroup as deleteKeyGroupOp } from './ops/groups.js';
 import { keysFromSpecs, type KeySpecs } from './ops/key-specs.js';
 import { rotate as rotateData } from './ops/rotate.js';
@@ -129,7 +137,8 @@ export async function encrypt(input: string | Buffer, o: EncryptOptions): Promis
   const format = inputFormat(o);
   const data = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
   const { tree } = await loadPlain(data, format, { ...o, storeOptions: { indent: o.indent } });
-  if (hasSopsMetadata(tree, format)) throw new SopsError('the file is already encrypted', ExitCode.FileAlreadyEncrypted);
+  if (hasSopsMetadata(tree, format))
+    throw new SopsError('the file is already encrypted', ExitCode.FileAlreadyEncrypted);
   const simple: MasterKey[] = [
     ...(o.age ?? []).map((recipient): MasterKey => ({ type: 'age', recipient, enc: '' })),
     ...(o.pgp ?? []).map((fp): MasterKey => ({ type: 'pgp', fp, enc: '' })),
@@ -181,7 +190,10 @@ export interface RotateOptions extends FileOperationOptions {
  */
 export async function rotate(input: string | Buffer, o: RotateOptions = {}): Promise<string> {
   const kms = { encryptionContext: o.encryptionContext, awsProfile: o.awsProfile };
-  const changes = o.add || o.remove ? { add: await keysFromSpecs(o.add ?? {}, kms), remove: await keysFromSpecs(o.remove ?? {}, kms) } : undefined;
+  const changes =
+    o.add || o.remove
+      ? { add: await keysFromSpecs(o.add ?? {}, kms), remove: await keysFromSpecs(o.remove ?? {}, kms) }
+      : undefined;
   const out = await rotateData(bytes(input), {
     format: inputFormat(o),
     outFormat: o.outputFormat,
@@ -224,9 +236,15 @@ function treePath(p: string | readonly PathComponent[]): readonly PathComponent[
  * keeps its ciphertext. Returns the new encrypted file's text (the input as it was when the value
  * is already there).
  */
-export async function setValue(input: string | Buffer, path: string | readonly PathComponent[], value: unknown, o: SetValueOptions = {}): Promise<string> {
+export async function setValue(
+  input: string | Buffer,
+  path: string | readonly PathComponent[],
+  value: unknown,
+  o: SetValueOptions = {},
+): Promise<string> {
   const json = JSON.stringify(value) as string | undefined; // undefined for undefined, functions, symbols
-  if (json === undefined) throw new SopsError(`cannot set ${String(value)}: not a JSON value`, ExitCode.ErrorInvalidSetFormat);
+  if (json === undefined)
+    throw new SopsError(`cannot set ${String(value)}: not a JSON value`, ExitCode.ErrorInvalidSetFormat);
   const out = await setOp(bytes(input), treePath(path), nodeFromJson(json), { ...setOptions(o), idempotent: true });
   return (out ?? bytes(input)).toString('utf8');
 }
@@ -235,7 +253,11 @@ export async function setValue(input: string | Buffer, path: string | readonly P
  * Remove one key or list item of an encrypted file (`tsops unset`); returns the new encrypted
  * file's text. Nothing at the path is an error (a `PathNotFoundError`) unless `idempotent`.
  */
-export async function unsetValue(input: string | Buffer, path: string | readonly PathComponent[], o: SetValueOptions & { idempotent?: boolean } = {}): Promise<string> {
+export async function unsetValue(
+  input: string | Buffer,
+  path: string | readonly PathComponent[],
+  o: SetValueOptions & { idempotent?: boolean } = {},
+): Promise<string> {
   const out = await unsetOp(bytes(input), treePath(path), { ...setOptions(o), idempotent: o.idempotent });
   return (out ?? bytes(input)).toString('utf8');
 }
@@ -279,8 +301,14 @@ function groupOptions(o: KeyGroupOptions) {
  * Add a key group (`tsops groups add`): the same data key is split again, one share per group, and
  * each share wrapped for its group's keys. Needs enough of the file's keys to recover the data key.
  */
-export async function addKeyGroup(input: string | Buffer, keys: KeySpecs | KeyGroup, o: KeyGroupOptions = {}): Promise<string> {
-  const group = Array.isArray(keys) ? keys : await keysFromSpecs(keys, { encryptionContext: o.encryptionContext, awsProfile: o.awsProfile });
+export async function addKeyGroup(
+  input: string | Buffer,
+  keys: KeySpecs | KeyGroup,
+  o: KeyGroupOptions = {},
+): Promise<string> {
+  const group = Array.isArray(keys)
+    ? keys
+    : await keysFromSpecs(keys, { encryptionContext: o.encryptionContext, awsProfile: o.awsProfile });
   return (await addKeyGroupOp(bytes(input), group, groupOptions(o))).toString('utf8');
 }
 

@@ -62,7 +62,8 @@ export class SopsError extends Error {
     const e = new SopsError(message, this.code, { cause: this });
     Object.setPrototypeOf(e, Object.getPrototypeOf(this) as object);
     for (const k of Object.keys(this)) {
-      if (k !== 'message' && k !== 'cause' && k !== 'stack') (e as unknown as Record<string, unknown>)[k] = (this as unknown as Record<string, unknown>)[k];
+      if (k !== 'message' && k !== 'cause' && k !== 'stack')
+        (e as unknown as Record<string, unknown>)[k] = (this as unknown as Record<string, unknown>)[k];
     }
     e.name = this.name;
     return e;
@@ -77,7 +78,7 @@ export abstract class KnownFailure extends SopsError {
   /** sops's name for this failure's exit status (a key of ExitCode). */
   static readonly codeName: ExitCodeName = 'ErrorGeneric';
   constructor(message: string, options?: SopsErrorOptions) {
-    super(message, ExitCode[(new.target).codeName], options);
+    super(message, ExitCode[new.target.codeName], options);
   }
 }
 
@@ -256,7 +257,11 @@ export function messageOf(e: unknown): string {
 }
 
 /** `e` with `prefix: ` before its message, as the same kind of error (a non-SopsError becomes a `fallback`). */
-export function withPrefix(prefix: string | undefined, e: unknown, fallback: (message: string, options: SopsErrorOptions) => SopsError): SopsError {
+export function withPrefix(
+  prefix: string | undefined,
+  e: unknown,
+  fallback: (message: string, options: SopsErrorOptions) => SopsError,
+): SopsError {
   const message = prefix ? `${prefix}: ${messageOf(e)}` : messageOf(e);
   if (e instanceof SopsError) return e.rephrased(message);
   return fallback(message, { cause: e });

@@ -1,7 +1,19 @@
 /**
  * tsops: encrypted secrets files, file-format-compatible with sops 3.x. See README.md.
  */
-export { addKeyGroup, decrypt, decryptBytes, decryptData, decryptFile, deleteKeyGroup, encrypt, rotate, setValue, unsetValue, updateKeys } from './api.js';
+export {
+  addKeyGroup,
+  decrypt,
+  decryptBytes,
+  decryptData,
+  decryptFile,
+  deleteKeyGroup,
+  encrypt,
+  rotate,
+  setValue,
+  unsetValue,
+  updateKeys,
+} from './api.js';
 export type {
   DecryptOptions,
   EncryptOptions,

@@ -27,7 +27,10 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 test(
   'community.sops with tsops as sops_binary: encrypt, lookup, load_vars, decrypt filter, vars plugin',
-  { skip: !hasAnsible && 'ansible-playbook is not installed (apt-get install ansible; .ci/run installs it)', timeout: 600_000 },
+  {
+    skip: !hasAnsible && 'ansible-playbook is not installed (apt-get install ansible; .ci/run installs it)',
+    timeout: 600_000,
+  },
   () => {
     const env = {
       PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
@@ -44,17 +47,28 @@ test(
     };
     writeFileSync(join(work, 'keys.txt'), `${AGE_ID}\n`);
     writeFileSync(join(work, '.sops.yaml'), `creation_rules:\n  - age: ${AGE_R}\n`);
-    writeFileSync(join(work, 'inventory'), `localhost ansible_connection=local ansible_python_interpreter=${pythonPath()}\n`);
+    writeFileSync(
+      join(work, 'inventory'),
+      `localhost ansible_connection=local ansible_python_interpreter=${pythonPath()}\n`,
+    );
     mkdirSync(join(work, 'group_vars'));
     const gv = join(work, 'group_vars', 'all.sops.yaml');
     writeFileSync(gv, 'group_secret: s3cret-from-group-vars\n');
     const enc = spawnSync(process.execPath, [BIN, 'encrypt', '-i', gv], { cwd: work, env, encoding: 'utf8' });
     assert.equal(enc.status, 0, enc.stderr);
 
-    const r = spawnSync('ansible-playbook', ['-i', join(work, 'inventory'), PLAYBOOK], { cwd: work, env, encoding: 'utf8', timeout: 540_000 });
+    const r = spawnSync('ansible-playbook', ['-i', join(work, 'inventory'), PLAYBOOK], {
+      cwd: work,
+      env,
+      encoding: 'utf8',
+      timeout: 540_000,
+    });
     assert.equal(r.status, 0, `ansible-playbook failed:\n${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /ok=\d+ +changed=\d+ +unreachable=0 +failed=0/);
-    const results = JSON.parse(readFileSync(join(work, 'results.json'), 'utf8')) as Record<string, Record<string, unknown> | string>;
+    const results = JSON.parse(readFileSync(join(work, 'results.json'), 'utf8')) as Record<
+      string,
+      Record<string, unknown> | string
+    >;
     assert.deepEqual(results['looked_up'], { db_password: 'hunter2', port: 5432 });
     assert.deepEqual(results['noext'], { token: 'abc123' });
     assert.deepEqual(results['loaded'], { a: [1, 2], b: 'c' });

@@ -20,7 +20,10 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 function killAfter(args: string[], ms: number, env: Record<string, string> = {}): Promise<number | null> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '', HOME: dir, ...env }, stdio: 'ignore' });
+    const child = spawn(process.execPath, args, {
+      env: { PATH: process.env.PATH ?? '', HOME: dir, ...env },
+      stdio: 'ignore',
+    });
     const t = setTimeout(() => child.kill('SIGKILL'), ms);
     child.on('exit', (code) => {
       clearTimeout(t);

@@ -11,7 +11,6 @@ import { ROOT } from './helpers/fixtures.js';
 const AGE_IDENTITY = 'AGE-SECRET-KEY-1G0Q5K9TV4REQ3ZSQRMTMG8NSWQGYT0T7TZ33RAZEE0GZYVZN0APSU24RK7';
 const AGE_RECIPIENT = 'age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun';
 
-
 function esbuildInstalled(): boolean {
   return fs.existsSync(path.join(ROOT, 'node_modules', 'esbuild', 'package.json'));
 }
@@ -36,14 +35,17 @@ function cleanEnv(home: string): NodeJS.ProcessEnv {
 describe('the bundled CLI', { skip: esbuildInstalled() ? false : 'esbuild is not installed' }, () => {
   let dir = '';
   let env: NodeJS.ProcessEnv = {};
-  const run = (...args: string[]) => spawnSync(process.execPath, [path.join(dir, 'bin', 'tsops'), ...args], { env, cwd: dir, encoding: 'utf8' });
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [path.join(dir, 'bin', 'tsops'), ...args], { env, cwd: dir, encoding: 'utf8' });
 
   before(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsops-bundle-'));
     layout(dir);
     fs.mkdirSync(path.join(dir, 'home'));
     env = cleanEnv(path.join(dir, 'home'));
-    const b = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bundle.mjs'), path.join(dir, 'dist')], { encoding: 'utf8' });
+    const b = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'bundle.mjs'), path.join(dir, 'dist')], {
+      encoding: 'utf8',
+    });
     assert.equal(b.status, 0, b.stderr);
     assert.ok(fs.existsSync(path.join(dir, 'dist', 'tsops.mjs')), 'dist/tsops.mjs written');
   });
@@ -105,7 +107,8 @@ describe('bin/tsops', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsops-bin-'));
     layout(dir);
     fs.mkdirSync(path.join(dir, 'dist', 'src', 'cli'), { recursive: true });
-    const stub = (name: string) => `export async function main(argv) { process.stdout.write(${JSON.stringify(name)} + ' ' + argv.join(' ')); return 7; }\n`;
+    const stub = (name: string) =>
+      `export async function main(argv) { process.stdout.write(${JSON.stringify(name)} + ' ' + argv.join(' ')); return 7; }\n`;
     fs.writeFileSync(path.join(dir, 'dist', 'tsops.mjs'), stub('bundle'));
     fs.writeFileSync(path.join(dir, 'dist', 'src', 'cli', 'main.js'), stub('sources'));
   });

@@ -34,10 +34,18 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], opts: { env?: Record<string, string>; input?: string | Buffer; cwd?: string; shell?: string } = {}): Run {
+function run(
+  args: string[],
+  opts: { env?: Record<string, string>; input?: string | Buffer; cwd?: string; shell?: string } = {},
+): Run {
   const env = { PATH: process.env.PATH ?? '', HOME: home, ...opts.env };
   const r = opts.shell
-    ? spawnSync('/bin/sh', ['-c', opts.shell], { cwd: opts.cwd ?? dir, env: { ...env, TSOPS: `${process.execPath} ${BIN}` }, input: opts.input, timeout: 60_000 })
+    ? spawnSync('/bin/sh', ['-c', opts.shell], {
+        cwd: opts.cwd ?? dir,
+        env: { ...env, TSOPS: `${process.execPath} ${BIN}` },
+        input: opts.input,
+        timeout: 60_000,
+      })
     : spawnSync(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? dir, env, input: opts.input, timeout: 60_000 });
   return { code: r.status ?? -1, stdout: r.stdout.toString('utf8'), stderr: r.stderr.toString('utf8') };
 }
@@ -63,29 +71,131 @@ describe('exit codes: every one sops 3.13 defines that its CLI produces, with th
   // failing cipher), 61 ConfigFileNotFound and 111 NoEncryptionKeyFound (defined, not returned by
   // the 3.13 CLI), 85 KeyboardInterrupt (a signal), 202 FailedToCompareVersions (tsops never asks the
   // network about versions).
-  const cases: { code: number; name: string; args: () => string[]; env?: Record<string, string>; message?: RegExp }[] = [
-    { code: 1, name: 'ErrorGeneric: no keys and no .sops.yaml', args: () => ['encrypt', write('g/plain.yaml', 'a: 1\n')], message: /^config file not found, or has no creation rules, and no keys provided through command line options/ },
-    { code: 1, name: 'ErrorGeneric: --value-file with --value-stdin', args: () => ['set', '--value-file', '--value-stdin', encrypted('g/vf.yaml', 'a: 1\n'), '["a"]'], message: /^Error: cannot use both --value-file and --value-stdin/ },
-    { code: 1, name: 'ErrorGeneric: decrypting a file that is not encrypted', args: () => ['decrypt', write('g/notenc.yaml', 'a: 1\n')], env: withKey, message: /sops metadata not found/ },
-    { code: 2, name: 'CouldNotReadInputFile: a folder', args: () => (mkdirSync(join(dir, 'afolder'), { recursive: true }), ['decrypt', join(dir, 'afolder')]) },
-    { code: 3, name: 'CouldNotWriteOutputFile: --output into a missing folder', args: () => ['decrypt', '--output', join(dir, 'missing', 'out.yaml'), encrypted('w.yaml', 'a: 1\n')], env: withKey },
-    { code: 6, name: 'ErrorInvalidKMSEncryptionContextFormat', args: () => ['encrypt', '--age', AGE_R, '--encryption-context', 'nocolon', write('ctx.yaml', 'a: 1\n')], message: /encryption context/i },
-    { code: 7, name: 'ErrorInvalidSetFormat: bad index', args: () => ['set', encrypted('s.yaml', 'a: 1\n'), 'a', '"x"'], env: withKey, message: /^Invalid set index format/ },
-    { code: 8, name: 'ErrorConflictingParameters: -i with --output', args: () => ['decrypt', '-i', '--output', join(dir, 'x.yaml'), encrypted('c.yaml', 'a: 1\n')], env: withKey, message: /^Error: cannot operate on both --output and --in-place$/m },
-    // sops 3.13.2's DecryptTree: a MAC that does not decrypt is a MacMismatch (51), not ErrorDecryptingMac (24)
-    { code: 51, name: 'MacMismatch: the MAC ciphertext changed', args: () => ['decrypt', tamper('m24.yaml', /^( {4}mac: ENC\[AES256_GCM,data:)[^,]*/m, '$1AAAA')], env: withKey },
-    { code: 25, name: 'ErrorDecryptingTree: a value ciphertext changed', args: () => ['decrypt', tamper('t25.yaml', /^(a: ENC\[AES256_GCM,data:)[^,]*/m, '$1AAAA')], env: withKey },
-    { code: 49, name: 'CannotChangeKeysFromNonExistentFile', args: () => ['rotate', '--add-age', AGE_R, join(dir, 'nothere.yaml')] },
-    { code: 51, name: 'MacMismatch: an unencrypted value changed', args: () => ['decrypt', tamper('m51.yaml', /^b_unencrypted: x$/m, 'b_unencrypted: y')], env: withKey },
-    { code: 91, name: 'InvalidTreePathFormat: --extract', args: () => ['decrypt', '--extract', 'a', encrypted('x91.yaml', 'a: 1\n')], env: withKey },
-    { code: 100, name: 'NoFileSpecified: no arguments at all', args: () => [], message: /^Error: no file specified$/m },
-    { code: 100, name: 'NoFileSpecified: a missing file', args: () => ['decrypt', join(dir, 'nothere.yaml')], message: /^Error: cannot operate on non-existent file ".*nothere\.yaml"$/m },
-    { code: 112, name: 'DuplicateDecryptionKeyType', args: () => ['decrypt', '--decryption-order', 'age,pgp,age', encrypted('d.yaml', 'a: 1\n')], env: withKey, message: /^Duplicate decryption key type: age$/m },
-    { code: 128, name: 'CouldNotRetrieveKey: no identity', args: () => ['decrypt', encrypted('k.yaml', 'a: 1\n')], env: { SOPS_AGE_KEY_FILE: join(dir, 'no-keys.txt') } },
-    { code: 200, name: 'FileHasNotBeenModified: edit, editor changes nothing', args: () => [encrypted('e200.yaml', 'a: 1\n')], env: { ...withKey, EDITOR: 'true', SOPS_EDITOR: 'true' } },
-    { code: 201, name: 'NoEditorFound', args: () => [encrypted('e201.yaml', 'a: 1\n')], env: { ...withKey, PATH: join(dir, 'empty-path') } },
-    { code: 203, name: 'FileAlreadyEncrypted', args: () => ['encrypt', '--age', AGE_R, encrypted('ae.yaml', 'a: 1\n')] },
-  ];
+  const cases: { code: number; name: string; args: () => string[]; env?: Record<string, string>; message?: RegExp }[] =
+    [
+      {
+        code: 1,
+        name: 'ErrorGeneric: no keys and no .sops.yaml',
+        args: () => ['encrypt', write('g/plain.yaml', 'a: 1\n')],
+        message: /^config file not found, or has no creation rules, and no keys provided through command line options/,
+      },
+      {
+        code: 1,
+        name: 'ErrorGeneric: --value-file with --value-stdin',
+        args: () => ['set', '--value-file', '--value-stdin', encrypted('g/vf.yaml', 'a: 1\n'), '["a"]'],
+        message: /^Error: cannot use both --value-file and --value-stdin/,
+      },
+      {
+        code: 1,
+        name: 'ErrorGeneric: decrypting a file that is not encrypted',
+        args: () => ['decrypt', write('g/notenc.yaml', 'a: 1\n')],
+        env: withKey,
+        message: /sops metadata not found/,
+      },
+      {
+        code: 2,
+        name: 'CouldNotReadInputFile: a folder',
+        args: () => (mkdirSync(join(dir, 'afolder'), { recursive: true }), ['decrypt', join(dir, 'afolder')]),
+      },
+      {
+        code: 3,
+        name: 'CouldNotWriteOutputFile: --output into a missing folder',
+        args: () => ['decrypt', '--output', join(dir, 'missing', 'out.yaml'), encrypted('w.yaml', 'a: 1\n')],
+        env: withKey,
+      },
+      {
+        code: 6,
+        name: 'ErrorInvalidKMSEncryptionContextFormat',
+        args: () => ['encrypt', '--age', AGE_R, '--encryption-context', 'nocolon', write('ctx.yaml', 'a: 1\n')],
+        message: /encryption context/i,
+      },
+      {
+        code: 7,
+        name: 'ErrorInvalidSetFormat: bad index',
+        args: () => ['set', encrypted('s.yaml', 'a: 1\n'), 'a', '"x"'],
+        env: withKey,
+        message: /^Invalid set index format/,
+      },
+      {
+        code: 8,
+        name: 'ErrorConflictingParameters: -i with --output',
+        args: () => ['decrypt', '-i', '--output', join(dir, 'x.yaml'), encrypted('c.yaml', 'a: 1\n')],
+        env: withKey,
+        message: /^Error: cannot operate on both --output and --in-place$/m,
+      },
+      // sops 3.13.2's DecryptTree: a MAC that does not decrypt is a MacMismatch (51), not ErrorDecryptingMac (24)
+      {
+        code: 51,
+        name: 'MacMismatch: the MAC ciphertext changed',
+        args: () => ['decrypt', tamper('m24.yaml', /^( {4}mac: ENC\[AES256_GCM,data:)[^,]*/m, '$1AAAA')],
+        env: withKey,
+      },
+      {
+        code: 25,
+        name: 'ErrorDecryptingTree: a value ciphertext changed',
+        args: () => ['decrypt', tamper('t25.yaml', /^(a: ENC\[AES256_GCM,data:)[^,]*/m, '$1AAAA')],
+        env: withKey,
+      },
+      {
+        code: 49,
+        name: 'CannotChangeKeysFromNonExistentFile',
+        args: () => ['rotate', '--add-age', AGE_R, join(dir, 'nothere.yaml')],
+      },
+      {
+        code: 51,
+        name: 'MacMismatch: an unencrypted value changed',
+        args: () => ['decrypt', tamper('m51.yaml', /^b_unencrypted: x$/m, 'b_unencrypted: y')],
+        env: withKey,
+      },
+      {
+        code: 91,
+        name: 'InvalidTreePathFormat: --extract',
+        args: () => ['decrypt', '--extract', 'a', encrypted('x91.yaml', 'a: 1\n')],
+        env: withKey,
+      },
+      {
+        code: 100,
+        name: 'NoFileSpecified: no arguments at all',
+        args: () => [],
+        message: /^Error: no file specified$/m,
+      },
+      {
+        code: 100,
+        name: 'NoFileSpecified: a missing file',
+        args: () => ['decrypt', join(dir, 'nothere.yaml')],
+        message: /^Error: cannot operate on non-existent file ".*nothere\.yaml"$/m,
+      },
+      {
+        code: 112,
+        name: 'DuplicateDecryptionKeyType',
+        args: () => ['decrypt', '--decryption-order', 'age,pgp,age', encrypted('d.yaml', 'a: 1\n')],
+        env: withKey,
+        message: /^Duplicate decryption key type: age$/m,
+      },
+      {
+        code: 128,
+        name: 'CouldNotRetrieveKey: no identity',
+        args: () => ['decrypt', encrypted('k.yaml', 'a: 1\n')],
+        env: { SOPS_AGE_KEY_FILE: join(dir, 'no-keys.txt') },
+      },
+      {
+        code: 200,
+        name: 'FileHasNotBeenModified: edit, editor changes nothing',
+        args: () => [encrypted('e200.yaml', 'a: 1\n')],
+        env: { ...withKey, EDITOR: 'true', SOPS_EDITOR: 'true' },
+      },
+      {
+        code: 201,
+        name: 'NoEditorFound',
+        args: () => [encrypted('e201.yaml', 'a: 1\n')],
+        env: { ...withKey, PATH: join(dir, 'empty-path') },
+      },
+      {
+        code: 203,
+        name: 'FileAlreadyEncrypted',
+        args: () => ['encrypt', '--age', AGE_R, encrypted('ae.yaml', 'a: 1\n')],
+      },
+    ];
 
   function tamper(name: string, re: RegExp, by: string): string {
     const p = encrypted(name, 'a: 1\nb_unencrypted: x\n');
@@ -111,7 +221,11 @@ describe('contradictory flags are refused before any file is touched', () => {
     const p = encrypted('io.yaml', 'secret: hunter2\n');
     const before = readFileSync(p);
     const out = join(dir, 'io-out.yaml');
-    for (const args of [['decrypt', '-i', '--output', out, p], ['-d', '-i', '--output', out, p], ['encrypt', '--age', AGE_R, '-i', '--output', out, p]]) {
+    for (const args of [
+      ['decrypt', '-i', '--output', out, p],
+      ['-d', '-i', '--output', out, p],
+      ['encrypt', '--age', AGE_R, '-i', '--output', out, p],
+    ]) {
       const r = run(args, { env: withKey });
       assert.equal(r.code, 8, `${args.join(' ')}: ${r.stderr}`);
       assert.deepEqual(readFileSync(p), before, 'the file is unchanged');
@@ -131,7 +245,13 @@ describe('contradictory flags are refused before any file is touched', () => {
 
   test('missing file on encrypt, decrypt, -e, -d, -r: exit 100 with the absolute path', () => {
     const missing = join(dir, 'no-such.yaml');
-    for (const args of [['encrypt', '--age', AGE_R, missing], ['decrypt', missing], ['-e', '--age', AGE_R, missing], ['-d', missing], ['-r', missing]]) {
+    for (const args of [
+      ['encrypt', '--age', AGE_R, missing],
+      ['decrypt', missing],
+      ['-e', '--age', AGE_R, missing],
+      ['-d', missing],
+      ['-r', missing],
+    ]) {
       const r = run(args);
       assert.equal(r.code, 100, `${args.join(' ')}: ${r.stderr}`);
       assert.equal(r.stderr, `Error: cannot operate on non-existent file ${JSON.stringify(missing)}\n`);
@@ -149,7 +269,10 @@ describe('flags as sops spells them', () => {
     assert.equal(legacy.code, 0, legacy.stderr);
     assert.match(legacy.stdout, new RegExp(`recipient: ${AGE_R}`));
     // -p and -k reach the PGP and KMS parsers (an invalid value is reported as such, not as an unknown flag)
-    for (const [flag, what] of [['-p', 'not-a-fingerprint'], ['-k', 'not-an-arn']] as const) {
+    for (const [flag, what] of [
+      ['-p', 'not-a-fingerprint'],
+      ['-k', 'not-an-arn'],
+    ] as const) {
       const r = run(['encrypt', flag, what, p]);
       assert.doesNotMatch(r.stderr, /unknown option/, `${flag}: ${r.stderr}`);
     }
@@ -224,21 +347,30 @@ describe('help, completion and version', () => {
   });
 
   test('--version in sops shape: awk $2 is the sops version, Ansible-style ^sops X.Y.Z matches', () => {
-    for (const args of [['--version'], ['-v'], ['--version', '--disable-version-check'], ['--disable-version-check', '--version'], ['--version', '--check-for-updates']]) {
+    for (const args of [
+      ['--version'],
+      ['-v'],
+      ['--version', '--disable-version-check'],
+      ['--disable-version-check', '--version'],
+      ['--version', '--check-for-updates'],
+    ]) {
       const r = run(args);
       assert.equal(r.code, 0, args.join(' '));
       const first = r.stdout.split('\n')[0] ?? '';
       assert.match(first, /^sops (\d+)\.(\d+)\.(\d+) \(tsops \d+\.\d+\.\d+\)$/, args.join(' '));
       assert.equal(first.split(' ')[1], '3.13.2');
     }
-    const piped = run([], { shell: '$TSOPS --version --disable-version-check | awk \'{print $2}\'' });
+    const piped = run([], { shell: "$TSOPS --version --disable-version-check | awk '{print $2}'" });
     assert.equal(piped.stdout, '3.13.2\n');
   });
 });
 
 describe('formats, messages and pipes as clients meet them', () => {
   test('output format comes from the file name, not from --input-type (sops: JSON for a name without extension)', () => {
-    const r = run(['encrypt', '--age', AGE_R, '--input-type', 'yaml', '--filename-override', 'test_yaml', '/dev/stdin'], { input: 'k: v\n' });
+    const r = run(
+      ['encrypt', '--age', AGE_R, '--input-type', 'yaml', '--filename-override', 'test_yaml', '/dev/stdin'],
+      { input: 'k: v\n' },
+    );
     assert.equal(r.code, 0, r.stderr);
     const data = JSON.parse(r.stdout) as { k: string; sops: unknown };
     assert.match(data.k, /^ENC\[AES256_GCM,/);
@@ -260,7 +392,10 @@ describe('formats, messages and pipes as clients meet them', () => {
 
   test('stores: indent in .sops.yaml applies to decrypt output too', () => {
     const sub = join(dir, 'indent');
-    write('indent/.sops.yaml', `creation_rules:\n  - age: ${AGE_R}\nstores:\n  yaml:\n    indent: 2\n  json:\n    indent: 3\n`);
+    write(
+      'indent/.sops.yaml',
+      `creation_rules:\n  - age: ${AGE_R}\nstores:\n  yaml:\n    indent: 2\n  json:\n    indent: 3\n`,
+    );
     const y = write('indent/a.yaml', 'a:\n    b: 1\n');
     assert.equal(run(['encrypt', '-i', y], { cwd: sub }).code, 0);
     const dy = run(['decrypt', y], { env: withKey, cwd: sub });
@@ -274,10 +409,17 @@ describe('formats, messages and pipes as clients meet them', () => {
   test('a closed output pipe ends quietly, with the status of a tool stopped by SIGPIPE', () => {
     const lines = Array.from({ length: 50_000 }, (_, i) => `k${i}: value number ${i}`).join('\n');
     const p = encrypted('big.yaml', `${lines}\n`);
-    const r = run([], { env: withKey, shell: `$TSOPS decrypt ${p} | head -1; echo "status=\${PIPESTATUS:-}"`, input: '' });
+    const r = run([], {
+      env: withKey,
+      shell: `$TSOPS decrypt ${p} | head -1; echo "status=\${PIPESTATUS:-}"`,
+      input: '',
+    });
     assert.match(r.stdout, /^k0: value number 0\n/);
     assert.equal(r.stderr, '', 'no stack trace, no message');
-    const status = run([], { env: withKey, shell: `set +e; { $TSOPS decrypt ${p}; echo $? > ${join(dir, 'status')}; } | head -1 >/dev/null` });
+    const status = run([], {
+      env: withKey,
+      shell: `set +e; { $TSOPS decrypt ${p}; echo $? > ${join(dir, 'status')}; } | head -1 >/dev/null`,
+    });
     assert.equal(status.stderr, '');
     assert.equal(readFileSync(join(dir, 'status'), 'utf8').trim(), '141');
   });

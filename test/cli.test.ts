@@ -95,10 +95,18 @@ describe('encrypt and decrypt', () => {
     const r = run(['-d', '--output-type', 'json', '--output', out, e], { env: withKey });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, '');
-    assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), { db: { user: 'admin', pass: 's3cret' }, list: [1, 'two'] });
-    const viaStdin = run(['encrypt', '--age', AGE_R, '--input-type', 'json', '--filename-override', 'k.json'], { input: '{"k":"v"}' });
+    assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), {
+      db: { user: 'admin', pass: 's3cret' },
+      list: [1, 'two'],
+    });
+    const viaStdin = run(['encrypt', '--age', AGE_R, '--input-type', 'json', '--filename-override', 'k.json'], {
+      input: '{"k":"v"}',
+    });
     assert.equal(viaStdin.code, 0, viaStdin.stderr);
-    assert.equal(run(['decrypt', '--input-type', 'json'], { env: withKey, input: viaStdin.stdout }).stdout, '{\n\t"k": "v"\n}\n');
+    assert.equal(
+      run(['decrypt', '--input-type', 'json'], { env: withKey, input: viaStdin.stdout }).stdout,
+      '{\n\t"k": "v"\n}\n',
+    );
     assert.equal(run(['decrypt'], { env: withKey, input: viaStdin.stdout }).code, 100, 'stdin needs a type');
   });
 
@@ -108,7 +116,11 @@ describe('encrypt and decrypt', () => {
     assert.equal(run(['encrypt', '--age', AGE_R, '-i', p]).code, 0);
     assert.equal(statSync(p).mode & 0o777, 0o640);
     assert.match(readFileSync(p, 'utf8'), /a: ENC\[/);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tsops-')), [], 'no temp files left');
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes('.tsops-')),
+      [],
+      'no temp files left',
+    );
     assert.equal(run(['decrypt', '-i', p], { env: withKey }).code, 0);
     assert.equal(readFileSync(p, 'utf8'), 'a: b\n');
     assert.equal(statSync(p).mode & 0o777, 0o640);
@@ -142,7 +154,10 @@ describe('failures: one line, sops exit code, nothing changed', () => {
     assert.equal(r.code, 51, r.stderr);
     assert.match(r.stderr, /MAC mismatch/);
     assert.equal(run(['decrypt', '--ignore-mac', swapped], { env: withKey }).stdout, 'a: b\n');
-    const flipped = write('e3.yaml', text.replace(/(a: ENC\[AES256_GCM,data:)(.)/, (_m, p: string, ch: string) => p + (ch === 'A' ? 'B' : 'A')));
+    const flipped = write(
+      'e3.yaml',
+      text.replace(/(a: ENC\[AES256_GCM,data:)(.)/, (_m, p: string, ch: string) => p + (ch === 'A' ? 'B' : 'A')),
+    );
     assert.equal(run(['decrypt', flipped], { env: withKey }).code, 25);
   });
 
@@ -174,7 +189,10 @@ describe('failures: one line, sops exit code, nothing changed', () => {
     const p = write('nokeys/x.yaml', 'a: b\n');
     const r = run(['encrypt', p], { cwd: join(dir, 'nokeys') });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^config file not found, or has no creation rules, and no keys provided through command line options/);
+    assert.match(
+      r.stderr,
+      /^config file not found, or has no creation rules, and no keys provided through command line options/,
+    );
     assert.match(r.stderr, /--age/);
     assert.match(run(['decrypt', '--input-type', 'toml', p]).stderr, /input-type/);
   });
@@ -189,7 +207,11 @@ describe('failures: one line, sops exit code, nothing changed', () => {
     ]) {
       const r = run(args, { env: withKey });
       assert.equal(r.code, 1, args.join(' '));
-      assert.match(r.stderr, /^invalid value "two" for flag --shamir-secret-sharing-threshold: parse error/, args.join(' '));
+      assert.match(
+        r.stderr,
+        /^invalid value "two" for flag --shamir-secret-sharing-threshold: parse error/,
+        args.join(' '),
+      );
     }
     // Go syntax: 0x1 is 1; with one key group nothing is split, as sops
     const ok = run(['encrypt', '--age', AGE_R, '--shamir-secret-sharing-threshold', '0x1', p], { env: withKey });
@@ -233,7 +255,10 @@ describe('.sops.yaml lookup and rules from the command line', () => {
   });
 
   test('--config and SOPS_CONFIG; stdin with --filename-override', () => {
-    const cfg = write('cfgs/custom.yaml', `creation_rules:\n  - path_regex: \\.json$\n    age: ${AGE_R}\n    unencrypted_suffix: _pub\n`);
+    const cfg = write(
+      'cfgs/custom.yaml',
+      `creation_rules:\n  - path_regex: \\.json$\n    age: ${AGE_R}\n    unencrypted_suffix: _pub\n`,
+    );
     const p = write('cfg-target/v.json', '{"a_pub": "x", "b": "y"}');
     const viaFlag = run(['encrypt', '--config', cfg, p]);
     assert.equal(viaFlag.code, 0, viaFlag.stderr);
@@ -256,8 +281,14 @@ describe('.sops.yaml lookup and rules from the command line', () => {
     assert.match(r.stdout, /ENC\[AES256_GCM/);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.filter((l) => l.includes('path_regx')).length, 2, r.stderr);
-    assert.match(r.stderr, /^warning: creation_rules\[0\] of \S+\.sops\.yaml has no path_regex, so it matches EVERY file .*instead of path_regx\?$/m);
-    assert.match(r.stderr, /^warning: unknown key path_regx in creation_rules\[0\] of \S+ \(did you mean path_regex\?\)/m);
+    assert.match(
+      r.stderr,
+      /^warning: creation_rules\[0\] of \S+\.sops\.yaml has no path_regex, so it matches EVERY file .*instead of path_regx\?$/m,
+    );
+    assert.match(
+      r.stderr,
+      /^warning: unknown key path_regx in creation_rules\[0\] of \S+ \(did you mean path_regex\?\)/m,
+    );
     const strict = run(['encrypt', 'x.yaml'], { cwd: proj, env: { TSOPS_STRICT_CONFIG: '1' } });
     assert.equal(strict.code, 5);
     assert.equal(strict.stdout, '');
@@ -290,14 +321,41 @@ describe('lazy loading', () => {
       'trace.mjs',
       `export async function resolve(s, c, next) { const r = await next(s, c); process.stderr.write('LOAD ' + r.url + '\\n'); return r; }\n`,
     );
-    const reg = write('register.mjs', `import { register } from 'node:module';\nregister(${JSON.stringify('file://' + loader)});\n`);
-    const r = spawnSync(process.execPath, ['--import', reg, probe], { env: { PATH: process.env.PATH ?? '', HOME: home, ...withKey }, encoding: 'utf8' });
+    const reg = write(
+      'register.mjs',
+      `import { register } from 'node:module';\nregister(${JSON.stringify('file://' + loader)});\n`,
+    );
+    const r = spawnSync(process.execPath, ['--import', reg, probe], {
+      env: { PATH: process.env.PATH ?? '', HOME: home, ...withKey },
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).out, 'a: b\n');
-    const urls = r.stderr.split('\n').filter((l) => l.startsWith('LOAD ')).join('\n') + '\n' + (JSON.parse(r.stdout) as { loaded: string[] }).loaded.join('\n');
+    const urls =
+      r.stderr
+        .split('\n')
+        .filter((l) => l.startsWith('LOAD '))
+        .join('\n') +
+      '\n' +
+      (JSON.parse(r.stdout) as { loaded: string[] }).loaded.join('\n');
     assert.match(urls, /\/keys\/age\/client\.js/, 'the trace sees the age key source');
     // X25519 age runs on node:crypto: not even the age library loads
-    for (const heavy of ['age-encryption', '@noble', 'openpgp', '@aws-sdk', '@google-cloud', '@azure', 'google-gax', '/keys/pgp/client', '/keys/pgp/gpg', '/keys/pgp/openpgp', '/keys/kms/client', '/keys/gcpkms/client', '/keys/azkv/client', '/keys/hcvault/client']) {
+    for (const heavy of [
+      'age-encryption',
+      '@noble',
+      'openpgp',
+      '@aws-sdk',
+      '@google-cloud',
+      '@azure',
+      'google-gax',
+      '/keys/pgp/client',
+      '/keys/pgp/gpg',
+      '/keys/pgp/openpgp',
+      '/keys/kms/client',
+      '/keys/gcpkms/client',
+      '/keys/azkv/client',
+      '/keys/hcvault/client',
+    ]) {
       assert.ok(!urls.includes(heavy), `${heavy} was loaded`);
     }
   });

@@ -74,7 +74,8 @@ function rejects(text: string, ...patterns: Array<RegExp | string>): string {
   assert.equal(err.code, ExitCode.ErrorReadingConfig);
   assert.ok(!err.message.includes('\n'), `one line: ${err.message}`);
   for (const p of patterns) {
-    if (typeof p === 'string') assert.ok(err.message.includes(p), `${JSON.stringify(err.message)} should contain ${JSON.stringify(p)}`);
+    if (typeof p === 'string')
+      assert.ok(err.message.includes(p), `${JSON.stringify(err.message)} should contain ${JSON.stringify(p)}`);
     else assert.match(err.message, p);
   }
   return err.message;
@@ -120,21 +121,31 @@ describe('findConfigFile', () => {
     const outside = realpathSync(mkdtempSync(join(tmpdir(), 'tsops-config-none-')));
     try {
       const parts = outside.split(sep);
-      if (parts.some((_, i) => i < parts.length - 1 && existsSync(join(parts.slice(0, i + 1).join(sep) || sep, '.sops.yaml')))) {
+      if (
+        parts.some(
+          (_, i) => i < parts.length - 1 && existsSync(join(parts.slice(0, i + 1).join(sep) || sep, '.sops.yaml')),
+        )
+      ) {
         t.skip('a .sops.yaml exists above the temp folder');
         return;
       }
       mkdirSync(join(outside, 'a/.sops.yaml'), { recursive: true });
       writeFileSync(join(outside, '.sops.yml'), 'creation_rules: []\n');
       const warnings: string[] = [];
-      assert.equal(findConfigFile({ fileDir: join(outside, 'a'), cwd: outside, warn: (m) => warnings.push(m) }), undefined);
+      assert.equal(
+        findConfigFile({ fileDir: join(outside, 'a'), cwd: outside, warn: (m) => warnings.push(m) }),
+        undefined,
+      );
       assert.equal(warnings.length, 1);
       assert.match(warnings[0]!, /ignoring ".*\.sops\.yml" .* must be called "\.sops\.yaml"/);
       // a .sops.yaml found further up is used, with the warning naming both
       writeFileSync(join(outside, 'a/.sops.yml'), '');
       writeFileSync(join(outside, '.sops.yaml'), '');
       warnings.length = 0;
-      assert.equal(findConfigFile({ fileDir: join(outside, 'a'), cwd: outside, warn: (m) => warnings.push(m) }), join(outside, '.sops.yaml'));
+      assert.equal(
+        findConfigFile({ fileDir: join(outside, 'a'), cwd: outside, warn: (m) => warnings.push(m) }),
+        join(outside, '.sops.yaml'),
+      );
       assert.match(warnings[0]!, /using ".*\.sops\.yaml" instead/);
     } finally {
       rmSync(outside, { recursive: true, force: true });
@@ -172,7 +183,11 @@ describe('matchRule', () => {
     const cfg = loadConfig(join(base, '.sops.yaml'));
     assert.equal(matchRule(cfg, 'dev/new.yaml', { cwd: join(base, 'secrets') })?.index, 0);
     assert.equal(matchRule(cfg, '../dev/x', { cwd: join(base, 'secrets/dev') })?.index, 0);
-    assert.equal(matchRule(cfg, '../secrets/dev/x', { cwd: join(base, 'secrets/dev') })?.index, 4, 'secrets/secrets/dev/x');
+    assert.equal(
+      matchRule(cfg, '../secrets/dev/x', { cwd: join(base, 'secrets/dev') })?.index,
+      4,
+      'secrets/secrets/dev/x',
+    );
     assert.equal(pathForMatching(cfg, 'dev/new.yaml', join(base, 'secrets')), 'secrets/dev/new.yaml');
     // outside the config folder: the absolute path is what the regexes see
     assert.equal(pathForMatching(cfg, '/elsewhere/f.txt'), '/elsewhere/f.txt');
@@ -300,7 +315,10 @@ creation_rules:
 
   it('per-environment rules: hc_vault_uris is not a sops key (sops drops that Vault key silently)', () => {
     const fixed = perEnvReadme.replaceAll(README_AGE, AGE1);
-    rejects(fixed, 'unknown key hc_vault_uris in creation_rules[1] of /repo/.sops.yaml (did you mean hc_vault_transit_uri?)');
+    rejects(
+      fixed,
+      'unknown key hc_vault_uris in creation_rules[1] of /repo/.sops.yaml (did you mean hc_vault_transit_uri?)',
+    );
   });
 
   it('per-environment rules, with those two mistakes fixed', () => {
@@ -315,7 +333,13 @@ creation_rules:
       [
         { type: 'age', recipient: AGE1, enc: '' },
         { type: 'pgp', fp: FP1, enc: '' },
-        { type: 'kms', arn: 'arn:aws:kms:us-west-2:927034868273:key/fe86dd69-4132-404c-ab86-4269956b4500', awsProfile: '', context: { Environment: 'dev' }, enc: '' },
+        {
+          type: 'kms',
+          arn: 'arn:aws:kms:us-west-2:927034868273:key/fe86dd69-4132-404c-ab86-4269956b4500',
+          awsProfile: '',
+          context: { Environment: 'dev' },
+          enc: '',
+        },
         {
           type: 'kms',
           arn: 'arn:aws:kms:us-west-2:361527076523:key/5052f06a-5d3f-489e-b86c-57201e06f31e',
@@ -327,14 +351,31 @@ creation_rules:
       ],
     ]);
     const prod = ruleToEncryptionSettings(matchRule(cfg, '/repo/app.prod.yaml')!.rule);
-    assert.deepEqual(prod.keyGroups[0]!.at(-1), { type: 'hc_vault', vaultAddress: 'http://localhost:8200', enginePath: 'sops', keyName: 'thirdkey', enc: '' });
+    assert.deepEqual(prod.keyGroups[0]!.at(-1), {
+      type: 'hc_vault',
+      vaultAddress: 'http://localhost:8200',
+      enginePath: 'sops',
+      keyName: 'thirdkey',
+      enc: '',
+    });
     assert.equal(prod.keyGroups[0]!.filter((k) => k.type === 'kms').length, 2);
     const gcp = ruleToEncryptionSettings(matchRule(cfg, '/repo/app.gcp.yaml')!.rule);
-    assert.deepEqual(gcp.keyGroups, [[{ type: 'gcp_kms', resourceId: 'projects/mygcproject/locations/global/keyRings/mykeyring/cryptoKeys/thekey', enc: '' }]]);
+    assert.deepEqual(gcp.keyGroups, [
+      [
+        {
+          type: 'gcp_kms',
+          resourceId: 'projects/mygcproject/locations/global/keyRings/mykeyring/cryptoKeys/thekey',
+          enc: '',
+        },
+      ],
+    ]);
     // HuaweiCloud KMS is not supported: refused when that rule is used, not before
     const hc = matchRule(cfg, '/repo/app.hckms.yaml');
     assert.equal(hc?.index, 3);
-    assert.throws(() => ruleToEncryptionSettings(hc.rule), (e: unknown) => e instanceof SopsError && /creation_rules\[3\].*hckms.*not support/.test(e.message));
+    assert.throws(
+      () => ruleToEncryptionSettings(hc.rule),
+      (e: unknown) => e instanceof SopsError && /creation_rules\[3\].*hckms.*not support/.test(e.message),
+    );
     const other = ruleToEncryptionSettings(matchRule(cfg, '/repo/notes.txt')!.rule);
     assert.equal(other.keyGroups[0]!.length, 4);
   });
@@ -370,9 +411,14 @@ creation_rules:
     const d = matchDestinationRule(cfg, 'gcs/app.yaml');
     assert.equal(d?.index, 1);
     assert.equal(d?.rule.gcsBucket, 'sops-secrets');
-    assert.deepEqual(ruleToEncryptionSettings(d.rule.recreationRule!).keyGroups, [[{ type: 'pgp', fp: 'F69E4901EDBAD2D1753F8C67A64535C4163FB307', enc: '' }]]);
+    assert.deepEqual(ruleToEncryptionSettings(d.rule.recreationRule!).keyGroups, [
+      [{ type: 'pgp', fp: 'F69E4901EDBAD2D1753F8C67A64535C4163FB307', enc: '' }],
+    ]);
     const v = matchDestinationRule(cfg, 'vault/test.yaml')!.rule;
-    assert.deepEqual([v.vaultPath, v.vaultKvMountName, v.vaultKvVersion, v.omitExtensions], ['sops/', 'secret/', 2, true]);
+    assert.deepEqual(
+      [v.vaultPath, v.vaultKvMountName, v.vaultKvVersion, v.omitExtensions],
+      ['sops/', 'secret/', 2, true],
+    );
     assert.equal(matchDestinationRule(cfg, 'elsewhere/x'), undefined);
   });
 });
@@ -398,12 +444,24 @@ describe('key settings', () => {
       { type: 'age', recipient: AGE1, enc: '' },
       { type: 'pgp', fp: FP1, enc: '' },
       { type: 'pgp', fp: FP1, enc: '' },
-      { type: 'kms', arn: 'arn:aws:kms:us-east-1:111111111111:key/a', role: 'arn:aws-cn:iam::111111111111:role/r', awsProfile: 'prod', enc: '' },
+      {
+        type: 'kms',
+        arn: 'arn:aws:kms:us-east-1:111111111111:key/a',
+        role: 'arn:aws-cn:iam::111111111111:role/r',
+        awsProfile: 'prod',
+        enc: '',
+      },
       { type: 'kms', arn: 'arn:aws:kms:us-east-1:111111111111:alias/b', awsProfile: 'prod', enc: '' },
       { type: 'gcp_kms', resourceId: 'projects/p/locations/global/keyRings/r/cryptoKeys/k', enc: '' },
       { type: 'azure_kv', vaultUrl: 'https://v.vault.azure.net', name: 'k', version: '0123abc', enc: '' },
       { type: 'azure_kv', vaultUrl: 'https://v.vault.azure.net', name: 'k2', version: '', enc: '' },
-      { type: 'hc_vault', vaultAddress: 'https://vault.me.com', enginePath: 'super42/bestmarket', keyName: 'slig', enc: '' },
+      {
+        type: 'hc_vault',
+        vaultAddress: 'https://vault.me.com',
+        enginePath: 'super42/bestmarket',
+        keyName: 'slig',
+        enc: '',
+      },
     ]);
   });
 
@@ -440,7 +498,13 @@ describe('key settings', () => {
       { type: 'pgp', fp: FP1, enc: '' },
       { type: 'age', recipient: AGE1, enc: '' },
       { type: 'pgp', fp: FP2, enc: '' },
-      { type: 'kms', arn: 'arn:aws:kms:us-east-1:1:key/x', awsProfile: '', context: { app: 'web', n: '1', empty: '' }, enc: '' },
+      {
+        type: 'kms',
+        arn: 'arn:aws:kms:us-east-1:1:key/x',
+        awsProfile: '',
+        context: { app: 'web', n: '1', empty: '' },
+        enc: '',
+      },
       { type: 'kms', arn: 'arn:aws:kms:us-east-1:1:key/x', awsProfile: 'other', enc: '' },
       { type: 'kms', arn: 'arn:aws:kms:us-east-1:1:key/x', awsProfile: '', context: { app: 'api' }, enc: '' },
     ]);
@@ -514,14 +578,19 @@ describe('scope settings', () => {
     assert.deepEqual(resolveScope({ encryptedRegex: 'x', unencryptedSuffix: '' }), { encryptedRegex: 'x' });
     assert.throws(
       () => resolveScope({ encryptedRegex: 'x', unencryptedSuffix: '_u' }),
-      (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorConflictingParameters && /unencrypted_suffix and encrypted_regex/.test(e.message),
+      (e: unknown) =>
+        e instanceof SopsError &&
+        e.code === ExitCode.ErrorConflictingParameters &&
+        /unencrypted_suffix and encrypted_regex/.test(e.message),
     );
   });
 });
 
 describe('stores', () => {
   it('reads yaml, json and json_binary indents', () => {
-    const cfg = parse('stores:\n  yaml:\n    indent: 2\n  json:\n    indent: -1\n  json_binary:\n    indent: 0\n  dotenv: {}\n');
+    const cfg = parse(
+      'stores:\n  yaml:\n    indent: 2\n  json:\n    indent: -1\n  json_binary:\n    indent: 0\n  dotenv: {}\n',
+    );
     assert.deepEqual(cfg.stores, { yaml: { indent: 2 }, json: { indent: -1 }, jsonBinary: { indent: 0 } });
     assert.deepEqual(parse('creation_rules: []\n').stores, {});
   });
@@ -532,8 +601,17 @@ describe('stores', () => {
 describe('errors that teach', () => {
   it('unreadable file', () => {
     const missing = join(root, 'nope', '.sops.yaml');
-    assert.throws(() => loadConfig(missing), (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorReadingConfig && e.message === `could not read config file ${missing}: no such file`);
-    assert.throws(() => loadConfig(root), (e: unknown) => e instanceof SopsError && /is a directory/.test(e.message));
+    assert.throws(
+      () => loadConfig(missing),
+      (e: unknown) =>
+        e instanceof SopsError &&
+        e.code === ExitCode.ErrorReadingConfig &&
+        e.message === `could not read config file ${missing}: no such file`,
+    );
+    assert.throws(
+      () => loadConfig(root),
+      (e: unknown) => e instanceof SopsError && /is a directory/.test(e.message),
+    );
   });
 
   it('bad YAML names the file and the line', () => {
@@ -548,51 +626,148 @@ describe('errors that teach', () => {
       rejects(`creation_rules:\n  - path_regx: foo\n    age: ${AGE1}\n`),
       'creation_rules[0] of /repo/.sops.yaml has no path_regex, so it matches EVERY file (and hides the rules after it): did you mean path_regex instead of path_regx? [TSOPS_STRICT_CONFIG: every config warning is an error]',
     );
-    rejects(`creation_rules:\n  - path_regex: x\n    path_regx: foo\n    age: ${AGE1}\n`, 'unknown key path_regx in creation_rules[0] of /repo/.sops.yaml (did you mean path_regex?)');
-    rejects(`creation_rules:\n  - age: ${AGE1}\n  - filename_regex: x\n`, 'creation_rules[1] of /repo/.sops.yaml has no path_regex', 'instead of filename_regex?');
-    rejects(`creation_rules:\n  - age: ${AGE1}\n    path_regex: y\n    filename_regex: x\n`, 'unknown key filename_regex in creation_rules[0]', 'did you mean path_regex?');
+    rejects(
+      `creation_rules:\n  - path_regex: x\n    path_regx: foo\n    age: ${AGE1}\n`,
+      'unknown key path_regx in creation_rules[0] of /repo/.sops.yaml (did you mean path_regex?)',
+    );
+    rejects(
+      `creation_rules:\n  - age: ${AGE1}\n  - filename_regex: x\n`,
+      'creation_rules[1] of /repo/.sops.yaml has no path_regex',
+      'instead of filename_regex?',
+    );
+    rejects(
+      `creation_rules:\n  - age: ${AGE1}\n    path_regex: y\n    filename_regex: x\n`,
+      'unknown key filename_regex in creation_rules[0]',
+      'did you mean path_regex?',
+    );
     rejects(`creation_rules:\n  - encrypted_regexp: x\n`, '(did you mean encrypted_regex?)');
-    rejects(`creation_rules:\n  - key_groups:\n      - agee: [${AGE1}]\n`, 'unknown key agee in creation_rules[0].key_groups[0]', 'did you mean age?');
+    rejects(
+      `creation_rules:\n  - key_groups:\n      - agee: [${AGE1}]\n`,
+      'unknown key agee in creation_rules[0].key_groups[0]',
+      'did you mean age?',
+    );
     rejects(`creation_rules:\n  - key_groups:\n      - hc_vault_transit_uri: [x]\n`, 'did you mean hc_vault?');
-    rejects(`creation_rules:\n  - key_groups:\n      - kms:\n          - arn: a\n            rol: r\n`, 'unknown key rol in creation_rules[0].key_groups[0].kms[0]', 'did you mean role?');
-    rejects(`creation_rules:\n  - key_groups:\n      - azure_keyvault:\n          - {vault_url: https://v, key: k}\n`, 'did you mean vaultUrl?');
-    rejects(`creation_rules:\n  - completely_else: 1\n`, 'unknown key completely_else in creation_rules[0] of /repo/.sops.yaml (known keys: path_regex, age, pgp');
+    rejects(
+      `creation_rules:\n  - key_groups:\n      - kms:\n          - arn: a\n            rol: r\n`,
+      'unknown key rol in creation_rules[0].key_groups[0].kms[0]',
+      'did you mean role?',
+    );
+    rejects(
+      `creation_rules:\n  - key_groups:\n      - azure_keyvault:\n          - {vault_url: https://v, key: k}\n`,
+      'did you mean vaultUrl?',
+    );
+    rejects(
+      `creation_rules:\n  - completely_else: 1\n`,
+      'unknown key completely_else in creation_rules[0] of /repo/.sops.yaml (known keys: path_regex, age, pgp',
+    );
     rejects(`creation_rules:\n  - encryption_context: a:b\n`, '--encryption-context');
-    rejects(`creation_rule:\n  - age: ${AGE1}\n`, 'unknown key creation_rule in /repo/.sops.yaml (did you mean creation_rules?)');
+    rejects(
+      `creation_rule:\n  - age: ${AGE1}\n`,
+      'unknown key creation_rule in /repo/.sops.yaml (did you mean creation_rules?)',
+    );
     rejects(`stores:\n  yml:\n    indent: 2\n`, 'unknown key yml in stores of /repo/.sops.yaml (did you mean yaml?)');
     rejects(`stores:\n  yaml:\n    indnt: 2\n`, 'unknown key indnt in stores.yaml', 'did you mean indent?');
-    rejects(`destination_rules:\n  - s3_buckt: b\n`, 'unknown key s3_buckt in destination_rules[0]', 'did you mean s3_bucket?');
-    rejects(`destination_rules:\n  - s3_bucket: b\n    recreation_rule:\n      pgpp: x\n`, 'unknown key pgpp in destination_rules[0].recreation_rule', 'did you mean pgp?');
+    rejects(
+      `destination_rules:\n  - s3_buckt: b\n`,
+      'unknown key s3_buckt in destination_rules[0]',
+      'did you mean s3_bucket?',
+    );
+    rejects(
+      `destination_rules:\n  - s3_bucket: b\n    recreation_rule:\n      pgpp: x\n`,
+      'unknown key pgpp in destination_rules[0].recreation_rule',
+      'did you mean pgp?',
+    );
   });
 
   it('wrong types', () => {
-    rejects('creation_rules:\n  path_regex: x\n', 'invalid creation_rules in /repo/.sops.yaml: expected a list, got a map');
+    rejects(
+      'creation_rules:\n  path_regex: x\n',
+      'invalid creation_rules in /repo/.sops.yaml: expected a list, got a map',
+    );
     rejects('- a\n- b\n', 'expected a map with creation_rules, got a list');
     rejects('creation_rules:\n  - just a string\n', 'creation_rules[0] of /repo/.sops.yaml must be a map');
-    rejects(`creation_rules:\n  - age: ${AGE1}\n    shamir_threshold: "2"\n`, 'invalid shamir_threshold in creation_rules[0] of /repo/.sops.yaml: expected an integer, got the string "2"');
+    rejects(
+      `creation_rules:\n  - age: ${AGE1}\n    shamir_threshold: "2"\n`,
+      'invalid shamir_threshold in creation_rules[0] of /repo/.sops.yaml: expected an integer, got the string "2"',
+    );
     rejects(`creation_rules:\n  - age: ${AGE1}\n    shamir_threshold: 1.5\n`, 'expected an integer');
-    rejects(`creation_rules:\n  - age: ${AGE1}\n    mac_only_encrypted: maybe\n`, 'invalid mac_only_encrypted in creation_rules[0]', 'expected true or false');
-    rejects(`creation_rules:\n  - path_regex: [a, b]\n`, 'invalid path_regex in creation_rules[0]', 'expected a string, got a list');
-    rejects(`creation_rules:\n  - pgp: 1234567890123456789012345678901234567890\n`, 'invalid pgp in creation_rules[0]', 'got the number 1234567890123456789012345678901234567890', 'quote it');
+    rejects(
+      `creation_rules:\n  - age: ${AGE1}\n    mac_only_encrypted: maybe\n`,
+      'invalid mac_only_encrypted in creation_rules[0]',
+      'expected true or false',
+    );
+    rejects(
+      `creation_rules:\n  - path_regex: [a, b]\n`,
+      'invalid path_regex in creation_rules[0]',
+      'expected a string, got a list',
+    );
+    rejects(
+      `creation_rules:\n  - pgp: 1234567890123456789012345678901234567890\n`,
+      'invalid pgp in creation_rules[0]',
+      'got the number 1234567890123456789012345678901234567890',
+      'quote it',
+    );
     rejects(`creation_rules:\n  - age: [${AGE1}, 42]\n`, 'invalid age[1] in creation_rules[0]', 'quote it');
-    rejects(`creation_rules:\n  - kms:\n      arn: arn:aws:kms:us-east-1:1:key/x\n      role: r\n`, 'invalid kms in creation_rules[0]', 'under key_groups');
-    rejects(`creation_rules:\n  - kms:\n      - arn: arn:aws:kms:us-east-1:1:key/x\n`, 'creation_rules[0].kms[0]', 'under key_groups');
-    rejects(`creation_rules:\n  - key_groups:\n      age: [${AGE1}]\n`, 'invalid key_groups in creation_rules[0]', 'expected a list of key groups');
-    rejects(`creation_rules:\n  - key_groups:\n      - age: ${AGE1}\n`, 'invalid age in creation_rules[0].key_groups[0]', 'expected a list');
-    rejects(`creation_rules:\n  - key_groups:\n      - kms: [arn:aws:kms:us-east-1:1:key/x]\n`, 'creation_rules[0].key_groups[0].kms[0] of /repo/.sops.yaml must be a map like {arn: ARN');
-    rejects(`creation_rules:\n  - key_groups:\n      - kms: [{role: r}]\n`, 'creation_rules[0].key_groups[0].kms[0] of /repo/.sops.yaml has no arn');
-    rejects(`creation_rules:\n  - key_groups:\n      - gcp_kms: [{resource_id: nope}]\n`, 'invalid resource_id in creation_rules[0].key_groups[0].gcp_kms[0]', 'projects/PROJECT');
+    rejects(
+      `creation_rules:\n  - kms:\n      arn: arn:aws:kms:us-east-1:1:key/x\n      role: r\n`,
+      'invalid kms in creation_rules[0]',
+      'under key_groups',
+    );
+    rejects(
+      `creation_rules:\n  - kms:\n      - arn: arn:aws:kms:us-east-1:1:key/x\n`,
+      'creation_rules[0].kms[0]',
+      'under key_groups',
+    );
+    rejects(
+      `creation_rules:\n  - key_groups:\n      age: [${AGE1}]\n`,
+      'invalid key_groups in creation_rules[0]',
+      'expected a list of key groups',
+    );
+    rejects(
+      `creation_rules:\n  - key_groups:\n      - age: ${AGE1}\n`,
+      'invalid age in creation_rules[0].key_groups[0]',
+      'expected a list',
+    );
+    rejects(
+      `creation_rules:\n  - key_groups:\n      - kms: [arn:aws:kms:us-east-1:1:key/x]\n`,
+      'creation_rules[0].key_groups[0].kms[0] of /repo/.sops.yaml must be a map like {arn: ARN',
+    );
+    rejects(
+      `creation_rules:\n  - key_groups:\n      - kms: [{role: r}]\n`,
+      'creation_rules[0].key_groups[0].kms[0] of /repo/.sops.yaml has no arn',
+    );
+    rejects(
+      `creation_rules:\n  - key_groups:\n      - gcp_kms: [{resource_id: nope}]\n`,
+      'invalid resource_id in creation_rules[0].key_groups[0].gcp_kms[0]',
+      'projects/PROJECT',
+    );
     rejects(`stores:\n  yaml:\n    indent: -2\n`, 'invalid indent in stores.yaml', 'too small');
     rejects(`stores:\n  json:\n    indent: two\n`, 'invalid indent in stores.json', 'expected an integer');
-    rejects(`destination_rules:\n  - vault_path: p\n    vault_kv_version: 3\n`, 'invalid vault_kv_version in destination_rules[0]', 'expected 1 or 2');
+    rejects(
+      `destination_rules:\n  - vault_path: p\n    vault_kv_version: 3\n`,
+      'invalid vault_kv_version in destination_rules[0]',
+      'expected 1 or 2',
+    );
   });
 
   it('invalid key identifiers name the rule, the setting and the identifier', () => {
     rejects(`creation_rules:\n  - age: ${AGE1.slice(0, -1)}x\n`, 'invalid age in creation_rules[0]', 'bad checksum');
     rejects(`creation_rules:\n  - age: ${FP1}\n`, 'invalid age in creation_rules[0]', 'expected age1');
-    rejects(`creation_rules:\n  - azure_keyvault: https://v.vault.azure.net/k/name\n`, 'invalid azure_keyvault in creation_rules[0]', 'https://VAULT.vault.azure.net/keys/NAME[/VERSION]');
-    rejects(`creation_rules:\n  - hc_vault_transit_uri: vault.me/keys/dev/mykey\n`, 'invalid hc_vault_transit_uri in creation_rules[0]', 'missing scheme');
-    rejects(`creation_rules:\n  - key_groups:\n      - hc_vault: [http://127.0.0.1:12121/v1/keys/dev]\n`, 'invalid hc_vault[0] in creation_rules[0].key_groups[0]', '/v1/ENGINE/keys/NAME');
+    rejects(
+      `creation_rules:\n  - azure_keyvault: https://v.vault.azure.net/k/name\n`,
+      'invalid azure_keyvault in creation_rules[0]',
+      'https://VAULT.vault.azure.net/keys/NAME[/VERSION]',
+    );
+    rejects(
+      `creation_rules:\n  - hc_vault_transit_uri: vault.me/keys/dev/mykey\n`,
+      'invalid hc_vault_transit_uri in creation_rules[0]',
+      'missing scheme',
+    );
+    rejects(
+      `creation_rules:\n  - key_groups:\n      - hc_vault: [http://127.0.0.1:12121/v1/keys/dev]\n`,
+      'invalid hc_vault[0] in creation_rules[0].key_groups[0]',
+      '/v1/ENGINE/keys/NAME',
+    );
     rejects(`creation_rules:\n  - gcp_kms: projects/p/keyRings/r\n`, 'invalid gcp_kms in creation_rules[0]');
   });
 
@@ -601,22 +776,49 @@ describe('errors that teach', () => {
       `creation_rules:\n  - age: ${AGE1}\n  - age: ${AGE1}\n    unencrypted_suffix: _u\n    encrypted_suffix: _e\n`,
       'conflicting settings in creation_rules[1] of /repo/.sops.yaml: cannot use more than one of encrypted_suffix, unencrypted_suffix, encrypted_regex, unencrypted_regex, encrypted_comment_regex, or unencrypted_comment_regex for the same rule (found unencrypted_suffix and encrypted_suffix)',
     );
-    rejects(`creation_rules:\n  - unencrypted_regex: a\n    encrypted_regex: b\n`, 'found unencrypted_regex and encrypted_regex');
-    rejects(`creation_rules:\n  - unencrypted_comment_regex: a\n    encrypted_comment_regex: b\n`, 'found unencrypted_comment_regex and encrypted_comment_regex');
-    rejects(`creation_rules:\n  - encrypted_suffix: a\n    encrypted_comment_regex: b\n`, 'found encrypted_suffix and encrypted_comment_regex');
+    rejects(
+      `creation_rules:\n  - unencrypted_regex: a\n    encrypted_regex: b\n`,
+      'found unencrypted_regex and encrypted_regex',
+    );
+    rejects(
+      `creation_rules:\n  - unencrypted_comment_regex: a\n    encrypted_comment_regex: b\n`,
+      'found unencrypted_comment_regex and encrypted_comment_regex',
+    );
+    rejects(
+      `creation_rules:\n  - encrypted_suffix: a\n    encrypted_comment_regex: b\n`,
+      'found encrypted_suffix and encrypted_comment_regex',
+    );
     rejects(
       `creation_rules:\n  - pgp: ${FP1}\n    key_groups:\n      - age: [${AGE1}]\n`,
       'conflicting settings in creation_rules[0] of /repo/.sops.yaml: both key_groups and pgp are set',
       'move them into a key group',
     );
-    rejects(`creation_rules:\n  - aws_profile: p\n    key_groups:\n      - age: [${AGE1}]\n`, 'both key_groups and aws_profile');
-    rejects(`destination_rules:\n  - s3_bucket: a\n    vault_path: b\n`, 'conflicting settings in destination_rules[0]', 'more than one destination (s3_bucket, vault_path)');
+    rejects(
+      `creation_rules:\n  - aws_profile: p\n    key_groups:\n      - age: [${AGE1}]\n`,
+      'both key_groups and aws_profile',
+    );
+    rejects(
+      `destination_rules:\n  - s3_bucket: a\n    vault_path: b\n`,
+      'conflicting settings in destination_rules[0]',
+      'more than one destination (s3_bucket, vault_path)',
+    );
   });
 
   it('invalid regular expressions name the rule and the setting', () => {
-    rejects(`creation_rules:\n  - age: ${AGE1}\n  - path_regex: "(unclosed"\n`, 'invalid path_regex in creation_rules[1] of /repo/.sops.yaml: "(unclosed" is not a valid regular expression');
-    rejects(`creation_rules:\n  - encrypted_regex: "^(?=data)"\n`, 'invalid encrypted_regex in creation_rules[0]', 'error parsing regexp: invalid or unsupported Perl syntax: `(?=`');
-    rejects(`creation_rules:\n  - unencrypted_comment_regex: "[a"\n`, 'invalid unencrypted_comment_regex in creation_rules[0]', 'missing closing ]');
+    rejects(
+      `creation_rules:\n  - age: ${AGE1}\n  - path_regex: "(unclosed"\n`,
+      'invalid path_regex in creation_rules[1] of /repo/.sops.yaml: "(unclosed" is not a valid regular expression',
+    );
+    rejects(
+      `creation_rules:\n  - encrypted_regex: "^(?=data)"\n`,
+      'invalid encrypted_regex in creation_rules[0]',
+      'error parsing regexp: invalid or unsupported Perl syntax: `(?=`',
+    );
+    rejects(
+      `creation_rules:\n  - unencrypted_comment_regex: "[a"\n`,
+      'invalid unencrypted_comment_regex in creation_rules[0]',
+      'missing closing ]',
+    );
     rejects(`destination_rules:\n  - path_regex: "a)"\n`, 'invalid path_regex in destination_rules[0]');
   });
 
@@ -627,9 +829,17 @@ describe('errors that teach', () => {
     );
     rejects(`creation_rules:\n  - shamir_threshold: 2\n    pgp: ${FP1}\n`, 'larger than the number of key groups (1)');
     rejects(`creation_rules:\n  - shamir_threshold: -1\n    pgp: ${FP1}\n`, 'invalid shamir_threshold', 'negative');
-    rejects(`creation_rules:\n  - key_groups:\n      - age: [${AGE1}]\n      - {}\n`, 'creation_rules[0].key_groups[1] of /repo/.sops.yaml has no keys');
+    rejects(
+      `creation_rules:\n  - key_groups:\n      - age: [${AGE1}]\n      - {}\n`,
+      'creation_rules[0].key_groups[1] of /repo/.sops.yaml has no keys',
+    );
     // equal to the number of groups is fine
-    assert.equal(parse(`creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [${AGE1}]\n      - pgp: [${FP1}]\n`).creationRules[0]!.shamirThreshold, 2);
+    assert.equal(
+      parse(
+        `creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n      - age: [${AGE1}]\n      - pgp: [${FP1}]\n`,
+      ).creationRules[0]!.shamirThreshold,
+      2,
+    );
   });
 });
 
@@ -678,13 +888,19 @@ destination_rules:
       assert.ok(m, f);
       assert.throws(
         () => ruleToEncryptionSettings(m.rule),
-        (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorGeneric && e.message === 'Could not generate data key: [empty key group provided]',
+        (e: unknown) =>
+          e instanceof SopsError &&
+          e.code === ExitCode.ErrorGeneric &&
+          e.message === 'Could not generate data key: [empty key group provided]',
         f,
       );
     }
     assert.throws(
       () => matchRule(cfg, '/repo/bad_age.yaml'),
-      (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorReadingConfig && /invalid age in creation_rules\[4\] of \/repo\/\.sops\.yaml/.test(e.message),
+      (e: unknown) =>
+        e instanceof SopsError &&
+        e.code === ExitCode.ErrorReadingConfig &&
+        /invalid age in creation_rules\[4\] of \/repo\/\.sops\.yaml/.test(e.message),
     );
   });
 
@@ -694,39 +910,63 @@ destination_rules:
     const m = matchRule(cfg, '/repo/typo.yaml');
     assert.deepEqual(ruleToEncryptionSettings(m!.rule).keyGroups, [[{ type: 'pgp', fp: FP1, enc: '' }]]);
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /^unknown key input_type in creation_rules\[5\] of \/repo\/\.sops\.yaml \(known keys: path_regex, .*\); sops ignores it/);
+    assert.match(
+      warnings[0]!,
+      /^unknown key input_type in creation_rules\[5\] of \/repo\/\.sops\.yaml \(known keys: path_regex, .*\); sops ignores it/,
+    );
     matchRule(cfg, '/repo/typo.yaml');
     assert.equal(warnings.length, 1, 'once per rule');
     const d = matchDestinationRule(cfg, 'publish.json');
     assert.equal(d?.index, 0);
     assert.equal(warnings.length, 2);
-    assert.match(warnings[1]!, /^unknown key reencryption_rule in destination_rules\[0\] of \/repo\/\.sops\.yaml \(did you mean recreation_rule\?\)/);
+    assert.match(
+      warnings[1]!,
+      /^unknown key reencryption_rule in destination_rules\[0\] of \/repo\/\.sops\.yaml \(did you mean recreation_rule\?\)/,
+    );
   });
 
   it('a rule left without path_regex by a typo is warned about loudly, whenever the file is read', () => {
     const warnings: string[] = [];
-    const cfg = parseConfig(`creation_rules:\n  - path_regx: ^prod/\n    pgp: ${FP1}\n  - path_regex: ^dev/\n    pgp: ${FP2}\n`, CFG, { warn: (m) => warnings.push(m) });
+    const cfg = parseConfig(
+      `creation_rules:\n  - path_regx: ^prod/\n    pgp: ${FP1}\n  - path_regex: ^dev/\n    pgp: ${FP2}\n`,
+      CFG,
+      { warn: (m) => warnings.push(m) },
+    );
     assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /creation_rules\[0\] of \/repo\/\.sops\.yaml has no path_regex, so it matches EVERY file .*did you mean path_regex instead of path_regx\?/);
+    assert.match(
+      warnings[0]!,
+      /creation_rules\[0\] of \/repo\/\.sops\.yaml has no path_regex, so it matches EVERY file .*did you mean path_regex instead of path_regx\?/,
+    );
     assert.equal(matchRule(cfg, '/repo/dev/x.yaml')?.index, 0, 'as sops: the rule matches every file');
     // and a typo of a top-level key
     const top: string[] = [];
     parseConfig(`creation_rule:\n  - pgp: ${FP1}\n`, CFG, { warn: (m) => top.push(m) });
-    assert.deepEqual(top, ['unknown key creation_rule in /repo/.sops.yaml (did you mean creation_rules?); sops ignores it, and so does tsops']);
+    assert.deepEqual(top, [
+      'unknown key creation_rule in /repo/.sops.yaml (did you mean creation_rules?); sops ignores it, and so does tsops',
+    ]);
   });
 
   it('a path_regex that does not compile fails when matching reaches it, as sops', () => {
-    const cfg = parse(`creation_rules:\n  - path_regex: ^a\n    pgp: ${FP1}\n  - path_regex: "(unclosed"\n    pgp: ${FP1}\n  - pgp: ${FP2}\n`);
+    const cfg = parse(
+      `creation_rules:\n  - path_regex: ^a\n    pgp: ${FP1}\n  - path_regex: "(unclosed"\n    pgp: ${FP1}\n  - pgp: ${FP2}\n`,
+    );
     assert.equal(matchRule(cfg, 'a.yaml', { cwd: '/repo' })?.index, 0);
     assert.throws(
       () => matchRule(cfg, 'b.yaml', { cwd: '/repo' }),
-      (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorReadingConfig && /invalid path_regex in creation_rules\[1\]/.test(e.message),
+      (e: unknown) =>
+        e instanceof SopsError &&
+        e.code === ExitCode.ErrorReadingConfig &&
+        /invalid path_regex in creation_rules\[1\]/.test(e.message),
     );
   });
 
   it('keys both at the top of a rule and in key_groups: the top-level ones are ignored, as sops, with a warning', () => {
     const warnings: string[] = [];
-    const cfg = parseConfig(`creation_rules:\n  - pgp: ${FP1}\n    age: not-a-recipient\n    key_groups:\n      - pgp: [${FP2}]\n`, CFG, { warn: (m) => warnings.push(m) });
+    const cfg = parseConfig(
+      `creation_rules:\n  - pgp: ${FP1}\n    age: not-a-recipient\n    key_groups:\n      - pgp: [${FP2}]\n`,
+      CFG,
+      { warn: (m) => warnings.push(m) },
+    );
     const m = matchRule(cfg, '/repo/x.yaml')!;
     assert.deepEqual(ruleToEncryptionSettings(m.rule).keyGroups, [[{ type: 'pgp', fp: FP2, enc: '' }]]);
     assert.equal(warnings.length, 1);
@@ -734,11 +974,21 @@ destination_rules:
   });
 
   it('strict mode (TSOPS_STRICT_CONFIG=1) turns every warning and every rule problem into an error', () => {
-    for (const text of [suiteLike, `creation_rules:\n  - pgp: ${FP1}\n    input_type: yaml\n`, `creation_rules:\n  - path_regex: x\n    key_groups: [{}]\n  - pgp: ${FP1}\n`]) {
+    for (const text of [
+      suiteLike,
+      `creation_rules:\n  - pgp: ${FP1}\n    input_type: yaml\n`,
+      `creation_rules:\n  - path_regex: x\n    key_groups: [{}]\n  - pgp: ${FP1}\n`,
+    ]) {
       assert.doesNotThrow(() => parse(text));
-      assert.throws(() => parseConfig(text, CFG, { strict: true }), (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorReadingConfig && /TSOPS_STRICT_CONFIG/.test(e.message));
+      assert.throws(
+        () => parseConfig(text, CFG, { strict: true }),
+        (e: unknown) =>
+          e instanceof SopsError && e.code === ExitCode.ErrorReadingConfig && /TSOPS_STRICT_CONFIG/.test(e.message),
+      );
     }
-    assert.doesNotThrow(() => parseConfig(`creation_rules:\n  - path_regex: x\n    pgp: ${FP1}\n`, CFG, { strict: true }));
+    assert.doesNotThrow(() =>
+      parseConfig(`creation_rules:\n  - path_regex: x\n    pgp: ${FP1}\n`, CFG, { strict: true }),
+    );
     assert.equal(strictFromEnv({ TSOPS_STRICT_CONFIG: '1' }), true);
     assert.equal(strictFromEnv({ TSOPS_STRICT_CONFIG: 'true' }), true);
     assert.equal(strictFromEnv({ TSOPS_STRICT_CONFIG: '0' }), false);
@@ -757,7 +1007,12 @@ destination_rules:
   });
 
   it('checkConfig lists every problem of every rule, in file order', () => {
-    const base = tree({ '.sops.yaml': suiteLike.replace('  - pgp: ' + FP1 + '\ndestination', `  - pgp: ${FP1}\n  - path_regex: never\n    pgp: ${FP1}\n  - path_regex: x\n    shamir_threshold: 1\n    key_groups: [{pgp: [${FP1}]}, {pgp: [${FP2}]}]\ndestination`) });
+    const base = tree({
+      '.sops.yaml': suiteLike.replace(
+        '  - pgp: ' + FP1 + '\ndestination',
+        `  - pgp: ${FP1}\n  - path_regex: never\n    pgp: ${FP1}\n  - path_regex: x\n    shamir_threshold: 1\n    key_groups: [{pgp: [${FP1}]}, {pgp: [${FP2}]}]\ndestination`,
+      ),
+    });
     const problems = checkConfig(join(base, '.sops.yaml'));
     const lines = problems.map((p) => `${p.severity}: ${p.message}`);
     const expect = [
@@ -770,7 +1025,10 @@ destination_rules:
     ];
     assert.equal(lines.length, expect.length, lines.join('\n'));
     expect.forEach((re, i) => assert.match(lines[i]!, re));
-    assert.deepEqual(checkConfig(join(tree({ '.sops.yaml': `creation_rules:\n  - path_regex: x\n    pgp: ${FP1}\n` }), '.sops.yaml')), []);
+    assert.deepEqual(
+      checkConfig(join(tree({ '.sops.yaml': `creation_rules:\n  - path_regex: x\n    pgp: ${FP1}\n` }), '.sops.yaml')),
+      [],
+    );
   });
 });
 
@@ -787,7 +1045,9 @@ describe('Shamir thresholds', () => {
       (e: unknown) =>
         e instanceof SopsError &&
         e.code === ExitCode.ErrorGeneric &&
-        e.message.startsWith('Could not generate data key: [could not split data key into parts for Shamir: threshold must be at least 2]') &&
+        e.message.startsWith(
+          'Could not generate data key: [could not split data key into parts for Shamir: threshold must be at least 2]',
+        ) &&
         /put all the keys in one key group/.test(e.message),
     );
     assert.doesNotThrow(() => checkShamirThreshold(3, 2));
@@ -795,7 +1055,19 @@ describe('Shamir thresholds', () => {
 
   it('--shamir-secret-sharing-threshold is parsed once, as Go parses an int flag (base prefixes, sign, underscores); 0 is "not given"', () => {
     const ok: Array<[string, number | undefined]> = [
-      ['2', 2], ['0x10', 16], ['0X10', 16], ['010', 8], ['0o10', 8], ['0b11', 3], ['1_0', 10], ['0x_1f', 31], ['0_7', 7], ['+3', 3], ['-1', -1], ['0', undefined], ['00', undefined],
+      ['2', 2],
+      ['0x10', 16],
+      ['0X10', 16],
+      ['010', 8],
+      ['0o10', 8],
+      ['0b11', 3],
+      ['1_0', 10],
+      ['0x_1f', 31],
+      ['0_7', 7],
+      ['+3', 3],
+      ['-1', -1],
+      ['0', undefined],
+      ['00', undefined],
     ];
     for (const [text, n] of ok) assert.equal(parseThresholdFlag(text), n, text);
     assert.equal(parseThresholdFlag(undefined), undefined);
@@ -803,7 +1075,12 @@ describe('Shamir thresholds', () => {
       assert.equal(parseGoInt(bad), undefined, bad);
       assert.throws(
         () => parseThresholdFlag(bad),
-        (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorGeneric && e.message.startsWith(`invalid value ${JSON.stringify(bad)} for flag --shamir-secret-sharing-threshold: parse error`),
+        (e: unknown) =>
+          e instanceof SopsError &&
+          e.code === ExitCode.ErrorGeneric &&
+          e.message.startsWith(
+            `invalid value ${JSON.stringify(bad)} for flag --shamir-secret-sharing-threshold: parse error`,
+          ),
         bad,
       );
     }
@@ -822,7 +1099,11 @@ describe('indentation (stores: and --indent), looked up once', () => {
     assert.equal(storesIndent(undefined, 'yaml'), undefined);
   });
   it('indentFor: --indent first, else the config that applies to the file (or --config), else nothing', () => {
-    const base = tree({ '.sops.yaml': 'stores:\n  yaml:\n    indent: 2\n', 'sub/.sops.yaml': 'stores:\n  json:\n    indent: 6\n', 'sub/x/': '' });
+    const base = tree({
+      '.sops.yaml': 'stores:\n  yaml:\n    indent: 2\n',
+      'sub/.sops.yaml': 'stores:\n  json:\n    indent: 6\n',
+      'sub/x/': '',
+    });
     assert.equal(indentFor('yaml', { path: 'a.yaml', cwd: base }), 2);
     assert.equal(indentFor('yaml', { path: 'a.yaml', cwd: base, flag: 5 }), 5);
     assert.equal(indentFor('json', { path: 'sub/x/a.json', cwd: base }), 6, 'the nearest config to the file');
@@ -847,8 +1128,14 @@ describe('key identifiers (src/keys/identity.ts)', () => {
     const pq = await age.identityToRecipient(await age.generateHybridIdentity());
     assert.match(pq, /^age1pq1/);
     assert.equal(ageRecipientProblem(pq), undefined);
-    assert.equal(ageRecipientProblem('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9AbvSfnsWzpb6OhLuEvGZhu0MKUwP3nGu4jBFjwAEI me@host'), undefined);
-    assert.match(ageRecipientProblem('AGE1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun') ?? '', /mixed upper and lower case/);
+    assert.equal(
+      ageRecipientProblem('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9AbvSfnsWzpb6OhLuEvGZhu0MKUwP3nGu4jBFjwAEI me@host'),
+      undefined,
+    );
+    assert.match(
+      ageRecipientProblem('AGE1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun') ?? '',
+      /mixed upper and lower case/,
+    );
     assert.deepEqual(parseAgeRecipients(` ${AGE1} ,,`), [{ type: 'age', recipient: AGE1, enc: '' }]);
   });
 
@@ -860,31 +1147,43 @@ describe('key identifiers (src/keys/identity.ts)', () => {
   });
 
   it('kms: role split at +arn: (any partition), context and profile attached', () => {
-    assert.deepEqual(parseKmsArn('arn:aws-us-gov:kms:us-gov-west-1:1:key/k+arn:aws-us-gov:iam::1:role/r', { a: 'b' }, 'p'), {
-      type: 'kms',
-      arn: 'arn:aws-us-gov:kms:us-gov-west-1:1:key/k',
-      role: 'arn:aws-us-gov:iam::1:role/r',
-      context: { a: 'b' },
-      awsProfile: 'p',
-      enc: '',
-    });
+    assert.deepEqual(
+      parseKmsArn('arn:aws-us-gov:kms:us-gov-west-1:1:key/k+arn:aws-us-gov:iam::1:role/r', { a: 'b' }, 'p'),
+      {
+        type: 'kms',
+        arn: 'arn:aws-us-gov:kms:us-gov-west-1:1:key/k',
+        role: 'arn:aws-us-gov:iam::1:role/r',
+        context: { a: 'b' },
+        awsProfile: 'p',
+        enc: '',
+      },
+    );
     assert.equal(parseKmsArns('a, b,').length, 2);
     assert.equal(kmsArnRegion('arn:aws:kms:eu-central-1:361527076523:key/cb1fab90'), 'eu-central-1');
     assert.equal(kmsArnRegion('arn:aws-cn:kms:cn-north-1:1:alias/x'), 'cn-north-1');
     assert.throws(() => kmsArnRegion('arn1'), /invalid AWS KMS ARN "arn1"/);
-    assert.deepEqual(parseEncryptionContext('Environment:production,Role:web-server'), { Environment: 'production', Role: 'web-server' });
+    assert.deepEqual(parseEncryptionContext('Environment:production,Role:web-server'), {
+      Environment: 'production',
+      Role: 'web-server',
+    });
     assert.equal(parseEncryptionContext(''), undefined);
-    assert.throws(() => parseEncryptionContext('a:b:c'), (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorInvalidKMSEncryptionContextFormat);
+    assert.throws(
+      () => parseEncryptionContext('a:b:c'),
+      (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorInvalidKMSEncryptionContextFormat,
+    );
   });
 
   it('azure: version optional', () => {
-    assert.deepEqual(parseAzureKeyUrl(' https://test.vault.azure.net/keys/test-key/a2a690a4fcc04166b739da342a912c90 '), {
-      type: 'azure_kv',
-      vaultUrl: 'https://test.vault.azure.net',
-      name: 'test-key',
-      version: 'a2a690a4fcc04166b739da342a912c90',
-      enc: '',
-    });
+    assert.deepEqual(
+      parseAzureKeyUrl(' https://test.vault.azure.net/keys/test-key/a2a690a4fcc04166b739da342a912c90 '),
+      {
+        type: 'azure_kv',
+        vaultUrl: 'https://test.vault.azure.net',
+        name: 'test-key',
+        version: 'a2a690a4fcc04166b739da342a912c90',
+        enc: '',
+      },
+    );
     assert.equal(parseAzureKeyUrl('https://test.vault.azure.net/keys/test-key/').version, '');
     assert.equal(parseAzureKeyUrl('https://test.vault.azure.net/keys/test-key').version, '');
     assert.throws(() => parseAzureKeyUrl('http://test.vault.azure.net/keys/k/v'));
@@ -899,17 +1198,36 @@ describe('key identifiers (src/keys/identity.ts)', () => {
       keyName: 'keyName',
       enc: '',
     });
-    assert.equal(parseVaultUri('https://vault.me.com/v1/super42/bestmarket/keys/slig').enginePath, 'super42/bestmarket');
-    assert.equal(parseVaultUris('https://vault.example.com:8200/v1/transit/keys/keyName,,https://vault.me.com/v1/super42/bestmarket/keys/slig').length, 2);
-    for (const bad of ['vault.me/keys/dev/mykey', 'http://127.0.0.1:12121/v1/keys/dev', 'tcp://127.0.0.1:12121/v1/keys/dev', 'https://h/prefix/v1/transit/keys/k']) {
+    assert.equal(
+      parseVaultUri('https://vault.me.com/v1/super42/bestmarket/keys/slig').enginePath,
+      'super42/bestmarket',
+    );
+    assert.equal(
+      parseVaultUris(
+        'https://vault.example.com:8200/v1/transit/keys/keyName,,https://vault.me.com/v1/super42/bestmarket/keys/slig',
+      ).length,
+      2,
+    );
+    for (const bad of [
+      'vault.me/keys/dev/mykey',
+      'http://127.0.0.1:12121/v1/keys/dev',
+      'tcp://127.0.0.1:12121/v1/keys/dev',
+      'https://h/prefix/v1/transit/keys/k',
+    ]) {
       assert.throws(() => parseVaultUri(bad), SopsError, bad);
     }
   });
 
   it('gcp: resource ID shape', () => {
-    assert.equal(parseGcpKmsId('projects/p/locations/l/keyRings/r/cryptoKeys/k').resourceId, 'projects/p/locations/l/keyRings/r/cryptoKeys/k');
+    assert.equal(
+      parseGcpKmsId('projects/p/locations/l/keyRings/r/cryptoKeys/k').resourceId,
+      'projects/p/locations/l/keyRings/r/cryptoKeys/k',
+    );
     // sops refuses a version suffix when it uses the key; the key service code and this parser share one check
-    assert.throws(() => parseGcpKmsId('projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1'), /projects\/PROJECT/);
+    assert.throws(
+      () => parseGcpKmsId('projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1'),
+      /projects\/PROJECT/,
+    );
     assert.throws(() => parseGcpKmsId('projects/p/cryptoKeys/k'), /projects\/PROJECT/);
   });
 });
@@ -935,12 +1253,18 @@ describe('Go regular expressions', () => {
     ['^b', 'a\nb', false],
   ];
   it('translates RE2 syntax to the same meaning', () => {
-    for (const [re, input, expected] of cases) assert.equal(goRegExp(re).test(input), expected, `${re} on ${JSON.stringify(input)}`);
+    for (const [re, input, expected] of cases)
+      assert.equal(goRegExp(re).test(input), expected, `${re} on ${JSON.stringify(input)}`);
   });
   it('refuses what RE2 refuses, with its message', () => {
     for (const re of ['a(?=b)', '(a)\\1', 'a(?<!b)', '\\C', '\\Z', '[a', 'a{2,1}', 'a**', 'a{1001}']) {
       assert.throws(() => goRegExp(re), /^GoRegexError: error parsing regexp: /, re);
-      assert.throws(() => goRegExp(re), (e: unknown) => e instanceof Error && e.name === 'GoRegexError' && e.message.startsWith('error parsing regexp: '), re);
+      assert.throws(
+        () => goRegExp(re),
+        (e: unknown) =>
+          e instanceof Error && e.name === 'GoRegexError' && e.message.startsWith('error parsing regexp: '),
+        re,
+      );
     }
   });
   it('accepts the RE2 the old translation refused: flag groups, flags mid-pattern, (?U), negated POSIX classes', () => {
@@ -953,7 +1277,8 @@ describe('Go regular expressions', () => {
       ['^[[:^alpha:]]+$', '123', true],
       ['^[[:^alpha:]]+$', '12a', false],
     ];
-    for (const [re, input, expected] of more) assert.equal(goRegExp(re).test(input), expected, `${re} on ${JSON.stringify(input)}`);
+    for (const [re, input, expected] of more)
+      assert.equal(goRegExp(re).test(input), expected, `${re} on ${JSON.stringify(input)}`);
   });
 });
 

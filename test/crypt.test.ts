@@ -46,7 +46,14 @@ test('MAC bytes are sops ToBytes: bool True/False, float canonical', () => {
 test('encrypt/decrypt tree round trip keeps types; MAC is SHA-512 of leaves in order', () => {
   const t = tree({ a: 'x', b: { c: 1, d: [true, 2.5, 'y'] }, e: '', f: null });
   const mac = encryptTree(t, key, { unencryptedSuffix: '_unencrypted' });
-  const expected = createHash('sha512').update('x').update('1').update('True').update('2.5').update('y').digest('hex').toUpperCase();
+  const expected = createHash('sha512')
+    .update('x')
+    .update('1')
+    .update('True')
+    .update('2.5')
+    .update('y')
+    .digest('hex')
+    .toUpperCase();
   assert.equal(mac, expected);
   const enc = toPlain(t.docs[0]!) as Record<string, any>;
   assert.ok(isEncryptedValue(enc.a));
@@ -158,11 +165,22 @@ test('metadata: sops layout, sorted keys, one group flat, several under key_grou
   m.keyGroups.push([{ type: 'age', recipient: 'age1y', enc: 'F' }]);
   m.shamirThreshold = 2;
   const q = metadataToPlain(m);
-  assert.deepEqual(Object.keys(q), ['key_groups', 'lastmodified', 'mac', 'shamir_threshold', 'unencrypted_suffix', 'version']);
+  assert.deepEqual(Object.keys(q), [
+    'key_groups',
+    'lastmodified',
+    'mac',
+    'shamir_threshold',
+    'unencrypted_suffix',
+    'version',
+  ]);
   assert.equal(parseMetadata(q).keyGroups.length, 2);
   // old files: empty lists and nulls
   const t = '2017-01-01T00:00:00Z';
-  assert.equal(parseMetadata({ kms: null, gcp_kms: [], pgp: [{ fp: 'A', enc: 'x', created_at: t }], lastmodified: t, mac: '' }).keyGroups[0]!.length, 1);
+  assert.equal(
+    parseMetadata({ kms: null, gcp_kms: [], pgp: [{ fp: 'A', enc: 'x', created_at: t }], lastmodified: t, mac: '' })
+      .keyGroups[0]!.length,
+    1,
+  );
 });
 
 test('MAC additional data: lastmodified re-printed as RFC 3339', () => {
@@ -178,10 +196,19 @@ test('shamir: any threshold-sized subset recovers the key, shares carry x last',
   assert.equal(shares.length, 3);
   assert.ok(shares.every((s) => s.length === 33));
   assert.equal(new Set(shares.map((s) => s[32])).size, 3);
-  for (const pair of [[0, 1], [0, 2], [1, 2]]) {
+  for (const pair of [
+    [0, 1],
+    [0, 2],
+    [1, 2],
+  ]) {
     assert.deepEqual(await combineShares(pair.map((i) => shares[i]!)), secret);
   }
-  assert.notDeepEqual(await combineShares([shares[0]!, shares[0]!.map((b, i) => (i === 32 ? b ^ 0xff : b)) as Buffer]).catch(() => Buffer.alloc(0)), secret);
+  assert.notDeepEqual(
+    await combineShares([shares[0]!, shares[0]!.map((b, i) => (i === 32 ? b ^ 0xff : b)) as Buffer]).catch(() =>
+      Buffer.alloc(0),
+    ),
+    secret,
+  );
   const one = await splitKey(secret, 2, 1);
   assert.deepEqual(await combineShares([one[1]!]), secret);
   await assert.rejects(() => splitKey(secret, 2, 3), /threshold/);

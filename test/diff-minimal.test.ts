@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } from './helpers/sops-oracle.js';
-import { AGE_IDENTITY, AGE_RECIPIENT, REPLACE_EDITOR, Sandbox, changedLines, decryptFile, encryptFile, run } from './helpers/editing.js';
+import {
+  AGE_IDENTITY,
+  AGE_RECIPIENT,
+  REPLACE_EDITOR,
+  Sandbox,
+  changedLines,
+  decryptFile,
+  encryptFile,
+  run,
+} from './helpers/editing.js';
 import { keyChange, SingleUseIvStash } from '../src/file/reuse.js';
 import { IvStash } from '../src/tree/crypt.js';
 import type { AgeKey } from '../src/keys/types.js';
@@ -44,7 +53,8 @@ describe('minimal diffs', { concurrency: 3 }, () => {
     {
       format: 'yaml',
       name: 'd.yaml',
-      plain: '# top comment\ndb:\n    user: admin\n    password: hunter2\n    hosts:\n        - a.example\n        - b.example\nport: 5432\nflag: true\nratio: 0.5\n',
+      plain:
+        '# top comment\ndb:\n    user: admin\n    password: hunter2\n    hosts:\n        - a.example\n        - b.example\nport: 5432\nflag: true\nratio: 0.5\n',
       from: 'hunter2',
       to: 'hunter3',
       key: /^\s+password: ENC\[/,
@@ -53,7 +63,8 @@ describe('minimal diffs', { concurrency: 3 }, () => {
     {
       format: 'json',
       name: 'd.json',
-      plain: '{\n\t"db": {\n\t\t"user": "admin",\n\t\t"password": "hunter2",\n\t\t"hosts": ["a.example", "b.example"]\n\t},\n\t"port": 5432,\n\t"flag": true\n}\n',
+      plain:
+        '{\n\t"db": {\n\t\t"user": "admin",\n\t\t"password": "hunter2",\n\t\t"hosts": ["a.example", "b.example"]\n\t},\n\t"port": 5432,\n\t"flag": true\n}\n',
       from: 'hunter2',
       to: 'hunter3',
       key: /^\s+"password": "ENC\[/,
@@ -92,7 +103,10 @@ describe('minimal diffs', { concurrency: 3 }, () => {
     const show = `changed lines:\n${changed.join('\n')}`;
     for (const l of changed) assert.ok(key.test(l) || meta.some((m) => m.test(l)), `unexpected change: ${l}\n${show}`);
     assert.equal(changed.filter((l) => key.test(l)).length, 1, show);
-    assert.ok(changed.some((l) => meta[0]!.test(l)), `the mac changed\n${show}`);
+    assert.ok(
+      changed.some((l) => meta[0]!.test(l)),
+      `the mac changed\n${show}`,
+    );
   }
 
   async function checkOracle(content: string, format: Case['format'], expect: string): Promise<void> {
@@ -119,7 +133,8 @@ describe('minimal diffs', { concurrency: 3 }, () => {
     test(`set ${c.format}: only the set value, mac and lastmodified change`, async () => {
       const file = await encryptFile(sb, c.name, c.plain, `set-${c.name}`);
       const before = fs.readFileSync(file, 'utf8');
-      const p = c.format === 'dotenv' ? '["PASSWORD"]' : c.format === 'ini' ? '["db"]["password"]' : '["db"]["password"]';
+      const p =
+        c.format === 'dotenv' ? '["PASSWORD"]' : c.format === 'ini' ? '["db"]["password"]' : '["db"]["password"]';
       const r = await run(['set', file, p, JSON.stringify(c.to)], { env: env(), cwd: sb.dir });
       assert.equal(r.code, 0, r.stderr);
       const after = fs.readFileSync(file, 'utf8');
@@ -131,7 +146,10 @@ describe('minimal diffs', { concurrency: 3 }, () => {
       const file = await encryptFile(sb, c.name, c.plain, `reenc-${c.name}`);
       const before = fs.readFileSync(file, 'utf8');
       const src = sb.write(`p2-${c.name}`, c.plain.replace(c.from, c.to));
-      const r = await run(['encrypt', '--age', AGE_RECIPIENT, '--filename-override', file, '--reuse-from', file, '--output', file, src], { env: env(), cwd: sb.dir });
+      const r = await run(
+        ['encrypt', '--age', AGE_RECIPIENT, '--filename-override', file, '--reuse-from', file, '--output', file, src],
+        { env: env(), cwd: sb.dir },
+      );
       assert.equal(r.code, 0, r.stderr);
       const after = fs.readFileSync(file, 'utf8');
       assertMinimal(before, after, c.key, c.meta);
@@ -150,7 +168,10 @@ describe('minimal diffs', { concurrency: 3 }, () => {
     const added = after.filter((l) => !before.includes(l));
     const meta = (l: string) => /^\s+(mac: ENC\[|lastmodified: )/.test(l);
     assert.ok(gone.some((l) => l.startsWith('b: ENC[')));
-    assert.ok(gone.every((l) => l.startsWith('b: ENC[') || meta(l)), gone.join('\n'));
+    assert.ok(
+      gone.every((l) => l.startsWith('b: ENC[') || meta(l)),
+      gone.join('\n'),
+    );
     assert.ok(added.length >= 1 && added.every(meta), added.join('\n'));
     assert.equal(after.length, before.length - 1);
     if (!oracle) return t.skip(oracleWhy);
@@ -164,7 +185,10 @@ describe('minimal diffs', { concurrency: 3 }, () => {
     const file = await encryptFile(sb, 'nr.yaml', plain, 'noreuse.yaml');
     const before = fs.readFileSync(file, 'utf8');
     const src = sb.write('nr-src.yaml', plain);
-    const r = await run(['encrypt', '--no-reuse', '--age', AGE_RECIPIENT, '--output', file, src], { env: env(), cwd: sb.dir });
+    const r = await run(['encrypt', '--no-reuse', '--age', AGE_RECIPIENT, '--output', file, src], {
+      env: env(),
+      cwd: sb.dir,
+    });
     assert.equal(r.code, 0, r.stderr);
     const after = fs.readFileSync(file, 'utf8');
     const changed = changedLines(before, after);
@@ -190,7 +214,10 @@ describe('minimal diffs', { concurrency: 3 }, () => {
     const src = sb.write('keys-src.yaml', 'a: one\nb: two\n');
     const valueLines = (s: string) => s.split('\n').filter((l) => /^[ab]: ENC\[/.test(l));
     // add a recipient: a new data key, with a warning
-    let r = await run(['encrypt', '--age', `${AGE_RECIPIENT},${other}`, '--reuse-from', file, '--output', file, src], { env: env(), cwd: sb.dir });
+    let r = await run(['encrypt', '--age', `${AGE_RECIPIENT},${other}`, '--reuse-from', file, '--output', file, src], {
+      env: env(),
+      cwd: sb.dir,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /not reusing .*keychange\.yaml.*new data key/);
     const v2 = fs.readFileSync(file, 'utf8');
@@ -201,13 +228,19 @@ describe('minimal diffs', { concurrency: 3 }, () => {
     assert.notEqual(b2, b1);
     assert.match(await decryptFile(sb, file), /^b: two$/m);
     // same keys: kept
-    r = await run(['encrypt', '--age', `${other},${AGE_RECIPIENT}`, '--reuse-from', file, '--output', file, src], { env: env(), cwd: sb.dir });
+    r = await run(['encrypt', '--age', `${other},${AGE_RECIPIENT}`, '--reuse-from', file, '--output', file, src], {
+      env: env(),
+      cwd: sb.dir,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stderr, '');
     const v3 = fs.readFileSync(file, 'utf8');
     assert.deepEqual(valueLines(v3), valueLines(v2));
     // remove it again: a new data key, so every value changes
-    r = await run(['encrypt', '--age', AGE_RECIPIENT, '--reuse-from', file, '--output', file, src], { env: env(), cwd: sb.dir });
+    r = await run(['encrypt', '--age', AGE_RECIPIENT, '--reuse-from', file, '--output', file, src], {
+      env: env(),
+      cwd: sb.dir,
+    });
     assert.equal(r.code, 0, r.stderr);
     const v4 = fs.readFileSync(file, 'utf8');
     assert.ok(!v4.includes(other));
@@ -228,7 +261,10 @@ describe('minimal diffs', { concurrency: 3 }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(await decryptFile(sb, dest), /^a: one$/m);
     // and without the identity at hand (encrypt-only users) as well
-    const r2 = await run(['encrypt', '--age', AGE_RECIPIENT, '--output', dest, src], { env: { ...env(), SOPS_AGE_KEY: '' }, cwd: sb.dir });
+    const r2 = await run(['encrypt', '--age', AGE_RECIPIENT, '--output', dest, src], {
+      env: { ...env(), SOPS_AGE_KEY: '' },
+      cwd: sb.dir,
+    });
     assert.equal(r2.code, 0, r2.stderr);
   });
 
@@ -242,7 +278,13 @@ describe('minimal diffs', { concurrency: 3 }, () => {
     const two = { keyGroups: [[k('A')], [k('B')]], shamirThreshold: 2 };
     assert.equal(keyChange(two, { keyGroups: [[k('A')], [k('B')]], shamirThreshold: 0 }), 'keep');
     assert.equal(keyChange(two, { keyGroups: [[k('A'), k('C')], [k('B')]], shamirThreshold: 2 }), 'rewrap');
-    assert.equal(keyChange({ ...two, keyGroups: [[k('A')], [k('B')], [k('C')]] }, { keyGroups: [[k('A')], [k('B')], [k('C')]], shamirThreshold: 3 }), 'rotate');
+    assert.equal(
+      keyChange(
+        { ...two, keyGroups: [[k('A')], [k('B')], [k('C')]] },
+        { keyGroups: [[k('A')], [k('B')], [k('C')]], shamirThreshold: 3 },
+      ),
+      'rotate',
+    );
   });
 
   test('SingleUseIvStash hands each IV out once', () => {

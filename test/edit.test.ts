@@ -6,7 +6,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } from './helpers/sops-oracle.js';
-import { AGE_IDENTITY, AGE_RECIPIENT, BIN, REPLACE_EDITOR, Sandbox, decryptFile, encryptFile, run, start, waitFor } from './helpers/editing.js';
+import {
+  AGE_IDENTITY,
+  AGE_RECIPIENT,
+  BIN,
+  REPLACE_EDITOR,
+  Sandbox,
+  decryptFile,
+  encryptFile,
+  run,
+  start,
+  waitFor,
+} from './helpers/editing.js';
 import { editorCommand } from '../src/cli/edit.js';
 import { exampleTree } from '../src/ops/edit.js';
 
@@ -38,11 +49,46 @@ interface Case {
 // CLI runs take about 0.4 s each (node start-up): the tests run concurrently
 describe('edit', { concurrency: 3 }, () => {
   const CASES: Case[] = [
-    { format: 'yaml', name: 'a.yaml', plain: 'db:\n    user: admin\n    password: hunter2\nport: 5432\n', from: 'hunter2', to: 'correct horse', expect: 'password: correct horse' },
-    { format: 'json', name: 'a.json', plain: '{\n\t"db": {\n\t\t"user": "admin",\n\t\t"password": "hunter2"\n\t},\n\t"port": 5432\n}\n', from: 'hunter2', to: 'correct horse', expect: '"password": "correct horse"' },
-    { format: 'dotenv', name: 'a.env', plain: 'USER=admin\nPASSWORD=hunter2\n', from: 'hunter2', to: 'correct horse', expect: 'PASSWORD=correct horse' },
-    { format: 'ini', name: 'a.ini', plain: '[db]\nuser     = admin\npassword = hunter2\n', from: 'hunter2', to: 'correct_horse', expect: 'correct_horse' },
-    { format: 'binary', name: 'a.bin', plain: 'line one\nsecret hunter2\n', from: 'hunter2', to: 'correct horse', expect: 'line one\nsecret correct horse\n' },
+    {
+      format: 'yaml',
+      name: 'a.yaml',
+      plain: 'db:\n    user: admin\n    password: hunter2\nport: 5432\n',
+      from: 'hunter2',
+      to: 'correct horse',
+      expect: 'password: correct horse',
+    },
+    {
+      format: 'json',
+      name: 'a.json',
+      plain: '{\n\t"db": {\n\t\t"user": "admin",\n\t\t"password": "hunter2"\n\t},\n\t"port": 5432\n}\n',
+      from: 'hunter2',
+      to: 'correct horse',
+      expect: '"password": "correct horse"',
+    },
+    {
+      format: 'dotenv',
+      name: 'a.env',
+      plain: 'USER=admin\nPASSWORD=hunter2\n',
+      from: 'hunter2',
+      to: 'correct horse',
+      expect: 'PASSWORD=correct horse',
+    },
+    {
+      format: 'ini',
+      name: 'a.ini',
+      plain: '[db]\nuser     = admin\npassword = hunter2\n',
+      from: 'hunter2',
+      to: 'correct_horse',
+      expect: 'correct_horse',
+    },
+    {
+      format: 'binary',
+      name: 'a.bin',
+      plain: 'line one\nsecret hunter2\n',
+      from: 'hunter2',
+      to: 'correct horse',
+      expect: 'line one\nsecret correct horse\n',
+    },
   ];
 
   function env(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -56,7 +102,10 @@ describe('edit', { concurrency: 3 }, () => {
       fs.chmodSync(file, mode);
       const record = sb.path(`record-${c.format}`);
       const editor = sb.editor(`replace-${c.format}.mjs`, REPLACE_EDITOR);
-      const r = await run([file], { env: env({ EDITOR: editor, FROM: c.from, TO: c.to, RECORD: record }), cwd: sb.dir });
+      const r = await run([file], {
+        env: env({ EDITOR: editor, FROM: c.from, TO: c.to, RECORD: record }),
+        cwd: sb.dir,
+      });
       assert.equal(r.code, 0, r.stderr);
       // the editor got a file with the same base name, in a private folder that is gone now
       const given = fs.readFileSync(record, 'utf8');
@@ -84,7 +133,10 @@ describe('edit', { concurrency: 3 }, () => {
     const before = fs.readFileSync(file);
     const mtime = fs.statSync(file).mtimeMs;
     const record = sb.path('record-same');
-    const editor = sb.editor('noop.mjs', `import fs from 'node:fs'; fs.writeFileSync(process.env.RECORD, process.argv.at(-1));`);
+    const editor = sb.editor(
+      'noop.mjs',
+      `import fs from 'node:fs'; fs.writeFileSync(process.env.RECORD, process.argv.at(-1));`,
+    );
     const r = await run(['edit', file], { env: env({ EDITOR: editor, RECORD: record }), cwd: sb.dir });
     assert.equal(r.code, 200);
     assert.match(r.stderr, /File has not changed, exiting\./);
@@ -131,7 +183,11 @@ describe('edit', { concurrency: 3 }, () => {
   setTimeout(() => {}, 60_000);`,
     );
     const { child, done } = start([file], { env: env({ EDITOR: editor, RECORD: record }), cwd: sb.dir });
-    await waitFor(() => fs.existsSync(record) && fs.readFileSync(record, 'utf8').length > 0, 20_000, 'the editor to start');
+    await waitFor(
+      () => fs.existsSync(record) && fs.readFileSync(record, 'utf8').length > 0,
+      20_000,
+      'the editor to start',
+    );
     const { file: tmp, pid } = JSON.parse(fs.readFileSync(record, 'utf8')) as { file: string; pid: number };
     assert.equal(fs.existsSync(tmp), true, 'the plaintext exists while the editor runs');
     assert.equal(fs.statSync(tmp).mode & 0o777, 0o600);
@@ -155,7 +211,10 @@ describe('edit', { concurrency: 3 }, () => {
   test('edit: a file that does not exist is created from the example and the creation rule', async (t) => {
     const dir = sb.path('newproj');
     fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, '.sops.yaml'), `creation_rules:\n  - path_regex: \\.yaml$\n    age: ${AGE_RECIPIENT}\n`);
+    fs.writeFileSync(
+      path.join(dir, '.sops.yaml'),
+      `creation_rules:\n  - path_regex: \\.yaml$\n    age: ${AGE_RECIPIENT}\n`,
+    );
     const file = path.join(dir, 'new.yaml');
     const record = sb.path('record-new');
     const editor = sb.editor(
@@ -207,7 +266,8 @@ describe('edit', { concurrency: 3 }, () => {
     assert.ok(shown.includes(AGE_RECIPIENT));
     assert.match(shown, /^a: one$/m, 'values are shown decrypted');
     const encAfter = fs.readFileSync(file, 'utf8');
-    const ageEnc = (s: string) => s.slice(s.indexOf('-----BEGIN AGE ENCRYPTED FILE-----'), s.indexOf('-----END AGE ENCRYPTED FILE-----'));
+    const ageEnc = (s: string) =>
+      s.slice(s.indexOf('-----BEGIN AGE ENCRYPTED FILE-----'), s.indexOf('-----END AGE ENCRYPTED FILE-----'));
     assert.equal(ageEnc(encAfter), ageEnc(encBefore));
     assert.match(await decryptFile(sb, file), /^b: three$/m);
   });
@@ -220,7 +280,10 @@ describe('edit', { concurrency: 3 }, () => {
     let r = await run([file], { env: env({ EDITOR: editor, FROM: 'one', TO: 'three' }), cwd: sb.dir });
     assert.equal(r.code, 51, r.stderr);
     assert.deepEqual(fs.readFileSync(file), tampered);
-    r = await run(['edit', '--ignore-mac', file], { env: env({ EDITOR: editor, FROM: 'one', TO: 'three' }), cwd: sb.dir });
+    r = await run(['edit', '--ignore-mac', file], {
+      env: env({ EDITOR: editor, FROM: 'one', TO: 'three' }),
+      cwd: sb.dir,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(await decryptFile(sb, file), 'a: three\n');
   });
@@ -257,7 +320,7 @@ describe('edit', { concurrency: 3 }, () => {
 
   test('editorCommand splits like a shell and falls back to PATH', () => {
     assert.deepEqual(editorCommand({ EDITOR: 'code --wait' }), ['code', '--wait']);
-    assert.deepEqual(editorCommand({ EDITOR: "'my editor' -n \"a b\"" }), ['my editor', '-n', 'a b']);
+    assert.deepEqual(editorCommand({ EDITOR: '\'my editor\' -n "a b"' }), ['my editor', '-n', 'a b']);
     assert.deepEqual(editorCommand({ SOPS_EDITOR: 'nvim', EDITOR: 'vim' }), ['nvim']);
     const bin = sb.path('fakebin');
     fs.mkdirSync(bin, { recursive: true });
@@ -300,7 +363,17 @@ describe('edit', { concurrency: 3 }, () => {
     }
     start(args: string[]): void {
       const cmd = [process.execPath, BIN, ...args].map((a) => JSON.stringify(a)).join(' ');
-      this.tmux('new-session', '-d', '-x', '150', '-y', '30', 'sh', '-c', `${cmd}; echo $? > ${JSON.stringify(this.status)}`);
+      this.tmux(
+        'new-session',
+        '-d',
+        '-x',
+        '150',
+        '-y',
+        '30',
+        'sh',
+        '-c',
+        `${cmd}; echo $? > ${JSON.stringify(this.status)}`,
+      );
     }
     screen(): string {
       try {
@@ -310,7 +383,11 @@ describe('edit', { concurrency: 3 }, () => {
       }
     }
     async exitCode(): Promise<string> {
-      await waitFor(() => fs.existsSync(this.status) && fs.readFileSync(this.status, 'utf8').trim() !== '', 20_000, 'tsops to finish');
+      await waitFor(
+        () => fs.existsSync(this.status) && fs.readFileSync(this.status, 'utf8').trim() !== '',
+        20_000,
+        'tsops to finish',
+      );
       return fs.readFileSync(this.status, 'utf8').trim();
     }
     close(): void {
@@ -359,14 +436,28 @@ fs.writeFileSync(f, n === 0 ? t + 'broken: [unclosed\\n' : t.replace(/broken[\\s
       const before = fs.readFileSync(file);
       const count = sb.path(`count-${id}`);
       const record = sb.path(`record-${id}`);
-      const term = new Terminal(id, { ...sb.env, EDITOR: sb.editor(`twice-${id}.mjs`, TWICE_EDITOR), COUNT: count, RECORD: record, TERM: 'xterm' });
+      const term = new Terminal(id, {
+        ...sb.env,
+        EDITOR: sb.editor(`twice-${id}.mjs`, TWICE_EDITOR),
+        COUNT: count,
+        RECORD: record,
+        TERM: 'xterm',
+      });
       term.start([file]);
       try {
-        await waitFor(() => term.screen().includes('Press a key to return to the editor, or Ctrl+C to exit.'), 20_000, 'the prompt');
+        await waitFor(
+          () => term.screen().includes('Press a key to return to the editor, or Ctrl+C to exit.'),
+          20_000,
+          'the prompt',
+        );
         assert.match(term.screen(), /Could not load tree, probably due to invalid syntax/);
         term.tmux('send-keys', key);
         const code = await term.exitCode();
-        assert.equal(fs.existsSync(path.dirname(fs.readFileSync(record, 'utf8'))), false, 'the temporary folder is gone');
+        assert.equal(
+          fs.existsSync(path.dirname(fs.readFileSync(record, 'utf8'))),
+          false,
+          'the temporary folder is gone',
+        );
         if (abort) {
           assert.equal(code, '130');
           assert.equal(fs.readFileSync(count, 'utf8'), '1');

@@ -6,7 +6,14 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { decrypt, encrypt } from '../src/api.js';
-import { ExitCode, FAILURE_CLASSES, KeyRetrievalError, MacMismatchError, SopsError, withPrefix } from '../src/errors.js';
+import {
+  ExitCode,
+  FAILURE_CLASSES,
+  KeyRetrievalError,
+  MacMismatchError,
+  SopsError,
+  withPrefix,
+} from '../src/errors.js';
 import { AGE_IDENTITY, AGE_RECIPIENT, Sandbox, run } from './helpers/editing.js';
 
 /**

@@ -37,13 +37,19 @@ test('exec-env: the values in the environment, formatted as sops does; the exit 
   assert.equal(values.code, 0, values.stderr);
   assert.equal(values.stdout, 'bar|1.5|3|2.0|true|two words|kept|');
   assert.equal(noValueInArgs.code, 0, noValueInArgs.stderr);
-  assert.ok(!noValueInArgs.stdout.includes('bar') && !noValueInArgs.stdout.includes('two words'), 'no value in a command line');
+  assert.ok(
+    !noValueInArgs.stdout.includes('bar') && !noValueInArgs.stdout.includes('two words'),
+    'no value in a command line',
+  );
 });
 
-test('exec-env --pristine: only the file\'s values', async () => {
+test("exec-env --pristine: only the file's values", async () => {
   const r = await run(['exec-env', '--pristine', file, 'env'], { env: { ...sb.env, OUTER: 'gone' }, cwd: sb.dir });
   assert.equal(r.code, 0, r.stderr);
-  const names = r.stdout.trim().split('\n').map((l) => l.slice(0, l.indexOf('=')));
+  const names = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.slice(0, l.indexOf('=')));
   for (const k of ['FOO', 'RATIO', 'COUNT', 'WHOLE', 'FLAG', 'SPACED']) assert.ok(names.includes(k), k);
   assert.ok(!names.includes('OUTER') && !names.includes('HOME') && !names.includes('SOPS_AGE_KEY'), r.stdout);
 });
@@ -73,10 +79,26 @@ test('exec-env: refusals (missing command, nested values, --same-process with --
 
 test('envFromTree: text of non-strings, refusals name the key only', () => {
   const tree = (o: Record<string, unknown>) => ({ docs: [fromPlain(o as never) as MapNode] });
-  assert.deepEqual(envFromTree(tree({ a: 1, b: 1e21, c: false, d: 'x=y', e: null, f: 0.000001 })), { a: '1', b: '1E+21', c: 'false', d: 'x=y', e: '', f: '1E-06' });
-  assert.throws(() => envFromTree(tree({ 'a=b': 'secret' })), (e: Error) => /keys with '='/.test(e.message) && !e.message.includes('secret'));
-  assert.throws(() => envFromTree(tree({ k: 'sec\0ret' })), (e: Error) => /NUL byte/.test(e.message) && !e.message.includes('sec'));
-  assert.throws(() => envFromTree(tree({ l: ['secret'] })), (e: Error) => /is a list/.test(e.message) && !e.message.includes('secret'));
+  assert.deepEqual(envFromTree(tree({ a: 1, b: 1e21, c: false, d: 'x=y', e: null, f: 0.000001 })), {
+    a: '1',
+    b: '1E+21',
+    c: 'false',
+    d: 'x=y',
+    e: '',
+    f: '1E-06',
+  });
+  assert.throws(
+    () => envFromTree(tree({ 'a=b': 'secret' })),
+    (e: Error) => /keys with '='/.test(e.message) && !e.message.includes('secret'),
+  );
+  assert.throws(
+    () => envFromTree(tree({ k: 'sec\0ret' })),
+    (e: Error) => /NUL byte/.test(e.message) && !e.message.includes('sec'),
+  );
+  assert.throws(
+    () => envFromTree(tree({ l: ['secret'] })),
+    (e: Error) => /is a list/.test(e.message) && !e.message.includes('secret'),
+  );
 });
 
 /** A command that records `{}` (the path) into RECORD, then runs REST. */
@@ -87,7 +109,14 @@ function recording(record: string, rest: string): string {
 test('exec-file: a FIFO in a private folder, {} replaced, exit status passed on, folder removed', async () => {
   const record = sb.path('fifo-path');
   const copy = sb.path('fifo-copy');
-  const r = await run(['exec-file', file, recording(record, `test -p {} || exit 9; stat -c %a "$(dirname {})" > ${copy}.mode; cat {} > ${copy}; exit 5`)], { env: sb.env, cwd: sb.dir });
+  const r = await run(
+    [
+      'exec-file',
+      file,
+      recording(record, `test -p {} || exit 9; stat -c %a "$(dirname {})" > ${copy}.mode; cat {} > ${copy}; exit 5`),
+    ],
+    { env: sb.env, cwd: sb.dir },
+  );
   assert.equal(r.code, 5, r.stderr);
   assert.equal(fs.readFileSync(copy, 'utf8'), PLAIN);
   assert.equal(fs.readFileSync(`${copy}.mode`, 'utf8').trim(), '700');
@@ -100,7 +129,10 @@ test('exec-file: a command that never opens the FIFO does not hang; --output-typ
   const record = sb.path('unread-path');
   const [unread, typed] = await Promise.all([
     run(['exec-file', file, recording(record, 'exit 0')], { env: sb.env, cwd: sb.dir }),
-    run(['exec-file', '--output-type', 'dotenv', '--filename', 'app.env', file, 'basename {}; cat {}'], { env: sb.env, cwd: sb.dir }),
+    run(['exec-file', '--output-type', 'dotenv', '--filename', 'app.env', file, 'basename {}; cat {}'], {
+      env: sb.env,
+      cwd: sb.dir,
+    }),
   ]);
   assert.equal(unread.code, 0, unread.stderr);
   assert.equal(fs.existsSync(path.dirname(fs.readFileSync(record, 'utf8').trim())), false);
@@ -125,7 +157,14 @@ test('exec-file: more than a pipe buffer through the FIFO, and a reader that sto
 test('exec-file --no-fifo: a 0600 file in a 0700 folder, removed afterwards', async () => {
   const record = sb.path('file-path');
   const r = await run(
-    ['exec-file', '--no-fifo', '--filename', 'secrets.yaml', file, recording(record, 'test -f {} || exit 9; stat -c %a {} "$(dirname {})"; cat {}; cat {} >/dev/null')],
+    [
+      'exec-file',
+      '--no-fifo',
+      '--filename',
+      'secrets.yaml',
+      file,
+      recording(record, 'test -f {} || exit 9; stat -c %a {} "$(dirname {})"; cat {}; cat {} >/dev/null'),
+    ],
     { env: sb.env, cwd: sb.dir },
   );
   assert.equal(r.code, 0, r.stderr);
@@ -149,8 +188,15 @@ test('exec-file: refusals', async () => {
 
 test('exec-file: SIGTERM is passed on to the command, and the temporary folder removed', async () => {
   const record = sb.path('sig-term');
-  const { child, done } = start(['exec-file', '--no-fifo', file, recording(record, 'exec sleep 30')], { env: sb.env, cwd: sb.dir });
-  await waitFor(() => fs.existsSync(record) && fs.readFileSync(record, 'utf8').endsWith('\n'), 30_000, 'the command to start');
+  const { child, done } = start(['exec-file', '--no-fifo', file, recording(record, 'exec sleep 30')], {
+    env: sb.env,
+    cwd: sb.dir,
+  });
+  await waitFor(
+    () => fs.existsSync(record) && fs.readFileSync(record, 'utf8').endsWith('\n'),
+    30_000,
+    'the command to start',
+  );
   const p = fs.readFileSync(record, 'utf8').trim();
   assert.equal(fs.existsSync(p), true);
   child.kill('SIGTERM');
@@ -164,7 +210,11 @@ test('exec-file: on SIGINT the plaintext is removed at once, even while the comm
   // the command ignores SIGINT and waits until its file disappears
   const cmd = `trap '' INT; echo {} > ${JSON.stringify(record)}; while [ -e {} ]; do sleep 0.05; done; exit 3`;
   const { child, done } = start(['exec-file', '--no-fifo', file, cmd], { env: sb.env, cwd: sb.dir });
-  await waitFor(() => fs.existsSync(record) && fs.readFileSync(record, 'utf8').endsWith('\n'), 30_000, 'the command to start');
+  await waitFor(
+    () => fs.existsSync(record) && fs.readFileSync(record, 'utf8').endsWith('\n'),
+    30_000,
+    'the command to start',
+  );
   const p = fs.readFileSync(record, 'utf8').trim();
   child.kill('SIGINT');
   const r = await done;
@@ -174,7 +224,10 @@ test('exec-file: on SIGINT the plaintext is removed at once, even while the comm
 
 test('exec-file: the key is needed (an identity that does not match fails with 128, nothing run)', async () => {
   const marker = sb.path('ran');
-  const r = await run(['exec-file', file, `touch ${marker}`], { env: { ...sb.env, SOPS_AGE_KEY: other.identity }, cwd: sb.dir });
+  const r = await run(['exec-file', file, `touch ${marker}`], {
+    env: { ...sb.env, SOPS_AGE_KEY: other.identity },
+    cwd: sb.dir,
+  });
   assert.equal(r.code, 128);
   assert.equal(fs.existsSync(marker), false);
 });

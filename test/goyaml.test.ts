@@ -6,7 +6,15 @@ import assert from 'node:assert/strict';
 import { createYamlStore } from '../src/stores/yaml.js';
 import type { MapNode, Tree } from '../src/tree/types.js';
 import { generateCorpus, PLAIN_SCALARS, BLOCK_HEADERS } from './goyaml/corpus.js';
-import { closeGoyaml, firstDifference, goyaml, goyamlUnavailableReason, typedDocs, typedOf, type Typed } from './goyaml/oracle.js';
+import {
+  closeGoyaml,
+  firstDifference,
+  goyaml,
+  goyamlUnavailableReason,
+  typedDocs,
+  typedOf,
+  type Typed,
+} from './goyaml/oracle.js';
 
 const unavailable = goyamlUnavailableReason();
 const skip = unavailable ?? false;
@@ -149,7 +157,10 @@ for (const h of BLOCK_HEADERS) {
     for (const c of BLOCK_CONTENT) {
       const digit = /\d/.exec(h);
       const ind = ' '.repeat(digit ? Number(digit[0]) : 2);
-      const body = c.split('\n').map((l) => (l === '' ? '' : ind + l)).join('\n');
+      const body = c
+        .split('\n')
+        .map((l) => (l === '' ? '' : ind + l))
+        .join('\n');
       texts.push(
         `multiline: ${h}\n${body}`,
         `multiline: ${h}\n${body}\n`,
@@ -164,7 +175,7 @@ for (const h of BLOCK_HEADERS) {
   });
 }
 
-test('go-yaml: the issue\'s block scalar at end of file without a final newline', { skip }, () => {
+test("go-yaml: the issue's block scalar at end of file without a final newline", { skip }, () => {
   same('multiline: |\n  multi\n  line');
   const t = store.loadPlain(Buffer.from('multiline: |\n  multi\n  line'));
   assert.deepEqual(typedOf(t.docs[0]!), { t: 'map', v: [['multiline', { t: 'str', v: 'multi\nline' }]] });
@@ -200,13 +211,16 @@ test('go-yaml encode: tsops prints trees as sops does (yaml.v3 Encoder, indent 4
     }
   }
   assert.ok(trees.length > 300);
-  const answers = goyaml(trees.map((t) => ({ mode: 'encode', arg: 4, body: JSON.stringify(t.docs.map((d: MapNode) => typedOf(d))) })));
+  const answers = goyaml(
+    trees.map((t) => ({ mode: 'encode', arg: 4, body: JSON.stringify(t.docs.map((d: MapNode) => typedOf(d))) })),
+  );
   const diffs: string[] = [];
   trees.forEach((t, i) => {
     const want = answers[i]!;
     const got = store.emitPlain(t).toString('utf8');
     if (want.error !== undefined) diffs.push(`#${i}: go-yaml could not encode: ${want.error}`);
-    else if (want.yaml !== got) diffs.push(`#${i}: go-yaml ${JSON.stringify(want.yaml)}\n  tsops   ${JSON.stringify(got)}`);
+    else if (want.yaml !== got)
+      diffs.push(`#${i}: go-yaml ${JSON.stringify(want.yaml)}\n  tsops   ${JSON.stringify(got)}`);
   });
   assert.deepEqual(diffs.slice(0, 10), [], `${diffs.length} of ${trees.length} print differently`);
 });
@@ -221,7 +235,12 @@ function withoutComments(t: Tree): Tree {
   const keep = (n: N) => !(n.kind === 'scalar' && n.type === 'float');
   const strip = (n: N): N =>
     n.kind === 'map'
-      ? { kind: 'map', items: n.items.flatMap((i) => (i.kind === 'comment' || !keep(i.value) ? [] : [{ ...i, value: strip(i.value) }])) }
+      ? {
+          kind: 'map',
+          items: n.items.flatMap((i) =>
+            i.kind === 'comment' || !keep(i.value) ? [] : [{ ...i, value: strip(i.value) }],
+          ),
+        }
       : n.kind === 'list'
         ? { kind: 'list', items: n.items.flatMap((i) => (i.kind === 'comment' || !keep(i) ? [] : [strip(i)])) }
         : n;

@@ -4,7 +4,15 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { sopsDecrypt } from './helpers/sops-oracle.js';
 import { AGE_IDENTITY, AGE_RECIPIENT, Sandbox, encryptFile, run } from './helpers/editing.js';
-import { ageGroups, dataPart, setUpKeyTest, sopsMeta, tearDownKeyTest, type AgePair, type KeyTestSetup } from './helpers/keymgmt.js';
+import {
+  ageGroups,
+  dataPart,
+  setUpKeyTest,
+  sopsMeta,
+  tearDownKeyTest,
+  type AgePair,
+  type KeyTestSetup,
+} from './helpers/keymgmt.js';
 
 let sb: Sandbox;
 let second: AgePair;
@@ -61,12 +69,18 @@ test('groups add with a threshold, then groups delete back to one group', async 
   let r = await run(['groups', 'add', '-f', file, '-i', '--age', second.recipient], { env: sb.env, cwd: sb.dir });
   assert.equal(r.code, 0, r.stderr);
   // a third group, any 2 of the 3 needed
-  r = await run(['groups', 'add', '-f', file, '-i', '--age', third.recipient, '--shamir-secret-sharing-threshold', '2'], { env: { ...sb.env, SOPS_AGE_KEY: both }, cwd: sb.dir });
+  r = await run(
+    ['groups', 'add', '-f', file, '-i', '--age', third.recipient, '--shamir-secret-sharing-threshold', '2'],
+    { env: { ...sb.env, SOPS_AGE_KEY: both }, cwd: sb.dir },
+  );
   assert.equal(r.code, 0, r.stderr);
   let now = fs.readFileSync(file, 'utf8');
   assert.deepEqual(ageGroups(now), [[AGE_RECIPIENT], [second.recipient], [third.recipient]]);
   assert.equal(sopsMeta(now).shamir_threshold, 2);
-  r = await run(['decrypt', file], { env: { ...sb.env, SOPS_AGE_KEY: `${second.identity}\n${third.identity}` }, cwd: sb.dir });
+  r = await run(['decrypt', file], {
+    env: { ...sb.env, SOPS_AGE_KEY: `${second.identity}\n${third.identity}` },
+    cwd: sb.dir,
+  });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, PLAIN);
   if (oracle) {
@@ -80,10 +94,16 @@ test('groups add with a threshold, then groups delete back to one group', async 
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(ageGroups(fs.readFileSync(file, 'utf8')), [[AGE_RECIPIENT], [second.recipient]]);
   // down to one group: sops wants the threshold lowered explicitly
-  r = await run(['groups', 'delete', '--file', file, '--in-place', '1'], { env: { ...sb.env, SOPS_AGE_KEY: both }, cwd: sb.dir });
+  r = await run(['groups', 'delete', '--file', file, '--in-place', '1'], {
+    env: { ...sb.env, SOPS_AGE_KEY: both },
+    cwd: sb.dir,
+  });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /Shamir threshold is 2, but we only have 1 key groups/);
-  r = await run(['groups', 'delete', '--file', file, '--in-place', '--shamir-secret-sharing-threshold', '1', '1'], { env: { ...sb.env, SOPS_AGE_KEY: both }, cwd: sb.dir });
+  r = await run(['groups', 'delete', '--file', file, '--in-place', '--shamir-secret-sharing-threshold', '1', '1'], {
+    env: { ...sb.env, SOPS_AGE_KEY: both },
+    cwd: sb.dir,
+  });
   assert.equal(r.code, 0, r.stderr);
   now = fs.readFileSync(file, 'utf8');
   assert.deepEqual(ageGroups(now), [[AGE_RECIPIENT]]);
@@ -131,7 +151,10 @@ test('groups: misuse is refused before any key is used, and nothing is written',
   assert.equal(noFile.code, 100);
   // one policy for every command (src/shamir/threshold.ts): sops's words, then the one-group advice
   assert.equal(thresholdOne.code, 1);
-  assert.match(thresholdOne.stderr, /^Could not generate data key: \[could not split data key into parts for Shamir: threshold must be at least 2\] .*put all the keys in one key group/);
+  assert.match(
+    thresholdOne.stderr,
+    /^Could not generate data key: \[could not split data key into parts for Shamir: threshold must be at least 2\] .*put all the keys in one key group/,
+  );
   for (const r of [range, impossible, badIndex]) assert.ok(!r.stderr.includes('could not decrypt'), r.stderr);
   assert.equal(fs.readFileSync(file, 'utf8'), before);
 });

@@ -14,7 +14,13 @@ import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { decrypt, decryptData, encrypt, type EncryptOptions } from '../src/api.js';
 import type { Format } from '../src/stores/types.js';
 import { SopsError } from '../src/errors.js';
-import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt, type OracleFormat } from './helpers/sops-oracle.js';
+import {
+  closeOracle,
+  oracleAvailable,
+  oracleUnavailableReason,
+  sopsDecrypt,
+  type OracleFormat,
+} from './helpers/sops-oracle.js';
 
 const FIX = join(import.meta.dirname, '..', '..', 'fixtures', 'sops-3.13.2');
 const AGE_ID = 'AGE-SECRET-KEY-1G0Q5K9TV4REQ3ZSQRMTMG8NSWQGYT0T7TZ33RAZEE0GZYVZN0APSU24RK7';
@@ -24,7 +30,12 @@ const PGP_FP = 'FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4';
 let gnupg: string;
 let home: string;
 let haveOracle = false;
-const env = (extra: Record<string, string> = {}) => ({ PATH: process.env.PATH ?? '', HOME: home, GNUPGHOME: gnupg, ...extra });
+const env = (extra: Record<string, string> = {}) => ({
+  PATH: process.env.PATH ?? '',
+  HOME: home,
+  GNUPGHOME: gnupg,
+  ...extra,
+});
 
 before(async () => {
   home = mkdtempSync(join(tmpdir(), 'tsops-interop-home-'));
@@ -86,13 +97,19 @@ describe('real sops files decrypt with tsops', () => {
   });
   for (const file of ['example.ini', 'format.enc.ini', 'format-2.enc.ini']) {
     test(`${file} (INI, MAC verified)`, async () => {
-      const got = (await decryptData(readFileSync(join(FIX, file)), { format: 'ini', env: env() })) as Record<string, Record<string, string>>;
+      const got = (await decryptData(readFileSync(join(FIX, file)), { format: 'ini', env: env() })) as Record<
+        string,
+        Record<string, string>
+      >;
       assert.ok(Object.keys(got).length > 0);
       for (const section of Object.values(got)) for (const v of Object.values(section)) assert.doesNotMatch(v, /ENC\[/);
     });
   }
   test('format.enc.ini values', async () => {
-    const got = (await decryptData(readFileSync(join(FIX, 'format.enc.ini')), { format: 'ini', env: env() })) as Record<string, Record<string, string>>;
+    const got = (await decryptData(readFileSync(join(FIX, 'format.enc.ini')), { format: 'ini', env: env() })) as Record<
+      string,
+      Record<string, string>
+    >;
     assert.equal(got['foo']!['bar'], 'baz');
   });
   test('no_mac.yaml is refused, and reads with ignoreMac', async () => {
@@ -150,24 +167,31 @@ list_of_maps:
 public_unencrypted: visible
 `;
 
-const JSON_CORPUS = JSON.stringify({
-  str: 'hello',
-  unicode: 'héllo wörld ✓ 日本語 🎉 <tag> & "quotes"',
-  multi: 'line one\nline two\n',
-  empty: '',
-  emptymap: {},
-  emptylist: [],
-  int: 42,
-  neg: -7,
-  float: 3.14159,
-  exp: 1.5e10,
-  yes: true,
-  no: false,
-  nul: null,
-  nested: { a: { b: { c: 'deep' } } },
-  list_of_maps: [{ name: 'one', value: 1 }, { name: 'two', value: [1, 2.5, { x: 'y' }] }],
-  public_unencrypted: 'visible',
-}, null, 2).replace('"int": 42', '"int": 42, "big": 9007199254740993');
+const JSON_CORPUS = JSON.stringify(
+  {
+    str: 'hello',
+    unicode: 'héllo wörld ✓ 日本語 🎉 <tag> & "quotes"',
+    multi: 'line one\nline two\n',
+    empty: '',
+    emptymap: {},
+    emptylist: [],
+    int: 42,
+    neg: -7,
+    float: 3.14159,
+    exp: 1.5e10,
+    yes: true,
+    no: false,
+    nul: null,
+    nested: { a: { b: { c: 'deep' } } },
+    list_of_maps: [
+      { name: 'one', value: 1 },
+      { name: 'two', value: [1, 2.5, { x: 'y' }] },
+    ],
+    public_unencrypted: 'visible',
+  },
+  null,
+  2,
+).replace('"int": 42', '"int": 42, "big": 9007199254740993');
 
 const DOTENV_CORPUS = `# comment line
 DATABASE_URL=postgres://user:pa=ss@host/db
@@ -210,11 +234,19 @@ describe('files tsops encrypts decrypt with the real sops', () => {
   }
 
   const scopes: Array<[string, EncryptOptions['scope'], (enc: string) => void]> = [
-    ['unencrypted_suffix', { unencryptedSuffix: '_unencrypted' }, (e) => assert.match(e, /public_unencrypted: visible/)],
+    [
+      'unencrypted_suffix',
+      { unencryptedSuffix: '_unencrypted' },
+      (e) => assert.match(e, /public_unencrypted: visible/),
+    ],
     ['encrypted_suffix', { encryptedSuffix: '_secret' }, (e) => assert.match(e, /str: hello/)],
     ['unencrypted_regex', { unencryptedRegex: '^(str|int)$' }, (e) => assert.match(e, /^str: hello$/m)],
     ['encrypted_regex', { encryptedRegex: '^(str|nested)$' }, (e) => assert.match(e, /^int: 42$/m)],
-    ['unencrypted_comment_regex', { unencryptedCommentRegex: 'leading' }, (e) => assert.match(e, /# a leading comment/)],
+    [
+      'unencrypted_comment_regex',
+      { unencryptedCommentRegex: 'leading' },
+      (e) => assert.match(e, /# a leading comment/),
+    ],
     ['encrypted_comment_regex', { encryptedCommentRegex: 'leading' }, (e) => assert.match(e, /^str: ENC\[/m)],
     ['mac_only_encrypted', { macOnlyEncrypted: true }, (e) => assert.match(e, /mac_only_encrypted: true/)],
   ];
@@ -223,7 +255,12 @@ describe('files tsops encrypts decrypt with the real sops', () => {
       const enc = await encrypt(YAML_CORPUS, { format: 'yaml', env: env(), age: [AGE_R], scope });
       check(enc);
       const mine = norm(await decryptData(enc, { format: 'yaml', env: env({ SOPS_AGE_KEY: AGE_ID }) }));
-      const plain = norm(await decryptData(await encrypt(YAML_CORPUS, { format: 'yaml', env: env(), age: [AGE_R] }), { format: 'yaml', env: env({ SOPS_AGE_KEY: AGE_ID }) }));
+      const plain = norm(
+        await decryptData(await encrypt(YAML_CORPUS, { format: 'yaml', env: env(), age: [AGE_R] }), {
+          format: 'yaml',
+          env: env({ SOPS_AGE_KEY: AGE_ID }),
+        }),
+      );
       assert.deepEqual(mine, plain);
       if (!haveOracle) return t.skip('real sops unavailable');
       const real = await realSops(enc, 'yaml', env({ SOPS_AGE_KEY: AGE_ID }));
@@ -234,11 +271,18 @@ describe('files tsops encrypts decrypt with the real sops', () => {
 });
 
 function escapeNewlines(v: unknown): unknown {
-  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, typeof x === 'string' ? x.replace(/\n/g, '\\n') : x]));
+  return Object.fromEntries(
+    Object.entries(v as Record<string, unknown>).map(([k, x]) => [
+      k,
+      typeof x === 'string' ? x.replace(/\n/g, '\\n') : x,
+    ]),
+  );
 }
 
 function trimKeys(v: unknown): unknown {
-  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k.trim(), typeof x === 'string' ? x.trim() : x]));
+  return Object.fromEntries(
+    Object.entries(v as Record<string, unknown>).map(([k, x]) => [k.trim(), typeof x === 'string' ? x.trim() : x]),
+  );
 }
 
 describe('key groups and Shamir threshold, both ways', () => {
@@ -253,7 +297,11 @@ describe('key groups and Shamir threshold, both ways', () => {
     });
     assert.match(enc, /key_groups:/);
     assert.match(enc, /shamir_threshold: 2/);
-    for (const pair of [[0, 1], [0, 2], [1, 2]]) {
+    for (const pair of [
+      [0, 1],
+      [0, 2],
+      [1, 2],
+    ]) {
       const e = env({ SOPS_AGE_KEY: pair.map((i) => ids[i]).join('\n') });
       assert.deepEqual(norm(await decryptData(enc, { format: 'yaml', env: e })), { a: 'secret', b: 2 });
     }
@@ -280,7 +328,14 @@ describe('key groups and Shamir threshold, both ways', () => {
     const parsed = JSON.parse(enc);
     assert.equal(parsed.sops.shamir_threshold, 2);
     assert.deepEqual(await decryptData(enc, { format: 'json', env: env({ SOPS_AGE_KEY: id }) }), { k: 'v' });
-    await assert.rejects(() => decryptData(enc, { format: 'json', env: { PATH: process.env.PATH ?? '', HOME: home, SOPS_AGE_KEY: id, GNUPGHOME: join(home, 'nogpg') } }), /1 of 2 key groups opened, 2 needed/);
+    await assert.rejects(
+      () =>
+        decryptData(enc, {
+          format: 'json',
+          env: { PATH: process.env.PATH ?? '', HOME: home, SOPS_AGE_KEY: id, GNUPGHOME: join(home, 'nogpg') },
+        }),
+      /1 of 2 key groups opened, 2 needed/,
+    );
     if (!haveOracle) return t.skip('real sops unavailable');
     const real = await realSops(enc, 'json', env({ SOPS_AGE_KEY: id }));
     assert.ok(real.ok, real.error);
@@ -292,24 +347,50 @@ describe('key groups and Shamir threshold, both ways', () => {
     const ids = await Promise.all([generateIdentity(), generateIdentity()]);
     const rs = await Promise.all(ids.map((i) => identityToRecipient(i)));
     await assert.rejects(
-      () => encrypt('a: 1\n', { format: 'yaml', env: env(), keyGroups: rs.map((r) => [{ type: 'age' as const, recipient: r, enc: '' }]), shamirThreshold: 1 }),
-      (e: unknown) => e instanceof SopsError && e.code === 1 && /threshold must be at least 2\].*put all the keys in one key group/.test(e.message),
+      () =>
+        encrypt('a: 1\n', {
+          format: 'yaml',
+          env: env(),
+          keyGroups: rs.map((r) => [{ type: 'age' as const, recipient: r, enc: '' }]),
+          shamirThreshold: 1,
+        }),
+      (e: unknown) =>
+        e instanceof SopsError &&
+        e.code === 1 &&
+        /threshold must be at least 2\].*put all the keys in one key group/.test(e.message),
     );
-    const enc = await encrypt('a: 1\n', { format: 'yaml', env: env(), keyGroups: [rs.map((r) => ({ type: 'age' as const, recipient: r, enc: '' }))] });
-    for (const id of ids) assert.deepEqual(await decryptData(enc, { format: 'yaml', env: env({ SOPS_AGE_KEY: id }) }), { a: 1 });
+    const enc = await encrypt('a: 1\n', {
+      format: 'yaml',
+      env: env(),
+      keyGroups: [rs.map((r) => ({ type: 'age' as const, recipient: r, enc: '' }))],
+    });
+    for (const id of ids)
+      assert.deepEqual(await decryptData(enc, { format: 'yaml', env: env({ SOPS_AGE_KEY: id }) }), { a: 1 });
   });
 });
 
 describe('tampering is refused by tsops and by the real sops', () => {
   const tampers: Array<[string, (s: string) => string, RegExp]> = [
-    ['flipped ciphertext byte', (s) => s.replace(/(str: ENC\[AES256_GCM,data:)(.)/, (_m, p: string, c: string) => p + (c === 'A' ? 'B' : 'A')), /could not decrypt the value at \["str"\]/],
+    [
+      'flipped ciphertext byte',
+      (s) => s.replace(/(str: ENC\[AES256_GCM,data:)(.)/, (_m, p: string, c: string) => p + (c === 'A' ? 'B' : 'A')),
+      /could not decrypt the value at \["str"\]/,
+    ],
     ['renamed key', (s) => s.replace(/^str:/m, 'stx:'), /could not decrypt the value at \["stx"\]/],
-    ['edited MAC', (s) => s.replace(/(mac: ENC\[AES256_GCM,data:)(.)/, (_m, p: string, c: string) => p + (c === 'A' ? 'B' : 'A')), /could not decrypt the MAC/],
-    ['swapped values', (s) => {
-      const a = /^str: (.*)$/m.exec(s)![1]!;
-      const b = /^multi: (.*)$/m.exec(s)?.[1] ?? /^unicode: (.*)$/m.exec(s)![1]!;
-      return s.replace(`str: ${a}`, `str: ${b}`);
-    }, /could not decrypt the value/],
+    [
+      'edited MAC',
+      (s) => s.replace(/(mac: ENC\[AES256_GCM,data:)(.)/, (_m, p: string, c: string) => p + (c === 'A' ? 'B' : 'A')),
+      /could not decrypt the MAC/,
+    ],
+    [
+      'swapped values',
+      (s) => {
+        const a = /^str: (.*)$/m.exec(s)![1]!;
+        const b = /^multi: (.*)$/m.exec(s)?.[1] ?? /^unicode: (.*)$/m.exec(s)![1]!;
+        return s.replace(`str: ${a}`, `str: ${b}`);
+      },
+      /could not decrypt the value/,
+    ],
     ['removed value', (s) => s.replace(/^int: .*\n/m, ''), /MAC mismatch/],
   ];
   for (const [name, tamper, why] of tampers) {

@@ -147,7 +147,9 @@ async function unwrapError(key: AgeKey, env: NodeJS.ProcessEnv): Promise<SopsErr
 }
 
 function wire(...parts: Buffer[]): Buffer {
-  return Buffer.concat(parts.map((p) => Buffer.concat([Buffer.from([0, 0, (p.length >> 8) & 0xff, p.length & 0xff]), p])));
+  return Buffer.concat(
+    parts.map((p) => Buffer.concat([Buffer.from([0, 0, (p.length >> 8) & 0xff, p.length & 0xff]), p])),
+  );
 }
 
 function mpint(b64url: string): Buffer {
@@ -166,14 +168,22 @@ const hasSshKeygen = (() => {
 
 function sshKeygen(file: string, type: 'ed25519' | 'rsa', passphrase = ''): string {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', passphrase, '-C', 'test@tsops', '-f', file], { stdio: 'ignore' });
+  execFileSync(
+    'ssh-keygen',
+    ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', passphrase, '-C', 'test@tsops', '-f', file],
+    { stdio: 'ignore' },
+  );
   return fs.readFileSync(`${file}.pub`, 'utf8').trim();
 }
 
 // --- recipients ------------------------------------------------------------------------------------
 
 test('ageRecipientsFromString trims, splits on commas and keeps recipients as given', () => {
-  assert.deepEqual(ageRecipientsFromString(`  ${RECIPIENT}  , ${OTHER_RECIPIENT} ,  ${GO_SSH_RECIPIENT}   `), [RECIPIENT, OTHER_RECIPIENT, GO_SSH_RECIPIENT]);
+  assert.deepEqual(ageRecipientsFromString(`  ${RECIPIENT}  , ${OTHER_RECIPIENT} ,  ${GO_SSH_RECIPIENT}   `), [
+    RECIPIENT,
+    OTHER_RECIPIENT,
+    GO_SSH_RECIPIENT,
+  ]);
   assert.deepEqual(ageRecipientsFromString(''), []);
   assert.deepEqual(ageRecipientsFromString(`${RECIPIENT},`), [RECIPIENT]);
 });
@@ -190,7 +200,10 @@ test('plugin recipients parse as sops 3.10+ parses them; wrapping names the plug
 
 test('ageRecipientsFromString rejects malformed recipients with a clear message', () => {
   const bad = RECIPIENT.slice(0, -1) + (RECIPIENT.endsWith('n') ? 'm' : 'n');
-  assert.throws(() => ageRecipientsFromString(`${RECIPIENT},${bad}`), (e: unknown) => e instanceof SopsError && e.message.includes(bad) && /checksum/.test(e.message));
+  assert.throws(
+    () => ageRecipientsFromString(`${RECIPIENT},${bad}`),
+    (e: unknown) => e instanceof SopsError && e.message.includes(bad) && /checksum/.test(e.message),
+  );
   assert.throws(() => ageRecipientsFromString('age1short'), /invalid age recipient "age1short"/);
   assert.throws(() => ageRecipientsFromString('pgp-key-here'), /unknown age recipient type/);
   assert.throws(() => ageRecipientsFromString('ssh-dss AAAAB3NzaC1kc3MAAAA'), /unsupported SSH key type "ssh-dss"/);
@@ -198,7 +211,8 @@ test('ageRecipientsFromString rejects malformed recipients with a clear message'
   // a secret key given by mistake is refused without being echoed
   assert.throws(
     () => ageRecipientsFromString(ID),
-    (e: unknown) => e instanceof SopsError && /identity \(secret key\)/.test(e.message) && !e.message.includes(ID.slice(16)),
+    (e: unknown) =>
+      e instanceof SopsError && /identity \(secret key\)/.test(e.message) && !e.message.includes(ID.slice(16)),
   );
 });
 
@@ -222,7 +236,10 @@ test('wrap writes the armored age file Go age writes, for a data key and a Shami
 });
 
 test('wrap refuses a malformed recipient', async () => {
-  await assert.rejects(source.wrap(ageKey('age1nope'), dataKey(), ctx({})), (e: unknown) => e instanceof SopsError && /invalid age recipient/.test(e.message));
+  await assert.rejects(
+    source.wrap(ageKey('age1nope'), dataKey(), ctx({})),
+    (e: unknown) => e instanceof SopsError && /invalid age recipient/.test(e.message),
+  );
 });
 
 // --- identity sources ------------------------------------------------------------------------------
@@ -233,7 +250,10 @@ test('unwraps an age file written by Go age (sops test data)', async () => {
 });
 
 test('SOPS_AGE_KEY: several identities, on lines or one line, with comments and blank lines', async () => {
-  await roundTrip(RECIPIENT, isolated({ SOPS_AGE_KEY: `# created: 2024-01-01\n# public key: ${OTHER_RECIPIENT}\n${OTHER_ID}\n\n${ID}\n` }).env);
+  await roundTrip(
+    RECIPIENT,
+    isolated({ SOPS_AGE_KEY: `# created: 2024-01-01\n# public key: ${OTHER_RECIPIENT}\n${OTHER_ID}\n\n${ID}\n` }).env,
+  );
   await roundTrip(RECIPIENT, isolated({ SOPS_AGE_KEY: `${OTHER_ID} ${ID}` }).env);
   await roundTrip(RECIPIENT, isolated({ SOPS_AGE_KEY: `${OTHER_ID}\r\n${ID}\r\n` }).env);
 });
@@ -258,7 +278,11 @@ if (process.env.SOPS_AGE_RECIPIENT === process.argv[3]) console.log('# key\\n' +
   const enc = await source.wrap(ageKey(RECIPIENT), key, ctx({}));
   assert.deepEqual(await source.unwrap(ageKey(RECIPIENT, enc), ctx(env)), key);
   assert.deepEqual(await source.unwrap(ageKey(RECIPIENT, enc), ctx(env)), key);
-  assert.deepEqual(fs.readFileSync(counter, 'utf8').trim().split('\n'), [RECIPIENT], 'run once, with SOPS_AGE_RECIPIENT set');
+  assert.deepEqual(
+    fs.readFileSync(counter, 'utf8').trim().split('\n'),
+    [RECIPIENT],
+    'run once, with SOPS_AGE_RECIPIENT set',
+  );
 
   // for another recipient, the command prints nothing usable
   const otherEnc = await source.wrap(ageKey(OTHER_RECIPIENT), key, ctx({}));
@@ -268,14 +292,20 @@ if (process.env.SOPS_AGE_RECIPIENT === process.argv[3]) console.log('# key\\n' +
 });
 
 test('SOPS_AGE_KEY_CMD failures are reported without echoing the command or a secret', async () => {
-  const script = writeFile(path.join(tmpRoot, 'fail.mjs'), `console.error('vault says no to ' + process.env.TEST_IDENTITY); process.exit(3);`);
+  const script = writeFile(
+    path.join(tmpRoot, 'fail.mjs'),
+    `console.error('vault says no to ' + process.env.TEST_IDENTITY); process.exit(3);`,
+  );
   const { env } = isolated({ SOPS_AGE_KEY_CMD: `${process.execPath} ${script} ${ID}`, TEST_IDENTITY: ID });
   const e = await unwrapError(ageKey(RECIPIENT, GO_ENC), env);
   assert.match(e.message, /SOPS_AGE_KEY_CMD \(the command failed \(exit status 3\): vault says no to <redacted>\)/);
   assert.ok(!e.message.includes(ID.slice(16)));
 
   const missing = isolated({ SOPS_AGE_KEY_CMD: 'tsops-no-such-command --flag' }).env;
-  assert.match((await unwrapError(ageKey(RECIPIENT, GO_ENC), missing)).message, /SOPS_AGE_KEY_CMD \(command not found: "tsops-no-such-command"\)/);
+  assert.match(
+    (await unwrapError(ageKey(RECIPIENT, GO_ENC), missing)).message,
+    /SOPS_AGE_KEY_CMD \(command not found: "tsops-no-such-command"\)/,
+  );
   const unclosed = isolated({ SOPS_AGE_KEY_CMD: `echo "${ID}` }).env;
   const u = await unwrapError(ageKey(RECIPIENT, GO_ENC), unclosed);
   assert.match(u.message, /unclosed double quote/);
@@ -290,7 +320,8 @@ test('the default keys file under $XDG_CONFIG_HOME', async () => {
 
 test('the default keys file under the home directory', { skip: process.platform === 'win32' }, async () => {
   const { env, home } = isolated();
-  const cfg = process.platform === 'darwin' ? path.join(home, 'Library', 'Application Support') : path.join(home, '.config');
+  const cfg =
+    process.platform === 'darwin' ? path.join(home, 'Library', 'Application Support') : path.join(home, '.config');
   writeFile(path.join(cfg, 'sops', 'age', 'keys.txt'), `${OTHER_ID}\n${ID}\n`);
   await roundTrip(RECIPIENT, env);
 });
@@ -302,7 +333,10 @@ test('identities are loaded once per environment', async () => {
   fs.rmSync(file);
   await roundTrip(RECIPIENT, env); // still loaded
   await clearAgeIdentityCache();
-  assert.match((await unwrapError(ageKey(RECIPIENT, GO_ENC), env)).message, /SOPS_AGE_KEY_FILE=\S+keys\.txt \(missing\)/);
+  assert.match(
+    (await unwrapError(ageKey(RECIPIENT, GO_ENC), env)).message,
+    /SOPS_AGE_KEY_FILE=\S+keys\.txt \(missing\)/,
+  );
 });
 
 // --- failures --------------------------------------------------------------------------------------
@@ -332,7 +366,10 @@ test('no identities at all, and a malformed identity line', async () => {
   assert.match(bad.message, /SOPS_AGE_KEY_FILE=\S+ \(unusable: line 2 is a malformed age identity/);
   assert.ok(!bad.message.includes('NOTAVALIDKEY'));
 
-  const plugin = await unwrapError(ageKey(RECIPIENT, GO_ENC), isolated({ SOPS_AGE_KEY: 'AGE-PLUGIN-YUBIKEY-1XYZ' }).env);
+  const plugin = await unwrapError(
+    ageKey(RECIPIENT, GO_ENC),
+    isolated({ SOPS_AGE_KEY: 'AGE-PLUGIN-YUBIKEY-1XYZ' }).env,
+  );
   assert.match(plugin.message, /SOPS_AGE_KEY \(0 identities; 1 age plugin identity skipped/);
 });
 
@@ -365,7 +402,10 @@ test('ssh-ed25519 round trip (node-generated PKCS#8 key; SOPS_AGE_SSH_PRIVATE_KE
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const x = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
   const recipient = `ssh-ed25519 ${wire(Buffer.from('ssh-ed25519'), x).toString('base64')} me@host`;
-  const file = writeFile(path.join(tmpRoot, 'pem-ed', 'key'), privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+  const file = writeFile(
+    path.join(tmpRoot, 'pem-ed', 'key'),
+    privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+  );
   await roundTrip(recipient, isolated({ SOPS_AGE_SSH_PRIVATE_KEY_FILE: file }).env);
 });
 
@@ -373,32 +413,48 @@ test('ssh-rsa round trip (node-generated PKCS#1 key)', async () => {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = publicKey.export({ format: 'jwk' });
   const recipient = `ssh-rsa ${wire(Buffer.from('ssh-rsa'), mpint(jwk.e!), mpint(jwk.n!)).toString('base64')}`;
-  const file = writeFile(path.join(tmpRoot, 'pem-rsa', 'key'), privateKey.export({ format: 'pem', type: 'pkcs1' }).toString());
+  const file = writeFile(
+    path.join(tmpRoot, 'pem-rsa', 'key'),
+    privateKey.export({ format: 'pem', type: 'pkcs1' }).toString(),
+  );
   await roundTrip(recipient, isolated({ SOPS_AGE_SSH_PRIVATE_KEY_FILE: file }).env);
 });
 
-test('ssh-keygen keys in ~/.ssh/id_ed25519 and ~/.ssh/id_rsa', { skip: !hasSshKeygen && 'ssh-keygen not installed' }, async () => {
-  const { env, home } = isolated();
-  const ed = sshKeygen(path.join(home, '.ssh', 'id_ed25519'), 'ed25519');
-  const rsa = sshKeygen(path.join(home, '.ssh', 'id_rsa'), 'rsa');
-  const key = dataKey();
-  await roundTrip(ed, env, key);
-  await roundTrip(rsa, env, key);
-  // the age recipient ssh-to-age derives from the Ed25519 key is decrypted by the same key file
-  const seed = (parseSshPrivateKey(fs.readFileSync(path.join(home, '.ssh', 'id_ed25519'), 'utf8')) as { seed: Buffer }).seed;
-  const derived = bech32Encode('age', ed25519ToX25519Public(Buffer.from(ed.split(' ')[1]!, 'base64').subarray(-32)));
-  assert.deepEqual(x25519Base(ed25519SeedToX25519Secret(seed)), ed25519ToX25519Public(Buffer.from(ed.split(' ')[1]!, 'base64').subarray(-32)));
-  await roundTrip(derived, env, key);
-});
+test(
+  'ssh-keygen keys in ~/.ssh/id_ed25519 and ~/.ssh/id_rsa',
+  { skip: !hasSshKeygen && 'ssh-keygen not installed' },
+  async () => {
+    const { env, home } = isolated();
+    const ed = sshKeygen(path.join(home, '.ssh', 'id_ed25519'), 'ed25519');
+    const rsa = sshKeygen(path.join(home, '.ssh', 'id_rsa'), 'rsa');
+    const key = dataKey();
+    await roundTrip(ed, env, key);
+    await roundTrip(rsa, env, key);
+    // the age recipient ssh-to-age derives from the Ed25519 key is decrypted by the same key file
+    const seed = (
+      parseSshPrivateKey(fs.readFileSync(path.join(home, '.ssh', 'id_ed25519'), 'utf8')) as { seed: Buffer }
+    ).seed;
+    const derived = bech32Encode('age', ed25519ToX25519Public(Buffer.from(ed.split(' ')[1]!, 'base64').subarray(-32)));
+    assert.deepEqual(
+      x25519Base(ed25519SeedToX25519Secret(seed)),
+      ed25519ToX25519Public(Buffer.from(ed.split(' ')[1]!, 'base64').subarray(-32)),
+    );
+    await roundTrip(derived, env, key);
+  },
+);
 
-test('a passphrase-protected SSH key is skipped with a clear message', { skip: !hasSshKeygen && 'ssh-keygen not installed' }, async () => {
-  const file = path.join(tmpRoot, 'enc-ssh', 'id');
-  const recipient = sshKeygen(file, 'ed25519', 'correct horse');
-  const enc = await source.wrap(ageKey(recipient), dataKey(), ctx({}));
-  const e = await unwrapError(ageKey(recipient, enc), isolated({ SOPS_AGE_SSH_PRIVATE_KEY_FILE: file }).env);
-  assert.match(e.message, /SOPS_AGE_SSH_PRIVATE_KEY_FILE=\S+ \(passphrase-protected, skipped/);
-  assert.ok(!e.message.includes('correct horse'));
-});
+test(
+  'a passphrase-protected SSH key is skipped with a clear message',
+  { skip: !hasSshKeygen && 'ssh-keygen not installed' },
+  async () => {
+    const file = path.join(tmpRoot, 'enc-ssh', 'id');
+    const recipient = sshKeygen(file, 'ed25519', 'correct horse');
+    const enc = await source.wrap(ageKey(recipient), dataKey(), ctx({}));
+    const e = await unwrapError(ageKey(recipient, enc), isolated({ SOPS_AGE_SSH_PRIVATE_KEY_FILE: file }).env);
+    assert.match(e.message, /SOPS_AGE_SSH_PRIVATE_KEY_FILE=\S+ \(passphrase-protected, skipped/);
+    assert.ok(!e.message.includes('correct horse'));
+  },
+);
 
 test('the wrong SSH key', async () => {
   const { publicKey } = generateKeyPairSync('ed25519');
@@ -407,13 +463,21 @@ test('the wrong SSH key', async () => {
   const enc = await source.wrap(ageKey(recipient), dataKey(), ctx({}));
   const file = writeFile(path.join(tmpRoot, 'wrong-ssh', 'id'), GO_SSH_KEY);
   const e = await unwrapError(ageKey(recipient, enc), isolated({ SOPS_AGE_SSH_PRIVATE_KEY_FILE: file }).env);
-  assert.match(e.message, /^no age identity matches recipient ssh-ed25519 AAAA\S+…\S+: tried SOPS_AGE_SSH_PRIVATE_KEY_FILE=\S+ \(ssh-ed25519 key\)/);
+  assert.match(
+    e.message,
+    /^no age identity matches recipient ssh-ed25519 AAAA\S+…\S+: tried SOPS_AGE_SSH_PRIVATE_KEY_FILE=\S+ \(ssh-ed25519 key\)/,
+  );
 });
 
 // --- helpers ---------------------------------------------------------------------------------------
 
 test('shlexSplit splits like google/shlex', () => {
-  assert.deepEqual(shlexSplit(`op read "op://vault/age key/private" --no-newline`), ['op', 'read', 'op://vault/age key/private', '--no-newline']);
+  assert.deepEqual(shlexSplit(`op read "op://vault/age key/private" --no-newline`), [
+    'op',
+    'read',
+    'op://vault/age key/private',
+    '--no-newline',
+  ]);
   assert.deepEqual(shlexSplit(`a 'b c' d\\ e "f\\"g" h#i # comment`), ['a', 'b c', 'd e', 'f"g', 'h#i']);
   assert.deepEqual(shlexSplit('  '), []);
   assert.throws(() => shlexSplit(`a 'b`), /unclosed single quote/);
@@ -430,10 +494,19 @@ test('real sops decrypts a file whose age data key tsops wrapped', async (t) => 
   const text = fs.readFileSync(fixture, 'utf8');
   const pgpEnc = (parse(text) as { sops: { pgp: Array<{ enc: string }> } }).sops.pgp[0]!.enc;
   const keys = path.join(path.dirname(fixture), 'keys', 'sops_functional_tests_key.asc');
-  const key = await pgp.unwrap({ type: 'pgp', fp: 'FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4', enc: pgpEnc }, ctx({ TSOPS_PGP_PRIVATE_KEYS: keys, SOPS_GPG_EXEC: path.join(tmpRoot, 'no-gpg') }));
+  const key = await pgp.unwrap(
+    { type: 'pgp', fp: 'FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4', enc: pgpEnc },
+    ctx({ TSOPS_PGP_PRIVATE_KEYS: keys, SOPS_GPG_EXEC: path.join(tmpRoot, 'no-gpg') }),
+  );
   const enc = await source.wrap(ageKey(RECIPIENT), key, ctx({}));
-  const indented = enc.split('\n').map((l) => (l ? `            ${l}` : l)).join('\n');
-  const ageFile = text.replace(/ {4}pgp:\n[\s\S]*?fp: \S+\n/, `    age:\n        - recipient: ${RECIPIENT}\n          enc: |\n${indented}`);
+  const indented = enc
+    .split('\n')
+    .map((l) => (l ? `            ${l}` : l))
+    .join('\n');
+  const ageFile = text.replace(
+    / {4}pgp:\n[\s\S]*?fp: \S+\n/,
+    `    age:\n        - recipient: ${RECIPIENT}\n          enc: |\n${indented}`,
+  );
   assert.notEqual(ageFile, text);
   const ok = await sopsDecrypt(ageFile, 'yaml', { SOPS_AGE_KEY: ID });
   assert.equal(ok.error, '');
@@ -441,4 +514,3 @@ test('real sops decrypts a file whose age data key tsops wrapped', async (t) => 
   const wrong = await sopsDecrypt(ageFile, 'yaml', { SOPS_AGE_KEY: OTHER_ID });
   assert.equal(wrong.ok, false);
 });
-

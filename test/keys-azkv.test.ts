@@ -48,8 +48,6 @@ function ctx(env: NodeJS.ProcessEnv = {}): KeyContext {
   };
 }
 
-
-
 before(async () => {
   srv = await startAzureKvServer();
   agent = new https.Agent({ ca: srv.ca });
@@ -142,14 +140,17 @@ test('a wrong client secret: one line naming the key and the sign-in error', asy
   assert.ok(!msg.includes('not-the-secret'));
 });
 
-test('denied by the vault: 403 and the service\'s message', async () => {
+test("denied by the vault: 403 and the service's message", async () => {
   const key = parseAzureKeyUrl(`${srv.url}/keys/sops/${v1}`);
   const src = source();
   key.enc = await src.wrap(key, crypto.randomBytes(32), ctx());
   srv.denied.add('get').add('decrypt');
   try {
     const msg = await failure(src.unwrap(key, ctx()));
-    assert.match(msg, /^failed to decrypt sops data key with Azure Key Vault key '.*\/keys\/sops\/[0-9a-f]+': 403 Forbidden: .*does not have keys decrypt permission/);
+    assert.match(
+      msg,
+      /^failed to decrypt sops data key with Azure Key Vault key '.*\/keys\/sops\/[0-9a-f]+': 403 Forbidden: .*does not have keys decrypt permission/,
+    );
   } finally {
     srv.denied.clear();
   }
@@ -162,8 +163,14 @@ test('an unknown key and a damaged enc name the key', async () => {
     msg,
     `failed to look up the current version of Azure Key Vault key '${srv.url}/keys/nokey/': 404 KeyNotFound: A key with (name/id) nokey was not found in this key vault.`,
   );
-  const damaged = { ...parseAzureKeyUrl(`${srv.url}/keys/sops/${v1}`), enc: crypto.randomBytes(256).toString('base64url') };
-  assert.match(await failure(source().unwrap(damaged, ctx())), /keys\/sops\/[0-9a-f]+': 400 BadParameter: Error decrypting the ciphertext\.$/);
+  const damaged = {
+    ...parseAzureKeyUrl(`${srv.url}/keys/sops/${v1}`),
+    enc: crypto.randomBytes(256).toString('base64url'),
+  };
+  assert.match(
+    await failure(source().unwrap(damaged, ctx())),
+    /keys\/sops\/[0-9a-f]+': 400 BadParameter: Error decrypting the ciphertext\.$/,
+  );
   assert.match(await failure(source().unwrap({ ...damaged, enc: 'not base64!' }, ctx())), /enc is not base64url$/);
 });
 
@@ -171,7 +178,10 @@ test('an unreachable vault: a clear error after the bounded retries', async () =
   const port = await closedPort();
   const key: AzureKvKey = { ...parseAzureKeyUrl(`https://127.0.0.1:${port}/keys/sops/${v1}`) };
   const msg = await failure(source().wrap(key, crypto.randomBytes(32), ctx()));
-  assert.equal(msg, `failed to encrypt sops data key with Azure Key Vault key 'https://127.0.0.1:${port}/keys/sops/${v1}': connect ECONNREFUSED 127.0.0.1:${port}`);
+  assert.equal(
+    msg,
+    `failed to encrypt sops data key with Azure Key Vault key 'https://127.0.0.1:${port}/keys/sops/${v1}': connect ECONNREFUSED 127.0.0.1:${port}`,
+  );
 });
 
 test('a vault that never answers: the operation ends at the timeout', async () => {
@@ -180,7 +190,10 @@ test('a vault that never answers: the operation ends at the timeout', async () =
   srv.hang = true;
   try {
     const msg = await failure(src.wrap(key, crypto.randomBytes(32), ctx()));
-    assert.equal(msg, `failed to encrypt sops data key with Azure Key Vault key '${srv.url}/keys/sops/${v1}': no answer within 0.4 s`);
+    assert.equal(
+      msg,
+      `failed to encrypt sops data key with Azure Key Vault key '${srv.url}/keys/sops/${v1}': no answer within 0.4 s`,
+    );
   } finally {
     srv.hang = false;
   }
@@ -189,12 +202,17 @@ test('a vault that never answers: the operation ends at the timeout', async () =
 test('without disableChallengeResourceVerification the SDK refuses a vault outside vault.azure.net', async () => {
   const key = parseAzureKeyUrl(`${srv.url}/keys/sops/${v1}`);
   const n = srv.calls.length;
-  const msg = await failure(source({ disableChallengeResourceVerification: false }).wrap(key, crypto.randomBytes(32), ctx()));
+  const msg = await failure(
+    source({ disableChallengeResourceVerification: false }).wrap(key, crypto.randomBytes(32), ctx()),
+  );
   assert.match(msg, /The challenge resource 'vault\.azure\.net' does not match the requested domain/);
-  assert.ok(srv.calls.slice(n).every((c) => c.authorization === ''), 'no token was sent');
+  assert.ok(
+    srv.calls.slice(n).every((c) => c.authorization === ''),
+    'no token was sent',
+  );
 });
 
-test('an azure_kv entry in sops\'s layout is read and written back unchanged', () => {
+test("an azure_kv entry in sops's layout is read and written back unchanged", () => {
   const text = `sops:
     azure_kv:
         - created_at: "2025-03-04T05:06:07Z"
@@ -228,7 +246,9 @@ test('a key wrapped here survives the metadata round trip and unwraps', async ()
   const key = parseAzureKeyUrl(`${srv.url}/keys/sops`);
   key.enc = await src.wrap(key, dataKey, ctx());
   key.createdAt = '2025-06-01T00:00:00Z';
-  const text = YAML.stringify({ sops: { azure_kv: [keyToPlain(key)], lastmodified: '2025-06-01T00:00:00Z', mac: '', version: '3.13.2' } });
+  const text = YAML.stringify({
+    sops: { azure_kv: [keyToPlain(key)], lastmodified: '2025-06-01T00:00:00Z', mac: '', version: '3.13.2' },
+  });
   assert.match(text, new RegExp(`version: ${v1}`));
   const back = parseMetadata((YAML.parse(text) as { sops: Plain }).sops).keyGroups[0]![0]!;
   assert.equal(back.type, 'azure_kv');

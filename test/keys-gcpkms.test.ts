@@ -101,23 +101,47 @@ async function rejection(p: Promise<unknown>): Promise<SopsError> {
 test('parseGcpKmsIds: comma-separated, spaces dropped, empty items skipped, bad IDs refused', () => {
   assert.deepEqual(parseGcpKmsIds(`${KEY_A}, ${KEY_B},`), [key(KEY_A), key(KEY_B)]);
   assert.deepEqual(parseGcpKmsIds(''), []);
-  assert.deepEqual(parseGcpKmsIds(' projects/p /locations/l/keyRings/r/cryptoKeys/k'), [key('projects/p/locations/l/keyRings/r/cryptoKeys/k')]);
-  assert.throws(() => parseGcpKmsIds(`${KEY_A},projects/p/locations/l/keyRings/r`), (e: Error) => e instanceof SopsError && /invalid GCP KMS resource ID "projects\/p\/locations\/l\/keyRings\/r"/.test(e.message));
+  assert.deepEqual(parseGcpKmsIds(' projects/p /locations/l/keyRings/r/cryptoKeys/k'), [
+    key('projects/p/locations/l/keyRings/r/cryptoKeys/k'),
+  ]);
+  assert.throws(
+    () => parseGcpKmsIds(`${KEY_A},projects/p/locations/l/keyRings/r`),
+    (e: Error) =>
+      e instanceof SopsError && /invalid GCP KMS resource ID "projects\/p\/locations\/l\/keyRings\/r"/.test(e.message),
+  );
   assert.throws(() => parseGcpKmsIds(`${KEY_A}/cryptoKeyVersions/1`), SopsError);
 });
 
 test('settings: endpoint, universe domain, transport, insecure only on loopback, timeout', () => {
   assert.deepEqual(gcpKmsSettings({}), { transport: 'grpc', insecure: false, timeoutMs: 10_000, attempts: 3 });
-  assert.deepEqual(gcpKmsSettings({ SOPS_GCP_KMS_UNIVERSE_DOMAIN: 'example.com' }).endpoint, { host: 'cloudkms.example.com', port: 443 });
-  const both = gcpKmsSettings({ SOPS_GCP_KMS_UNIVERSE_DOMAIN: 'example.com', SOPS_GCP_KMS_ENDPOINT: 'kms.internal:8443' });
+  assert.deepEqual(gcpKmsSettings({ SOPS_GCP_KMS_UNIVERSE_DOMAIN: 'example.com' }).endpoint, {
+    host: 'cloudkms.example.com',
+    port: 443,
+  });
+  const both = gcpKmsSettings({
+    SOPS_GCP_KMS_UNIVERSE_DOMAIN: 'example.com',
+    SOPS_GCP_KMS_ENDPOINT: 'kms.internal:8443',
+  });
   assert.deepEqual(both.endpoint, { host: 'kms.internal', port: 8443 });
   assert.equal(both.universeDomain, 'example.com');
-  assert.deepEqual(gcpKmsSettings({ SOPS_GCP_KMS_ENDPOINT: '[::1]:9000', TSOPS_GCP_KMS_INSECURE: 'true' }).endpoint, { host: '[::1]', port: 9000 });
+  assert.deepEqual(gcpKmsSettings({ SOPS_GCP_KMS_ENDPOINT: '[::1]:9000', TSOPS_GCP_KMS_INSECURE: 'true' }).endpoint, {
+    host: '[::1]',
+    port: 9000,
+  });
   assert.equal(gcpKmsSettings({ SOPS_GCP_KMS_CLIENT_TYPE: 'REST' }).transport, 'rest');
   assert.equal(gcpKmsSettings({ TSOPS_GCP_KMS_TIMEOUT: '0.25' }).timeoutMs, 250);
-  assert.throws(() => gcpKmsSettings({ SOPS_GCP_KMS_CLIENT_TYPE: 'http' }), /SOPS_GCP_KMS_CLIENT_TYPE must be grpc or rest/);
-  assert.throws(() => gcpKmsSettings({ SOPS_GCP_KMS_ENDPOINT: 'http://x:1/' }), /SOPS_GCP_KMS_ENDPOINT must be host:port/);
-  assert.throws(() => gcpKmsSettings({ SOPS_GCP_KMS_ENDPOINT: 'kms.example.com:443', TSOPS_GCP_KMS_INSECURE: '1' }), /loopback/);
+  assert.throws(
+    () => gcpKmsSettings({ SOPS_GCP_KMS_CLIENT_TYPE: 'http' }),
+    /SOPS_GCP_KMS_CLIENT_TYPE must be grpc or rest/,
+  );
+  assert.throws(
+    () => gcpKmsSettings({ SOPS_GCP_KMS_ENDPOINT: 'http://x:1/' }),
+    /SOPS_GCP_KMS_ENDPOINT must be host:port/,
+  );
+  assert.throws(
+    () => gcpKmsSettings({ SOPS_GCP_KMS_ENDPOINT: 'kms.example.com:443', TSOPS_GCP_KMS_INSECURE: '1' }),
+    /loopback/,
+  );
   assert.throws(() => gcpKmsSettings({ TSOPS_GCP_KMS_INSECURE: '1' }), /loopback/);
   assert.throws(() => gcpKmsSettings({ TSOPS_GCP_KMS_TIMEOUT: 'soon' }), /TSOPS_GCP_KMS_TIMEOUT/);
 });
@@ -144,11 +168,15 @@ test('concurrent calls on one client: a failing key does not disturb the others;
   const logs: string[] = [];
   const c = { ...ctx(), log: (m: string) => logs.push(m) };
   const dataKey = randomBytes(32);
-  const [a, denied, b] = await Promise.allSettled([source.wrap(key(KEY_A), dataKey, c), source.wrap(key(KEY_DENIED), dataKey, c), source.wrap(key(KEY_B), dataKey, c)]);
+  const [a, denied, b] = await Promise.allSettled([
+    source.wrap(key(KEY_A), dataKey, c),
+    source.wrap(key(KEY_DENIED), dataKey, c),
+    source.wrap(key(KEY_B), dataKey, c),
+  ]);
   assert.equal(a.status, 'fulfilled');
   assert.equal(b.status, 'fulfilled');
   assert.equal(denied.status, 'rejected');
-  assert.deepEqual(await source.unwrap(key(KEY_B, (b).value), c), dataKey);
+  assert.deepEqual(await source.unwrap(key(KEY_B, b.value), c), dataKey);
   assert.ok(logs.some((l) => l.includes(KEY_A)));
   assert.ok(logs.every((l) => !l.includes(TOKEN)));
 });
@@ -158,7 +186,10 @@ test('a ciphertext of one key does not decrypt under another', async () => {
   const enc = await source.wrap(key(KEY_A), dataKey, ctx());
   const n = kms.calls.length;
   const e = await rejection(source.unwrap(key(KEY_B, enc), ctx()));
-  assert.match(e.message, /^GCP KMS Decrypt with projects\/tsops-test\/locations\/europe-west1\/keyRings\/sops\/cryptoKeys\/key-b failed: INVALID_ARGUMENT \(code 3\): Decryption failed/);
+  assert.match(
+    e.message,
+    /^GCP KMS Decrypt with projects\/tsops-test\/locations\/europe-west1\/keyRings\/sops\/cryptoKeys\/key-b failed: INVALID_ARGUMENT \(code 3\): Decryption failed/,
+  );
   assert.equal(callsSince(n).length, 1, 'a permanent error is not retried');
   // A tampered ciphertext fails the same way.
   const bad = Buffer.from(enc, 'base64');
@@ -175,13 +206,19 @@ test('a denied key fails with PERMISSION_DENIED, naming the key; an unknown key 
   );
   assert.equal(callsSince(n).length, 1);
   const unknown = 'projects/tsops-test/locations/global/keyRings/sops/cryptoKeys/missing';
-  await assert.rejects(source.wrap(key(unknown), randomBytes(32), ctx()), (err: Error) => err.message.includes(unknown) && /NOT_FOUND \(code 5\)/.test(err.message));
+  await assert.rejects(
+    source.wrap(key(unknown), randomBytes(32), ctx()),
+    (err: Error) => err.message.includes(unknown) && /NOT_FOUND \(code 5\)/.test(err.message),
+  );
 });
 
 test('bad credentials fail with UNAUTHENTICATED and a hint, without a retry', async () => {
   const n = kms.calls.length;
   const e = await rejection(source.wrap(key(KEY_A), randomBytes(32), ctx({ GOOGLE_OAUTH_ACCESS_TOKEN: 'ya29.wrong' })));
-  assert.match(e.message, /^GCP KMS Encrypt with \S+key-a failed: UNAUTHENTICATED \(code 16\): Request had invalid authentication credentials\..*check the credentials/);
+  assert.match(
+    e.message,
+    /^GCP KMS Encrypt with \S+key-a failed: UNAUTHENTICATED \(code 16\): Request had invalid authentication credentials\..*check the credentials/,
+  );
   assert.ok(!e.message.includes('ya29.wrong'), 'the token is not echoed');
   assert.equal(callsSince(n).length, 1);
 });
@@ -191,21 +228,32 @@ test('transient failures are retried, at most 3 tries in all', async () => {
   let n = kms.calls.length;
   kms.failNext(2);
   const enc = await source.wrap(key(KEY_A), dataKey, ctx());
-  assert.deepEqual(callsSince(n).map((c) => c.status), ['UNAVAILABLE', 'UNAVAILABLE', 'OK']);
+  assert.deepEqual(
+    callsSince(n).map((c) => c.status),
+    ['UNAVAILABLE', 'UNAVAILABLE', 'OK'],
+  );
   assert.deepEqual(await source.unwrap(key(KEY_A, enc), ctx()), dataKey);
 
   n = kms.calls.length;
   kms.failNext(3);
   const e = await rejection(source.unwrap(key(KEY_A, enc), ctx()));
-  assert.equal(e.message, `GCP KMS Decrypt with ${KEY_A} failed after 3 attempts: UNAVAILABLE (code 14): The service is currently unavailable.`);
+  assert.equal(
+    e.message,
+    `GCP KMS Decrypt with ${KEY_A} failed after 3 attempts: UNAVAILABLE (code 14): The service is currently unavailable.`,
+  );
   assert.equal(callsSince(n).length, 3);
 });
 
 test('a slow service times out (DEADLINE_EXCEEDED) after the bounded tries', { timeout: 15_000 }, async () => {
   const slow = await startGcpKmsServer({ delayMs: 3_000 });
   try {
-    const e = await rejection(source.wrap(key(KEY_A), randomBytes(32), ctx({ TSOPS_GCP_KMS_TIMEOUT: '0.1' }, slow.endpoint)));
-    assert.match(e.message, new RegExp(`^GCP KMS Encrypt with ${KEY_A} failed after 3 attempts: DEADLINE_EXCEEDED \\(code 4\\)`));
+    const e = await rejection(
+      source.wrap(key(KEY_A), randomBytes(32), ctx({ TSOPS_GCP_KMS_TIMEOUT: '0.1' }, slow.endpoint)),
+    );
+    assert.match(
+      e.message,
+      new RegExp(`^GCP KMS Encrypt with ${KEY_A} failed after 3 attempts: DEADLINE_EXCEEDED \\(code 4\\)`),
+    );
     assert.equal(slow.calls.length, 3);
   } finally {
     await slow.close();
@@ -218,8 +266,18 @@ test('an unreachable endpoint fails with UNAVAILABLE, naming the key', { timeout
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const port = (probe.address() as AddressInfo).port;
   await new Promise<void>((resolve) => probe.close(() => resolve()));
-  const e = await rejection(source.unwrap(key(KEY_A, Buffer.from('x').toString('base64')), ctx({ TSOPS_GCP_KMS_TIMEOUT: '2' }, `127.0.0.1:${port}`)));
-  assert.match(e.message, new RegExp(`^GCP KMS Decrypt with ${KEY_A} failed after 3 attempts: UNAVAILABLE \\(code 14\\): .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`));
+  const e = await rejection(
+    source.unwrap(
+      key(KEY_A, Buffer.from('x').toString('base64')),
+      ctx({ TSOPS_GCP_KMS_TIMEOUT: '2' }, `127.0.0.1:${port}`),
+    ),
+  );
+  assert.match(
+    e.message,
+    new RegExp(
+      `^GCP KMS Decrypt with ${KEY_A} failed after 3 attempts: UNAVAILABLE \\(code 14\\): .*ECONNREFUSED 127\\.0\\.0\\.1:${port}`,
+    ),
+  );
 });
 
 test('GOOGLE_CREDENTIALS as JSON: a service account signs its own JWT, which the server verifies', async () => {
@@ -230,7 +288,13 @@ test('GOOGLE_CREDENTIALS as JSON: a service account signs its own JWT, which the
   const enc = await source.wrap(key(KEY_B), dataKey, c);
   assert.deepEqual(await source.unwrap(key(KEY_B, enc), c), dataKey);
   const calls = callsSince(n);
-  assert.deepEqual(calls.map((x) => [x.status, x.principal]), [['OK', SA_EMAIL], ['OK', SA_EMAIL]]);
+  assert.deepEqual(
+    calls.map((x) => [x.status, x.principal]),
+    [
+      ['OK', SA_EMAIL],
+      ['OK', SA_EMAIL],
+    ],
+  );
   assert.match(calls[0]!.authorization, /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
 });
 
@@ -254,15 +318,29 @@ test('GOOGLE_CREDENTIALS as a path: an external account trades its subject token
     const c = ctx({ GOOGLE_CREDENTIALS: credFile, GOOGLE_OAUTH_ACCESS_TOKEN: undefined });
     const enc = await source.wrap(key(KEY_A), dataKey, c);
     assert.deepEqual(await source.unwrap(key(KEY_A, enc), c), dataKey);
-    assert.deepEqual(callsSince(n).map((x) => [x.status, x.authorization]), [['OK', 'Bearer sts-issued-token'], ['OK', 'Bearer sts-issued-token']]);
+    assert.deepEqual(
+      callsSince(n).map((x) => [x.status, x.authorization]),
+      [
+        ['OK', 'Bearer sts-issued-token'],
+        ['OK', 'Bearer sts-issued-token'],
+      ],
+    );
     assert.ok(sts.exchanges.length >= 1 && sts.exchanges.every((t) => t === 'subject-token-from-idp'));
 
     // The STS refusing the subject token is reported as such (another credential file: clients,
     // and the tokens they hold, are kept per credentials).
     writeFileSync(join(dir, 'stale-subject-token'), 'stale-token');
     const staleFile = join(dir, 'external-account-stale.json');
-    writeFileSync(staleFile, JSON.stringify({ ...JSON.parse(readFileSync(credFile, 'utf8')), credential_source: { file: join(dir, 'stale-subject-token') } }));
-    const e = await rejection(source.wrap(key(KEY_A), dataKey, ctx({ GOOGLE_CREDENTIALS: staleFile, GOOGLE_OAUTH_ACCESS_TOKEN: undefined })));
+    writeFileSync(
+      staleFile,
+      JSON.stringify({
+        ...JSON.parse(readFileSync(credFile, 'utf8')),
+        credential_source: { file: join(dir, 'stale-subject-token') },
+      }),
+    );
+    const e = await rejection(
+      source.wrap(key(KEY_A), dataKey, ctx({ GOOGLE_CREDENTIALS: staleFile, GOOGLE_OAUTH_ACCESS_TOKEN: undefined })),
+    );
     assert.match(e.message, new RegExp(`^GCP KMS Encrypt with ${KEY_A} failed.*invalid_grant`));
   } finally {
     await sts.close();
@@ -277,14 +355,25 @@ test('Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS names a se
   const c = ctx({ GOOGLE_OAUTH_ACCESS_TOKEN: undefined, GOOGLE_APPLICATION_CREDENTIALS: file });
   const enc = await source.wrap(key(KEY_A), dataKey, c);
   assert.deepEqual(await source.unwrap(key(KEY_A, enc), c), dataKey);
-  assert.deepEqual(callsSince(n).map((x) => x.principal), [SA_EMAIL, SA_EMAIL]);
-  const missing = await rejection(source.wrap(key(KEY_A), dataKey, ctx({ GOOGLE_OAUTH_ACCESS_TOKEN: undefined, GOOGLE_APPLICATION_CREDENTIALS: join(dir, 'nope.json') })));
+  assert.deepEqual(
+    callsSince(n).map((x) => x.principal),
+    [SA_EMAIL, SA_EMAIL],
+  );
+  const missing = await rejection(
+    source.wrap(
+      key(KEY_A),
+      dataKey,
+      ctx({ GOOGLE_OAUTH_ACCESS_TOKEN: undefined, GOOGLE_APPLICATION_CREDENTIALS: join(dir, 'nope.json') }),
+    ),
+  );
   assert.match(missing.message, /GOOGLE_APPLICATION_CREDENTIALS does not exist/);
 });
 
 test('GOOGLE_CREDENTIALS that is neither a file nor JSON is refused without echoing it', async () => {
   const n = kms.calls.length;
-  const e = await rejection(source.wrap(key(KEY_A), randomBytes(32), ctx({ GOOGLE_CREDENTIALS: 'secret-looking-value' })));
+  const e = await rejection(
+    source.wrap(key(KEY_A), randomBytes(32), ctx({ GOOGLE_CREDENTIALS: 'secret-looking-value' })),
+  );
   assert.match(e.message, /GOOGLE_CREDENTIALS \(neither an existing file nor JSON\) does not hold JSON credentials/);
   assert.ok(!e.message.includes('secret-looking-value'));
   assert.equal(callsSince(n).length, 0);
@@ -307,7 +396,13 @@ test('the default transport: gRPC over TLS, credentials sent as gRPC call creden
     const c = ctx({ TSOPS_GCP_KMS_INSECURE: undefined }, secure.endpoint.replace('127.0.0.1', 'localhost'));
     const enc = await source.wrap(key(KEY_A), dataKey, c);
     assert.deepEqual(await source.unwrap(key(KEY_A, enc), c), dataKey);
-    assert.deepEqual(secure.calls.map((x) => [x.method, x.authorization]), [['Encrypt', `Bearer ${TOKEN}`], ['Decrypt', `Bearer ${TOKEN}`]]);
+    assert.deepEqual(
+      secure.calls.map((x) => [x.method, x.authorization]),
+      [
+        ['Encrypt', `Bearer ${TOKEN}`],
+        ['Decrypt', `Bearer ${TOKEN}`],
+      ],
+    );
   } finally {
     await secure.close();
   }
@@ -321,13 +416,21 @@ test('SOPS_GCP_KMS_CLIENT_TYPE=rest: the same calls over the REST binding', asyn
   assert.deepEqual(await source.unwrap(key(KEY_A, enc), c), dataKey);
   // A ciphertext made over REST decrypts over gRPC: the same service.
   assert.deepEqual(await source.unwrap(key(KEY_A, enc), ctx()), dataKey);
-  assert.deepEqual(callsSince(n).map((x) => [x.method, x.transport, x.authorization]), [
-    ['Encrypt', 'rest', `Bearer ${TOKEN}`],
-    ['Decrypt', 'rest', `Bearer ${TOKEN}`],
-    ['Decrypt', 'grpc', `Bearer ${TOKEN}`],
-  ]);
+  assert.deepEqual(
+    callsSince(n).map((x) => [x.method, x.transport, x.authorization]),
+    [
+      ['Encrypt', 'rest', `Bearer ${TOKEN}`],
+      ['Decrypt', 'rest', `Bearer ${TOKEN}`],
+      ['Decrypt', 'grpc', `Bearer ${TOKEN}`],
+    ],
+  );
   const e = await rejection(source.wrap(key(KEY_DENIED), dataKey, c));
-  assert.match(e.message, new RegExp(`^GCP KMS Encrypt with ${KEY_DENIED} failed: PERMISSION_DENIED \\(code 7, HTTP 403\\): Permission 'cloudkms`));
+  assert.match(
+    e.message,
+    new RegExp(
+      `^GCP KMS Encrypt with ${KEY_DENIED} failed: PERMISSION_DENIED \\(code 7, HTTP 403\\): Permission 'cloudkms`,
+    ),
+  );
 });
 
 // sops 3.13.2's layout for a file with one GCP KMS key (keys sorted, timestamps quoted).
@@ -367,7 +470,9 @@ test('a key wrapped here survives the metadata round trip and unwraps', async ()
   const [k] = parseGcpKmsIds(KEY_B);
   k!.enc = await source.wrap(k!, dataKey, ctx());
   k!.createdAt = '2025-01-02T03:04:05Z';
-  const text = YAML.stringify({ sops: { gcp_kms: [keyToPlain(k!)], lastmodified: '2025-01-02T03:04:05Z', mac: '', version: '3.13.2' } });
+  const text = YAML.stringify({
+    sops: { gcp_kms: [keyToPlain(k!)], lastmodified: '2025-01-02T03:04:05Z', mac: '', version: '3.13.2' },
+  });
   const back = parseMetadata(YAML.parse(text).sops).keyGroups[0]![0] as GcpKmsKey;
   assert.deepEqual(back, k);
   assert.deepEqual(await source.unwrap(back, ctx()), dataKey);

@@ -16,7 +16,10 @@ import { startVaultServer, type VaultServer } from './servers/vault.js';
 let srv: VaultServer;
 let home: string;
 const src = createVaultSource({ retryDelayMs: 5, maxRetries: 0 });
-const ctx = (env: NodeJS.ProcessEnv): KeyContext => ({ env: { HOME: home, VAULT_TOKEN: srv.token, ...env }, log: () => {} });
+const ctx = (env: NodeJS.ProcessEnv): KeyContext => ({
+  env: { HOME: home, VAULT_TOKEN: srv.token, ...env },
+  log: () => {},
+});
 
 before(async () => {
   srv = await startVaultServer();
@@ -29,16 +32,55 @@ after(async () => {
 
 test('the allowlist rule: all (default), none, prefixes of the address with a slash added', () => {
   const a = 'https://vault.example.com:8200';
-  for (const allowed of [undefined, '', 'all', ' all ', 'https://vault.example.com:8200/', 'https://vault.example.com:8200', 'https://vault.example.com', 'http://x/, https://vault.example.com:8200/']) {
-    assert.equal(vaultAllowlistProblem(a, allowed === undefined ? {} : { SOPS_HC_VAULT_ALLOWLIST: allowed }), undefined, String(allowed));
+  for (const allowed of [
+    undefined,
+    '',
+    'all',
+    ' all ',
+    'https://vault.example.com:8200/',
+    'https://vault.example.com:8200',
+    'https://vault.example.com',
+    'http://x/, https://vault.example.com:8200/',
+  ]) {
+    assert.equal(
+      vaultAllowlistProblem(a, allowed === undefined ? {} : { SOPS_HC_VAULT_ALLOWLIST: allowed }),
+      undefined,
+      String(allowed),
+    );
   }
-  assert.equal(vaultAllowlistProblem(`${a}/`, { SOPS_HC_VAULT_ALLOWLIST: `${a}/` }), undefined, 'a trailing slash in the file changes nothing');
-  for (const refused of ['none', 'https://vault.example.com:8200/v1/', 'https://vault.example.com:82/', 'http://vault.example.com:8200/', 'https://other/', ',', ' , ']) {
-    assert.match(vaultAllowlistProblem(a, { SOPS_HC_VAULT_ALLOWLIST: refused }) ?? '', /SOPS_HC_VAULT_ALLOWLIST/, refused);
+  assert.equal(
+    vaultAllowlistProblem(`${a}/`, { SOPS_HC_VAULT_ALLOWLIST: `${a}/` }),
+    undefined,
+    'a trailing slash in the file changes nothing',
+  );
+  for (const refused of [
+    'none',
+    'https://vault.example.com:8200/v1/',
+    'https://vault.example.com:82/',
+    'http://vault.example.com:8200/',
+    'https://other/',
+    ',',
+    ' , ',
+  ]) {
+    assert.match(
+      vaultAllowlistProblem(a, { SOPS_HC_VAULT_ALLOWLIST: refused }) ?? '',
+      /SOPS_HC_VAULT_ALLOWLIST/,
+      refused,
+    );
   }
   // with the slash, a prefix names one server: a look-alike host is not allowed
-  assert.notEqual(vaultAllowlistProblem('https://vault.example.com.evil.test', { SOPS_HC_VAULT_ALLOWLIST: 'https://vault.example.com/' }), undefined);
-  assert.notEqual(vaultAllowlistProblem('https://vault.example.com:8201', { SOPS_HC_VAULT_ALLOWLIST: 'https://vault.example.com:8200/' }), undefined);
+  assert.notEqual(
+    vaultAllowlistProblem('https://vault.example.com.evil.test', {
+      SOPS_HC_VAULT_ALLOWLIST: 'https://vault.example.com/',
+    }),
+    undefined,
+  );
+  assert.notEqual(
+    vaultAllowlistProblem('https://vault.example.com:8201', {
+      SOPS_HC_VAULT_ALLOWLIST: 'https://vault.example.com:8200/',
+    }),
+    undefined,
+  );
 });
 
 test('a Vault outside the allowlist receives no connection at all, for wrap and unwrap', async () => {
@@ -47,13 +89,19 @@ test('a Vault outside the allowlist receives no connection at all, for wrap and 
   const connections = srv.connections;
   const calls = srv.calls.length;
   for (const list of ['none', `http://localhost:${port}/`, 'https://127.0.0.1/', `http://127.0.0.1:${port}0/`]) {
-    await assert.rejects(src.wrap({ ...key }, crypto.randomBytes(32), ctx({ SOPS_HC_VAULT_ALLOWLIST: list })), (e: unknown) => {
-      assert.ok(e instanceof Error);
-      assert.match(e.message, /refused: .*SOPS_HC_VAULT_ALLOWLIST/);
-      assert.ok(!e.message.includes(srv.token), 'the token is not in the message');
-      return true;
-    });
-    await assert.rejects(src.unwrap({ ...key, enc: 'vault:v1:AAAA' }, ctx({ SOPS_HC_VAULT_ALLOWLIST: list })), /SOPS_HC_VAULT_ALLOWLIST/);
+    await assert.rejects(
+      src.wrap({ ...key }, crypto.randomBytes(32), ctx({ SOPS_HC_VAULT_ALLOWLIST: list })),
+      (e: unknown) => {
+        assert.ok(e instanceof Error);
+        assert.match(e.message, /refused: .*SOPS_HC_VAULT_ALLOWLIST/);
+        assert.ok(!e.message.includes(srv.token), 'the token is not in the message');
+        return true;
+      },
+    );
+    await assert.rejects(
+      src.unwrap({ ...key, enc: 'vault:v1:AAAA' }, ctx({ SOPS_HC_VAULT_ALLOWLIST: list })),
+      /SOPS_HC_VAULT_ALLOWLIST/,
+    );
   }
   assert.equal(srv.connections, connections, 'no TCP connection reached the server');
   assert.equal(srv.calls.length, calls);
@@ -79,7 +127,10 @@ test('a redirect to a server outside the allowlist is not followed', async () =>
   try {
     const key = parseVaultUri(`${standbyUrl}/v1/transit/keys/sops`);
     const connections = srv.connections;
-    await assert.rejects(src.wrap(key, crypto.randomBytes(32), ctx({ SOPS_HC_VAULT_ALLOWLIST: `${standbyUrl}/` })), /refused to follow the redirect to .*SOPS_HC_VAULT_ALLOWLIST/);
+    await assert.rejects(
+      src.wrap(key, crypto.randomBytes(32), ctx({ SOPS_HC_VAULT_ALLOWLIST: `${standbyUrl}/` })),
+      /refused to follow the redirect to .*SOPS_HC_VAULT_ALLOWLIST/,
+    );
     assert.equal(srv.connections, connections);
     // allowed, the same redirect is followed
     await src.wrap(key, crypto.randomBytes(32), ctx({ SOPS_HC_VAULT_ALLOWLIST: `${standbyUrl}/,${srv.url}/` }));
@@ -101,7 +152,9 @@ test('tsops decrypt: a file naming a Vault outside the allowlist fails with exit
   const encFile = path.join(dir, 'secret.enc.yaml');
   fs.writeFileSync(encFile, enc.stdout);
   const connections = srv.connections;
-  const refused = await run(['decrypt', encFile], { env: { ...env, SOPS_HC_VAULT_ALLOWLIST: 'https://vault.example.com/' } });
+  const refused = await run(['decrypt', encFile], {
+    env: { ...env, SOPS_HC_VAULT_ALLOWLIST: 'https://vault.example.com/' },
+  });
   assert.equal(refused.code, 128, refused.stderr);
   assert.match(refused.stderr, /SOPS_HC_VAULT_ALLOWLIST/);
   assert.doesNotMatch(refused.stdout + refused.stderr, /hunter2/);

@@ -30,8 +30,6 @@ function keyFor(url: string, engine = 'transit', name = 'sops'): VaultKey {
   return { type: 'hc_vault', vaultAddress: url, enginePath: engine, keyName: name, enc: '' };
 }
 
-
-
 before(async () => {
   srv = await startVaultServer();
   home = fs.mkdtempSync(path.join(os.tmpdir(), 'tsops-vault-home-'));
@@ -61,7 +59,10 @@ test('parseVaultUris splits URIs as sops does', () => {
   assert.equal(b!.keyName, 'k2');
   assert.equal(vaultKeyUri(a!), 'http://127.0.0.1:8200/v1/team/a/transit/keys/k1');
   assert.deepEqual(parseVaultUris(''), []);
-  assert.throws(() => parseVaultUri('https://vault.example.com/prefix/v1/transit/keys/k'), /prefixed URL is not supported/);
+  assert.throws(
+    () => parseVaultUri('https://vault.example.com/prefix/v1/transit/keys/k'),
+    /prefixed URL is not supported/,
+  );
   assert.throws(() => parseVaultUri('https://vault.example.com:8200/v1/transit'), /not seem to be formatted correctly/);
   assert.throws(() => parseVaultUri('vault.example.com:8200/v1/transit/keys/k'), /missing scheme/);
 });
@@ -101,7 +102,9 @@ test('the token comes from ~/.vault-token when VAULT_TOKEN is unset, and VAULT_T
     const key = keyFor(srv.url);
     await src.wrap(key, crypto.randomBytes(32), { env: { HOME: h }, log: () => {} });
     assert.equal(srv.calls.at(-1)!.token, srv.token);
-    const msg = await failure(src.wrap(key, crypto.randomBytes(32), { env: { HOME: h, VAULT_TOKEN: 'hvs.other' }, log: () => {} }));
+    const msg = await failure(
+      src.wrap(key, crypto.randomBytes(32), { env: { HOME: h, VAULT_TOKEN: 'hvs.other' }, log: () => {} }),
+    );
     assert.equal(srv.calls.at(-1)!.token, 'hvs.other');
     assert.match(msg, /403 permission denied/);
   } finally {
@@ -109,10 +112,13 @@ test('the token comes from ~/.vault-token when VAULT_TOKEN is unset, and VAULT_T
   }
 });
 
-test('a wrong token gives one line naming the key and Vault\'s error', async () => {
+test("a wrong token gives one line naming the key and Vault's error", async () => {
   const key = keyFor(srv.url);
   const msg = await failure(src.wrap(key, crypto.randomBytes(32), ctx({ VAULT_TOKEN: 'hvs.wrong' })));
-  assert.equal(msg, `failed to encrypt sops data key with Vault transit key '${srv.url}/v1/transit/keys/sops': 403 permission denied`);
+  assert.equal(
+    msg,
+    `failed to encrypt sops data key with Vault transit key '${srv.url}/v1/transit/keys/sops': 403 permission denied`,
+  );
   assert.ok(!msg.includes('hvs.wrong'));
 });
 
@@ -128,12 +134,18 @@ test('denied decrypt, and a ciphertext Vault rejects, name the key', async () =>
   srv.deny = true;
   try {
     const msg = await failure(src.unwrap(key, ctx({ VAULT_TOKEN: srv.token })));
-    assert.match(msg, /^failed to decrypt sops data key with Vault transit key '.*\/v1\/transit\/keys\/sops': 403 permission denied$/);
+    assert.match(
+      msg,
+      /^failed to decrypt sops data key with Vault transit key '.*\/v1\/transit\/keys\/sops': 403 permission denied$/,
+    );
   } finally {
     srv.deny = false;
   }
   const bad = { ...key, enc: 'vault:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
-  assert.match(await failure(src.unwrap(bad, ctx({ VAULT_TOKEN: srv.token }))), /400 cipher: message authentication failed$/);
+  assert.match(
+    await failure(src.unwrap(bad, ctx({ VAULT_TOKEN: srv.token }))),
+    /400 cipher: message authentication failed$/,
+  );
 });
 
 test('VAULT_NAMESPACE is sent as X-Vault-Namespace', async () => {
@@ -153,10 +165,14 @@ test('VAULT_NAMESPACE is sent as X-Vault-Namespace', async () => {
   }
 });
 
-test('VAULT_ADDR does not redirect a key (the key\'s address wins, as in sops); VAULT_AGENT_ADDR does', async () => {
+test("VAULT_ADDR does not redirect a key (the key's address wins, as in sops); VAULT_AGENT_ADDR does", async () => {
   const port = await closedPort();
   const n = srv.calls.length;
-  await src.wrap(keyFor(srv.url), crypto.randomBytes(32), ctx({ VAULT_TOKEN: srv.token, VAULT_ADDR: `http://127.0.0.1:${port}` }));
+  await src.wrap(
+    keyFor(srv.url),
+    crypto.randomBytes(32),
+    ctx({ VAULT_TOKEN: srv.token, VAULT_ADDR: `http://127.0.0.1:${port}` }),
+  );
   assert.equal(srv.calls.length, n + 1);
   const elsewhere = keyFor(`http://127.0.0.1:${port}`);
   await src.wrap(elsewhere, crypto.randomBytes(32), ctx({ VAULT_TOKEN: srv.token, VAULT_AGENT_ADDR: srv.url }));
@@ -166,7 +182,9 @@ test('VAULT_ADDR does not redirect a key (the key\'s address wins, as in sops); 
 test('an unreachable Vault: a clear error after the bounded retries', async () => {
   const port = await closedPort();
   const key = keyFor(`http://127.0.0.1:${port}`);
-  const msg = await failure(src.wrap(key, crypto.randomBytes(32), ctx({ VAULT_TOKEN: srv.token, VAULT_MAX_RETRIES: '1' })));
+  const msg = await failure(
+    src.wrap(key, crypto.randomBytes(32), ctx({ VAULT_TOKEN: srv.token, VAULT_MAX_RETRIES: '1' })),
+  );
   assert.equal(
     msg,
     `failed to encrypt sops data key with Vault transit key 'http://127.0.0.1:${port}/v1/transit/keys/sops': connect ECONNREFUSED 127.0.0.1:${port} (after 2 attempts)`,
@@ -178,7 +196,11 @@ test('a Vault that never answers: the per-attempt timeout ends the call', async 
   srv.hang = true;
   try {
     const msg = await failure(
-      src.wrap(keyFor(srv.url), crypto.randomBytes(32), ctx({ VAULT_TOKEN: srv.token, VAULT_CLIENT_TIMEOUT: '200ms', VAULT_MAX_RETRIES: '1' })),
+      src.wrap(
+        keyFor(srv.url),
+        crypto.randomBytes(32),
+        ctx({ VAULT_TOKEN: srv.token, VAULT_CLIENT_TIMEOUT: '200ms', VAULT_MAX_RETRIES: '1' }),
+      ),
     );
     assert.match(msg, /'.*\/v1\/transit\/keys\/sops': no answer within 0\.2 s \(after 2 attempts\)$/);
     assert.equal(srv.calls.length, n + 2);
@@ -224,7 +246,7 @@ test('HTTPS: VAULT_CACERT is trusted; without it the certificate is refused', as
   }
 });
 
-test('an hc_vault entry in sops\'s layout is read and written back unchanged', () => {
+test("an hc_vault entry in sops's layout is read and written back unchanged", () => {
   const text = `sops:
     hc_vault:
         - created_at: "2025-02-08T10:57:10Z"
@@ -258,7 +280,9 @@ test('a key wrapped here survives the metadata round trip and unwraps', async ()
   const key = parseVaultUri(`${srv.url}/v1/transit/keys/meta`);
   key.enc = await src.wrap(key, dataKey, ctx({ VAULT_TOKEN: srv.token }));
   key.createdAt = '2025-06-01T00:00:00Z';
-  const text = YAML.stringify({ sops: { hc_vault: [keyToPlain(key)], lastmodified: '2025-06-01T00:00:00Z', mac: '', version: '3.13.2' } });
+  const text = YAML.stringify({
+    sops: { hc_vault: [keyToPlain(key)], lastmodified: '2025-06-01T00:00:00Z', mac: '', version: '3.13.2' },
+  });
   const back = parseMetadata((YAML.parse(text) as { sops: Plain }).sops).keyGroups[0]![0]!;
   assert.equal(back.type, 'hc_vault');
   assert.deepEqual(await src.unwrap(back, ctx({ VAULT_TOKEN: srv.token })), dataKey);
@@ -271,14 +295,19 @@ function fixturesDir(): string | undefined {
 test('real sops decrypts a file whose only key is an hc_vault key wrapped here', async (t) => {
   const fixtures = fixturesDir();
   if (!fixtures) return t.skip('fixtures/sops-3.13.2 not found');
-  if (!(await oracleAvailable())) return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown reason'}`);
+  if (!(await oracleAvailable()))
+    return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown reason'}`);
   // The data key of a real sops file, from its PGP entry (the test key has no passphrase).
   const doc = YAML.parseDocument(fs.readFileSync(path.join(fixtures, 'format.enc.yaml'), 'utf8'));
   const armoredMessage = doc.getIn(['sops', 'pgp', 0, 'enc']) as string;
   const decryptionKeys = await openpgp.readPrivateKeys({
     armoredKeys: fs.readFileSync(path.join(fixtures, 'keys', 'sops_functional_tests_key.asc'), 'utf8'),
   });
-  const { data } = await openpgp.decrypt({ message: await openpgp.readMessage({ armoredMessage }), decryptionKeys, format: 'binary' });
+  const { data } = await openpgp.decrypt({
+    message: await openpgp.readMessage({ armoredMessage }),
+    decryptionKeys,
+    format: 'binary',
+  });
   const dataKey = Buffer.from(data as Uint8Array);
   assert.equal(dataKey.length, 32);
   // Swap the PGP entry for an hc_vault one that tsops wrapped through the loopback Vault.
@@ -290,7 +319,9 @@ test('real sops decrypts a file whose only key is an hc_vault key wrapped here',
   const n = srv.calls.length;
   const r = await sopsDecrypt(doc.toString(), 'yaml', { VAULT_TOKEN: srv.token, VAULT_NAMESPACE: 'oracle-ns' });
   assert.ok(r.ok, r.error);
-  const expected = JSON.parse(fs.readFileSync(path.join(fixtures, 'expected', 'format.enc.yaml.json'), 'utf8')) as unknown;
+  const expected = JSON.parse(
+    fs.readFileSync(path.join(fixtures, 'expected', 'format.enc.yaml.json'), 'utf8'),
+  ) as unknown;
   assert.deepEqual(JSON.parse(r.output), expected);
   // What real sops's Vault client sent, for comparison with ours.
   const call = srv.calls.slice(n).find((c) => c.path === '/v1/team/sops/decrypt/oracle');

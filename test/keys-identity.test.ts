@@ -27,7 +27,11 @@ const flags = (o: Partial<CliOptions>) => o as CliOptions;
 describe('Azure Key Vault lists: an empty entry is an error, as sops', () => {
   it('through the key flags (--azure-kv, SOPS_AZURE_KEYVAULT_URLS)', async () => {
     for (const list of [`${AZ},,${AZ}`, `${AZ},`, `${AZ}, `]) {
-      await assert.rejects(keysFromFlags(flags({ azureKv: list })), (e: unknown) => e instanceof SopsError && /could not parse ""/.test(e.message), list);
+      await assert.rejects(
+        keysFromFlags(flags({ azureKv: list })),
+        (e: unknown) => e instanceof SopsError && /could not parse ""/.test(e.message),
+        list,
+      );
     }
     assert.equal((await keysFromFlags(flags({ azureKv: ` ${AZ} ` }))).length, 1);
   });
@@ -37,15 +41,20 @@ describe('Azure Key Vault lists: an empty entry is an error, as sops', () => {
     assert.deepEqual(await keysFromSpecs({ azureKv: '' }), []);
   });
 
-  it('through .sops.yaml (a rule\'s azure_keyvault, as a string or a list item)', () => {
+  it("through .sops.yaml (a rule's azure_keyvault, as a string or a list item)", () => {
     for (const v of [`"${AZ},,${AZ}"`, `["${AZ},"]`]) {
       assert.throws(
         () => matchRule(parseConfig(`creation_rules:\n  - azure_keyvault: ${v}\n`, '/x/.sops.yaml'), '/x/a.yaml'),
-        (e: unknown) => e instanceof SopsError && /azure_keyvault/.test(e.message) && /could not parse ""/.test(e.message),
+        (e: unknown) =>
+          e instanceof SopsError && /azure_keyvault/.test(e.message) && /could not parse ""/.test(e.message),
         v,
       );
     }
-    assert.equal(parseConfig(`creation_rules:\n  - azure_keyvault: "${AZ}, ${AZ}2"\n`, '/x/.sops.yaml').creationRules[0]!.keyGroups[0]!.length, 2);
+    assert.equal(
+      parseConfig(`creation_rules:\n  - azure_keyvault: "${AZ}, ${AZ}2"\n`, '/x/.sops.yaml').creationRules[0]!
+        .keyGroups[0]!.length,
+      2,
+    );
   });
 });
 
@@ -64,7 +73,10 @@ describe('an empty --encryption-context is no context (sops: nil)', () => {
   });
 
   it('a malformed context is exit code 6', async () => {
-    await assert.rejects(keysFromFlags(flags({ kms: ARN, encryptionContext: 'a:b:c' })), (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorInvalidKMSEncryptionContextFormat);
+    await assert.rejects(
+      keysFromFlags(flags({ kms: ARN, encryptionContext: 'a:b:c' })),
+      (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorInvalidKMSEncryptionContextFormat,
+    );
   });
 });
 
@@ -80,7 +92,10 @@ describe('one bech32 decoder, one age recipient parser', () => {
     };
     walk(join(ROOT, 'src'));
     const holders = files.filter((f) => /0x3b6a57b2/i.test(readFileSync(f, 'utf8')));
-    assert.deepEqual(holders.map((f) => f.slice(ROOT.length + 1)), ['src/keys/age/bech32.ts']);
+    assert.deepEqual(
+      holders.map((f) => f.slice(ROOT.length + 1)),
+      ['src/keys/age/bech32.ts'],
+    );
   });
 
   it('plugin recipients are accepted by the key flags and .sops.yaml alike', async () => {
@@ -92,7 +107,13 @@ describe('one bech32 decoder, one age recipient parser', () => {
 });
 
 describe('one "same key?" rule: keyId', () => {
-  const az = (vaultUrl: string, version = 'v1'): AzureKvKey => ({ type: 'azure_kv', vaultUrl, name: 'k', version, enc: 'x' });
+  const az = (vaultUrl: string, version = 'v1'): AzureKvKey => ({
+    type: 'azure_kv',
+    vaultUrl,
+    name: 'k',
+    version,
+    enc: 'x',
+  });
 
   it('Azure vault URLs compare case-insensitively and without trailing slashes everywhere', () => {
     const a = az('https://V.vault.azure.net');
@@ -118,7 +139,9 @@ describe('one "same key?" rule: keyId', () => {
 
   it('PGP fingerprints ignore case and spaces; age bech32 ignores case; SSH keys ignore the comment', () => {
     assert.ok(sameKey({ type: 'pgp', fp: 'fbc7 b9e2', enc: '' }, { type: 'pgp', fp: 'FBC7B9E2', enc: 'x' }));
-    assert.ok(sameKey({ type: 'age', recipient: AGE1, enc: '' }, { type: 'age', recipient: AGE1.toUpperCase(), enc: '' }));
+    assert.ok(
+      sameKey({ type: 'age', recipient: AGE1, enc: '' }, { type: 'age', recipient: AGE1.toUpperCase(), enc: '' }),
+    );
     const ssh = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG9AbvSfnsWzpb6OhLuEvGZhu0MKUwP3nGu4jBFjwAEI';
     assert.ok(sameKey({ type: 'age', recipient: `${ssh} me@host`, enc: '' }, { type: 'age', recipient: ssh, enc: '' }));
     assert.ok(!sameKey({ type: 'age', recipient: AGE1, enc: '' }, { type: 'pgp', fp: AGE1, enc: '' }));
@@ -126,8 +149,14 @@ describe('one "same key?" rule: keyId', () => {
 
   it('describes and prints keys as sops does', () => {
     assert.equal(keyString(az('https://v.vault.azure.net/')), 'https://v.vault.azure.net/keys/k/v1');
-    assert.equal(describeKey({ type: 'kms', arn: ARN, role: 'arn:aws:iam::1:role/r', enc: '' }), `kms ${ARN}+arn:aws:iam::1:role/r`);
-    assert.equal(keyString({ type: 'kms', arn: ARN, context: { b: '2', a: '1' }, enc: '' }), `${ARN} (context: a:1,b:2)`);
+    assert.equal(
+      describeKey({ type: 'kms', arn: ARN, role: 'arn:aws:iam::1:role/r', enc: '' }),
+      `kms ${ARN}+arn:aws:iam::1:role/r`,
+    );
+    assert.equal(
+      keyString({ type: 'kms', arn: ARN, context: { b: '2', a: '1' }, enc: '' }),
+      `${ARN} (context: a:1,b:2)`,
+    );
   });
 });
 
@@ -136,18 +165,40 @@ describe('metadata entries: each key type owns its fields', () => {
     const keys: MasterKey[] = [
       { type: 'age', recipient: AGE1, enc: 'E' },
       { type: 'pgp', fp: 'FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4', enc: 'E', createdAt: '2024-01-01T00:00:00Z' },
-      { type: 'kms', arn: ARN, role: 'arn:aws:iam::1:role/r', context: { b: '2', a: '1' }, awsProfile: 'p', enc: 'E', createdAt: 'T' },
+      {
+        type: 'kms',
+        arn: ARN,
+        role: 'arn:aws:iam::1:role/r',
+        context: { b: '2', a: '1' },
+        awsProfile: 'p',
+        enc: 'E',
+        createdAt: 'T',
+      },
       { type: 'gcp_kms', resourceId: 'projects/p/locations/l/keyRings/r/cryptoKeys/k', enc: 'E', createdAt: 'T' },
       { type: 'azure_kv', vaultUrl: 'https://v.vault.azure.net', name: 'k', version: 'v', enc: 'E', createdAt: 'T' },
-      { type: 'hc_vault', vaultAddress: 'http://127.0.0.1:8200', enginePath: 'team/transit', keyName: 'k', enc: 'E', createdAt: 'T' },
+      {
+        type: 'hc_vault',
+        vaultAddress: 'http://127.0.0.1:8200',
+        enginePath: 'team/transit',
+        keyName: 'k',
+        enc: 'E',
+        createdAt: 'T',
+      },
     ];
     const names = keys.map((k) => Object.keys(keyToMap(k)).join(','));
-    assert.deepEqual(names, ['recipient', 'fp', 'arn,role,context,aws_profile', 'resource_id', 'vault_url,name,version', 'vault_address,engine_path,key_name']);
+    assert.deepEqual(names, [
+      'recipient',
+      'fp',
+      'arn,role,context,aws_profile',
+      'resource_id',
+      'vault_url,name,version',
+      'vault_address,engine_path,key_name',
+    ]);
     for (const k of keys) {
       const fields = keyToMap(k);
       const reader = {
-        str: (f: string) => (typeof fields[f] === 'string' ? (fields[f]) : ''),
-        map: (f: string) => (typeof fields[f] === 'object' ? (fields[f]) : undefined),
+        str: (f: string) => (typeof fields[f] === 'string' ? fields[f] : ''),
+        map: (f: string) => (typeof fields[f] === 'object' ? fields[f] : undefined),
       };
       const back = keyFromMap(k.type, reader, k.enc, k.createdAt);
       assert.ok(sameKey(back, k), k.type);

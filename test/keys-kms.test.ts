@@ -66,7 +66,13 @@ test('wrap and unwrap round-trip through KMS, in the region of the ARN, signed w
   const back = await source.unwrap(k, c);
   assert.deepEqual(back, dataKey);
 
-  assert.deepEqual(srv.calls.map((x) => [x.service, x.action, x.status]), [['kms', 'Encrypt', 200], ['kms', 'Decrypt', 200]]);
+  assert.deepEqual(
+    srv.calls.map((x) => [x.service, x.action, x.status]),
+    [
+      ['kms', 'Encrypt', 200],
+      ['kms', 'Decrypt', 200],
+    ],
+  );
   for (const call of srv.calls) {
     assert.equal(call.accessKeyId, ENV_ID);
     assert.equal(call.region, 'eu-west-3');
@@ -90,11 +96,17 @@ test('the encryption context is bound to the ciphertext: the same context decryp
   const k = kmsKey({ context: { Environment: 'production', AppName: 'antiFraud' } });
   k.enc = await source.wrap(k, dataKey, c);
   assert.deepEqual(srv.calls[0]!.encryptionContext, { Environment: 'production', AppName: 'antiFraud' });
-  assert.deepEqual(await source.unwrap({ ...k, context: { AppName: 'antiFraud', Environment: 'production' } }, c), dataKey);
+  assert.deepEqual(
+    await source.unwrap({ ...k, context: { AppName: 'antiFraud', Environment: 'production' } }, c),
+    dataKey,
+  );
 
   const wrong = await failure(source.unwrap({ ...k, context: { Environment: 'staging', AppName: 'antiFraud' } }, c));
   assert.equal(wrong.code, ExitCode.CouldNotRetrieveKey);
-  assert.match(wrong.message, new RegExp(`^kms ${ARN.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: InvalidCiphertextException: `));
+  assert.match(
+    wrong.message,
+    new RegExp(`^kms ${ARN.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: InvalidCiphertextException: `),
+  );
   const none = await failure(source.unwrap({ ...k, context: undefined }, c));
   assert.match(none.message, /InvalidCiphertextException/);
 });
@@ -107,7 +119,10 @@ test('a role is assumed through STS as sops@<hostname> and its temporary credent
   k.enc = await source.wrap(k, dataKey, c);
   assert.deepEqual(await source.unwrap(k, c), dataKey);
 
-  assert.deepEqual(srv.calls.map((x) => `${x.service}:${x.action}:${x.status}`), ['sts:AssumeRole:200', 'kms:Encrypt:200', 'sts:AssumeRole:200', 'kms:Decrypt:200']);
+  assert.deepEqual(
+    srv.calls.map((x) => `${x.service}:${x.action}:${x.status}`),
+    ['sts:AssumeRole:200', 'kms:Encrypt:200', 'sts:AssumeRole:200', 'kms:Decrypt:200'],
+  );
   assert.equal(srv.issued.length, 2);
   for (const i of [0, 1]) {
     const assume = srv.calls[2 * i]!;
@@ -124,7 +139,9 @@ test('a role is assumed through STS as sops@<hostname> and its temporary credent
 
 test('a role STS refuses gives one line naming the key, the role and the STS error', async () => {
   const srv = await server({ denyRoles: [ROLE] });
-  const e = await failure(source.wrap(kmsKey({ role: ROLE }), crypto.randomBytes(32), ctx({ ...envCreds, AWS_ENDPOINT_URL: srv.url })));
+  const e = await failure(
+    source.wrap(kmsKey({ role: ROLE }), crypto.randomBytes(32), ctx({ ...envCreds, AWS_ENDPOINT_URL: srv.url })),
+  );
   assert.ok(e.message.startsWith(`kms ${ARN}+${ROLE}: could not assume the role ${ROLE}: AccessDenied: `), e.message);
   assert.ok(!srv.calls.some((x) => x.service === 'kms'), 'KMS is not called');
 });
@@ -133,10 +150,21 @@ test('AWS_ENDPOINT_URL_KMS and AWS_ENDPOINT_URL_STS take precedence over AWS_END
   const kmsSrv = await startAwsServer();
   const stsSrv = await startAwsServer();
   servers.push(kmsSrv, stsSrv);
-  const c = ctx({ ...envCreds, AWS_ENDPOINT_URL: await closedPortUrl(), AWS_ENDPOINT_URL_KMS: kmsSrv.url, AWS_ENDPOINT_URL_STS: stsSrv.url });
+  const c = ctx({
+    ...envCreds,
+    AWS_ENDPOINT_URL: await closedPortUrl(),
+    AWS_ENDPOINT_URL_KMS: kmsSrv.url,
+    AWS_ENDPOINT_URL_STS: stsSrv.url,
+  });
   await source.wrap(kmsKey({ role: ROLE }), crypto.randomBytes(32), c);
-  assert.deepEqual(stsSrv.calls.map((x) => x.action), ['AssumeRole']);
-  assert.deepEqual(kmsSrv.calls.map((x) => x.action), ['Encrypt']);
+  assert.deepEqual(
+    stsSrv.calls.map((x) => x.action),
+    ['AssumeRole'],
+  );
+  assert.deepEqual(
+    kmsSrv.calls.map((x) => x.action),
+    ['Encrypt'],
+  );
   assert.equal(kmsSrv.calls[0]!.accessKeyId, stsSrv.issued[0]!.accessKeyId);
 });
 
@@ -146,7 +174,10 @@ function awsFiles(): { AWS_CONFIG_FILE: string; AWS_SHARED_CREDENTIALS_FILE: str
   const config = path.join(dir, 'config');
   const credentials = path.join(dir, 'credentials');
   fs.writeFileSync(config, '[default]\nregion = us-east-1\n\n[profile team]\nregion = us-east-1\n');
-  fs.writeFileSync(credentials, `[team]\naws_access_key_id = ${PROFILE_ID}\naws_secret_access_key = ${PROFILE_SECRET}\n`);
+  fs.writeFileSync(
+    credentials,
+    `[team]\naws_access_key_id = ${PROFILE_ID}\naws_secret_access_key = ${PROFILE_SECRET}\n`,
+  );
   return { AWS_CONFIG_FILE: config, AWS_SHARED_CREDENTIALS_FILE: credentials };
 }
 
@@ -157,8 +188,14 @@ test("a key's aws_profile is read from the shared files named in the environment
   const k = kmsKey({ awsProfile: 'team' });
   k.enc = await source.wrap(k, dataKey, c);
   assert.deepEqual(await source.unwrap(k, c), dataKey);
-  assert.deepEqual(srv.calls.map((x) => x.accessKeyId), [PROFILE_ID, PROFILE_ID]);
-  assert.deepEqual(srv.calls.map((x) => x.status), [200, 200]);
+  assert.deepEqual(
+    srv.calls.map((x) => x.accessKeyId),
+    [PROFILE_ID, PROFILE_ID],
+  );
+  assert.deepEqual(
+    srv.calls.map((x) => x.status),
+    [200, 200],
+  );
 });
 
 test('without a key profile, AWS_PROFILE selects the profile (default chain)', async () => {
@@ -170,7 +207,13 @@ test('without a key profile, AWS_PROFILE selects the profile (default chain)', a
 
 test('a profile missing from the shared files is a clear error, and KMS is not called', async () => {
   const srv = await server();
-  const e = await failure(source.wrap(kmsKey({ awsProfile: 'nope' }), crypto.randomBytes(32), ctx({ ...awsFiles(), AWS_ENDPOINT_URL: srv.url })));
+  const e = await failure(
+    source.wrap(
+      kmsKey({ awsProfile: 'nope' }),
+      crypto.randomBytes(32),
+      ctx({ ...awsFiles(), AWS_ENDPOINT_URL: srv.url }),
+    ),
+  );
   assert.ok(e.message.startsWith(`kms ${ARN}: could not load AWS credentials: `), e.message);
   assert.match(e.message, /nope/);
   assert.equal(srv.calls.length, 0);
@@ -178,19 +221,32 @@ test('a profile missing from the shared files is a clear error, and KMS is not c
 
 test('a key KMS refuses gives one line: the key, the error code and the message', async () => {
   const srv = await server({ denyKeys: [ARN] });
-  const e = await failure(source.wrap(kmsKey(), crypto.randomBytes(32), ctx({ ...envCreds, AWS_ENDPOINT_URL: srv.url })));
+  const e = await failure(
+    source.wrap(kmsKey(), crypto.randomBytes(32), ctx({ ...envCreds, AWS_ENDPOINT_URL: srv.url })),
+  );
   assert.ok(e.message.startsWith(`kms ${ARN}: AccessDeniedException: User is not authorized`), e.message);
   assert.equal(srv.calls.length, 1, 'an access error is not retried');
 });
 
 test('wrong credentials are reported with the service error', async () => {
   const srv = await server();
-  const e = await failure(source.wrap(kmsKey(), crypto.randomBytes(32), ctx({ AWS_ACCESS_KEY_ID: ENV_ID, AWS_SECRET_ACCESS_KEY: 'wrong', AWS_ENDPOINT_URL: srv.url })));
+  const e = await failure(
+    source.wrap(
+      kmsKey(),
+      crypto.randomBytes(32),
+      ctx({ AWS_ACCESS_KEY_ID: ENV_ID, AWS_SECRET_ACCESS_KEY: 'wrong', AWS_ENDPOINT_URL: srv.url }),
+    ),
+  );
   assert.ok(e.message.startsWith(`kms ${ARN}: InvalidSignatureException: `), e.message);
 });
 
 test('an unreachable endpoint fails with a clear error after a bounded number of attempts', async () => {
-  const e = await failure(source.unwrap(kmsKey({ enc: Buffer.from('blob').toString('base64') }), ctx({ ...envCreds, AWS_ENDPOINT_URL: await closedPortUrl() })));
+  const e = await failure(
+    source.unwrap(
+      kmsKey({ enc: Buffer.from('blob').toString('base64') }),
+      ctx({ ...envCreds, AWS_ENDPOINT_URL: await closedPortUrl() }),
+    ),
+  );
   assert.equal(e.code, ExitCode.CouldNotRetrieveKey);
   assert.ok(e.message.startsWith(`kms ${ARN}: `), e.message);
   assert.match(e.message, /ECONNREFUSED/);
@@ -203,16 +259,23 @@ test('a service slower than the timeout fails with a timeout error after maxAtte
   const e = await failure(source.wrap(kmsKey(), crypto.randomBytes(32), c));
   assert.equal(e.message, `kms ${ARN}: no answer within 150 ms (3 attempts)`);
   assert.equal(srv.calls.length, 3);
-  assert.ok(srv.calls.every((x) => x.status === 0), 'none was answered');
+  assert.ok(
+    srv.calls.every((x) => x.status === 0),
+    'none was answered',
+  );
 
-  const two = await failure(source.wrap(kmsKey(), crypto.randomBytes(32), { ...c, env: { ...c.env, AWS_MAX_ATTEMPTS: '2' } }));
+  const two = await failure(
+    source.wrap(kmsKey(), crypto.randomBytes(32), { ...c, env: { ...c.env, AWS_MAX_ATTEMPTS: '2' } }),
+  );
   assert.match(two.message, /no answer within 150 ms \(2 attempts\)$/);
   assert.equal(srv.calls.length, 5);
 });
 
 test('a bad timeout setting, a malformed ARN and a malformed enc are clear errors', async () => {
   const c = ctx({ ...envCreds, AWS_ENDPOINT_URL: await closedPortUrl() });
-  const t = await failure(source.wrap(kmsKey(), crypto.randomBytes(32), { ...c, env: { ...c.env, TSOPS_KMS_TIMEOUT_MS: 'soon' } }));
+  const t = await failure(
+    source.wrap(kmsKey(), crypto.randomBytes(32), { ...c, env: { ...c.env, TSOPS_KMS_TIMEOUT_MS: 'soon' } }),
+  );
   assert.match(t.message, /^TSOPS_KMS_TIMEOUT_MS must be a whole number/);
   const a = await failure(source.wrap(kmsKey({ arn: 'arn:aws:kms:us-east-1:key/x' }), crypto.randomBytes(32), c));
   assert.match(a.message, /^kms arn:aws:kms:us-east-1:key\/x: no valid KMS key ARN found/);
@@ -230,28 +293,52 @@ test('parseKmsArns reads the --kms / SOPS_KMS_ARN list', () => {
   );
   assert.deepEqual(keys, [
     { type: 'kms', arn: ARN, enc: '', context: { a: 'b' }, awsProfile: 'team' },
-    { type: 'kms', arn: 'arn:aws:kms:us-west-2:361527076523:key/5052f06a', role: 'arn:aws:iam::361527076523:role/hiera-sops-prod', enc: '', context: { a: 'b' }, awsProfile: 'team' },
-    { type: 'kms', arn: 'arn:aws-cn:kms:cn-north-1:123456789012:alias/x', role: 'arn:aws-cn:iam::123456789012:role/r', enc: '', context: { a: 'b' }, awsProfile: 'team' },
+    {
+      type: 'kms',
+      arn: 'arn:aws:kms:us-west-2:361527076523:key/5052f06a',
+      role: 'arn:aws:iam::361527076523:role/hiera-sops-prod',
+      enc: '',
+      context: { a: 'b' },
+      awsProfile: 'team',
+    },
+    {
+      type: 'kms',
+      arn: 'arn:aws-cn:kms:cn-north-1:123456789012:alias/x',
+      role: 'arn:aws-cn:iam::123456789012:role/r',
+      enc: '',
+      context: { a: 'b' },
+      awsProfile: 'team',
+    },
   ]);
   assert.notEqual(keys[0]!.context, ctxMap, 'each key has its own copy');
   assert.notEqual(keys[0]!.context, keys[1]!.context);
   assert.deepEqual(parseKmsArns(''), []);
   assert.deepEqual(parseKmsArns(ARN), [{ type: 'kms', arn: ARN, enc: '', awsProfile: '' }]);
-  assert.deepEqual(parseKmsArns(ARN, {}), [{ type: 'kms', arn: ARN, enc: '', awsProfile: '' }], 'an empty context is no context');
+  assert.deepEqual(
+    parseKmsArns(ARN, {}),
+    [{ type: 'kms', arn: ARN, enc: '', awsProfile: '' }],
+    'an empty context is no context',
+  );
   assert.equal(kmsRegion(keys[1]!.arn), 'us-west-2');
   assert.equal(kmsRegion(keys[2]!.arn), 'cn-north-1');
   assert.equal(kmsRegion('alias/x'), undefined);
 });
 
 test('parseEncryptionContext reads key:value,key2:value2 and rejects anything else with exit code 6', () => {
-  assert.deepEqual(parseEncryptionContext('Environment:production,AppName:antiFraud'), { Environment: 'production', AppName: 'antiFraud' });
+  assert.deepEqual(parseEncryptionContext('Environment:production,AppName:antiFraud'), {
+    Environment: 'production',
+    AppName: 'antiFraud',
+  });
   assert.deepEqual(parseEncryptionContext('k:'), { k: '' });
   // sops's ParseKMSContext gives nil for "": no context at all (an earlier copy gave {})
   assert.equal(parseEncryptionContext(''), undefined);
   for (const bad of ['a', 'a:b:c', 'a:b,', ',a:b', 'a:b,c']) {
     assert.throws(
       () => parseEncryptionContext(bad),
-      (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorInvalidKMSEncryptionContextFormat && /invalid KMS encryption context format/.test(e.message),
+      (e: unknown) =>
+        e instanceof SopsError &&
+        e.code === ExitCode.ErrorInvalidKMSEncryptionContextFormat &&
+        /invalid KMS encryption context format/.test(e.message),
       bad,
     );
   }

@@ -41,7 +41,14 @@ async function loopbackAlias(): Promise<string | undefined> {
 }
 const alias = await loopbackAlias();
 
-const cert = selfSignedCert(['kms.test', 'vault.test', 'gcpkms.test', '127.0.0.1', 'localhost', ...(alias ? [alias] : [])]);
+const cert = selfSignedCert([
+  'kms.test',
+  'vault.test',
+  'gcpkms.test',
+  '127.0.0.1',
+  'localhost',
+  ...(alias ? [alias] : []),
+]);
 const roots = join(dir, 'roots.pem');
 writeFileSync(roots, cert.cert);
 // gRPC's trust store, read when @grpc/grpc-js loads (on first GCP use, after this line)
@@ -73,7 +80,11 @@ async function tlsFront(toPort: number): Promise<number> {
 }
 
 before(async () => {
-  [aws, vault, gcp] = await Promise.all([startAwsServer(), startVaultServer(), startGcpKmsServer({ tls: cert, tokens: [TOKEN] })]);
+  [aws, vault, gcp] = await Promise.all([
+    startAwsServer(),
+    startVaultServer(),
+    startGcpKmsServer({ tls: cert, tokens: [TOKEN] }),
+  ]);
   awsTls = await tlsFront(Number(new URL(aws.url).port));
   vaultTls = await tlsFront(Number(new URL(vault.url).port));
   const gcpPort = Number(gcp.endpoint.split(':').pop());
@@ -83,7 +94,9 @@ before(async () => {
     'vault.test:443': vaultTls,
     'vault.test:80': vaultPort,
     'gcpkms.test:443': gcpPort,
-    ...(alias ? { [`${alias}:${awsTls}`]: awsTls, [`${alias}:${vaultTls}`]: vaultTls, [`${alias}:${gcpPort}`]: gcpPort } : {}),
+    ...(alias
+      ? { [`${alias}:${awsTls}`]: awsTls, [`${alias}:${vaultTls}`]: vaultTls, [`${alias}:${gcpPort}`]: gcpPort }
+      : {}),
   });
 });
 
@@ -100,13 +113,27 @@ const tunnels = () => proxy.connects.length;
 describe('which proxy, as Go chooses it', () => {
   const u = (s: string) => new URL(s);
   test('HTTPS_PROXY before https_proxy, HTTP_PROXY for http://, no scheme means http://', () => {
-    assert.equal(proxyFor(u('https://kms.test'), { HTTPS_PROXY: 'http://a:1', https_proxy: 'http://b:2' })?.host, 'a:1');
+    assert.equal(
+      proxyFor(u('https://kms.test'), { HTTPS_PROXY: 'http://a:1', https_proxy: 'http://b:2' })?.host,
+      'a:1',
+    );
     assert.equal(proxyFor(u('https://kms.test'), { https_proxy: 'http://b:2' })?.host, 'b:2');
-    assert.equal(proxyFor(u('https://kms.test'), { HTTPS_PROXY: '', https_proxy: 'http://b:2' })?.host, 'b:2', 'an empty variable does not count');
-    assert.equal(proxyFor(u('https://kms.test'), { HTTP_PROXY: 'http://a:1' }), undefined, 'HTTP_PROXY is not for https');
+    assert.equal(
+      proxyFor(u('https://kms.test'), { HTTPS_PROXY: '', https_proxy: 'http://b:2' })?.host,
+      'b:2',
+      'an empty variable does not count',
+    );
+    assert.equal(
+      proxyFor(u('https://kms.test'), { HTTP_PROXY: 'http://a:1' }),
+      undefined,
+      'HTTP_PROXY is not for https',
+    );
     assert.equal(proxyFor(u('http://vault.test'), { HTTP_PROXY: 'http://a:1' })?.host, 'a:1');
     assert.equal(proxyFor(u('https://kms.test'), { HTTPS_PROXY: 'proxy.corp:3128' })?.href, 'http://proxy.corp:3128/');
-    assert.throws(() => proxyFor(u('https://kms.test'), { HTTPS_PROXY: 'socks5://p:1080' }), /socks5 proxies are not supported/);
+    assert.throws(
+      () => proxyFor(u('https://kms.test'), { HTTPS_PROXY: 'socks5://p:1080' }),
+      /socks5 proxies are not supported/,
+    );
   });
 
   test('never for localhost or loopback IPs', () => {
@@ -136,10 +163,17 @@ describe('which proxy, as Go chooses it', () => {
       ['fd00::/8', 'fd12::5', '443', true],
       ['a.test,,b.test', 'b.test', '443', true],
     ];
-    for (const [list, host, port, excluded] of cases) assert.equal(noProxyMatches(list, host, port), excluded, `${list} / ${host}:${port}`);
-    assert.equal(proxyFor(u('https://kms.test'), { HTTPS_PROXY: 'http://p:1', NO_PROXY: 'kms.test', no_proxy: '' }), undefined);
+    for (const [list, host, port, excluded] of cases)
+      assert.equal(noProxyMatches(list, host, port), excluded, `${list} / ${host}:${port}`);
+    assert.equal(
+      proxyFor(u('https://kms.test'), { HTTPS_PROXY: 'http://p:1', NO_PROXY: 'kms.test', no_proxy: '' }),
+      undefined,
+    );
     assert.equal(proxyFor(u('https://kms.test'), { HTTPS_PROXY: 'http://p:1', no_proxy: '.test' }), undefined);
-    assert.ok(proxyFor(u('https://kms.test'), { HTTPS_PROXY: 'http://p:1', NO_PROXY: 'other.test', no_proxy: 'kms.test' }), 'NO_PROXY wins over no_proxy');
+    assert.ok(
+      proxyFor(u('https://kms.test'), { HTTPS_PROXY: 'http://p:1', NO_PROXY: 'other.test', no_proxy: 'kms.test' }),
+      'NO_PROXY wins over no_proxy',
+    );
   });
 });
 
@@ -160,31 +194,58 @@ describe('AWS KMS (the real AWS SDK) through the proxy', () => {
       const dataKey = crypto.randomBytes(32);
       const k = key();
       k.enc = await kmsSource.wrap(k, dataKey, ctx(env({ AWS_ENDPOINT_URL_KMS: 'https://kms.test', [v]: proxy.url })));
-      assert.deepEqual(await kmsSource.unwrap(k, ctx(env({ AWS_ENDPOINT_URL_KMS: 'https://kms.test', [v]: proxy.url }))), dataKey);
+      assert.deepEqual(
+        await kmsSource.unwrap(k, ctx(env({ AWS_ENDPOINT_URL_KMS: 'https://kms.test', [v]: proxy.url }))),
+        dataKey,
+      );
       assert.deepEqual(proxy.connects.slice(before), ['kms.test:443', 'kms.test:443'], v);
     }
   });
 
-  test('NO_PROXY hosts are reached directly', { skip: alias ? false : 'no second loopback name in /etc/hosts' }, async () => {
-    const endpoint = `https://${alias}:${awsTls}`;
-    const before = tunnels();
-    await kmsSource.wrap(key(), crypto.randomBytes(32), ctx(env({ AWS_ENDPOINT_URL_KMS: endpoint, HTTPS_PROXY: proxy.url, NO_PROXY: `localhost,${alias}` })));
-    assert.equal(tunnels(), before, 'no tunnel for a NO_PROXY host');
-    await kmsSource.wrap(key(), crypto.randomBytes(32), ctx(env({ AWS_ENDPOINT_URL_KMS: endpoint, HTTPS_PROXY: proxy.url, NO_PROXY: 'localhost' })));
-    assert.deepEqual(proxy.connects.slice(before), [`${alias}:${awsTls}`], 'the same host, not excluded, goes through the proxy');
-  });
+  test(
+    'NO_PROXY hosts are reached directly',
+    { skip: alias ? false : 'no second loopback name in /etc/hosts' },
+    async () => {
+      const endpoint = `https://${alias}:${awsTls}`;
+      const before = tunnels();
+      await kmsSource.wrap(
+        key(),
+        crypto.randomBytes(32),
+        ctx(env({ AWS_ENDPOINT_URL_KMS: endpoint, HTTPS_PROXY: proxy.url, NO_PROXY: `localhost,${alias}` })),
+      );
+      assert.equal(tunnels(), before, 'no tunnel for a NO_PROXY host');
+      await kmsSource.wrap(
+        key(),
+        crypto.randomBytes(32),
+        ctx(env({ AWS_ENDPOINT_URL_KMS: endpoint, HTTPS_PROXY: proxy.url, NO_PROXY: 'localhost' })),
+      );
+      assert.deepEqual(
+        proxy.connects.slice(before),
+        [`${alias}:${awsTls}`],
+        'the same host, not excluded, goes through the proxy',
+      );
+    },
+  );
 
   test('the proxy credentials in the URL are sent as Proxy-Authorization', async () => {
     const before = proxy.authorizations.length;
     const withUser = proxy.url.replace('http://', 'http://team:p%40ss@');
-    await kmsSource.wrap(key(), crypto.randomBytes(32), ctx(env({ AWS_ENDPOINT_URL_KMS: 'https://kms.test', HTTPS_PROXY: withUser })));
+    await kmsSource.wrap(
+      key(),
+      crypto.randomBytes(32),
+      ctx(env({ AWS_ENDPOINT_URL_KMS: 'https://kms.test', HTTPS_PROXY: withUser })),
+    );
     assert.deepEqual(proxy.authorizations.slice(before), [`Basic ${Buffer.from('team:p@ss').toString('base64')}`]);
   });
 });
 
 describe('Vault transit through the proxy', () => {
   const src = createVaultSource({ maxRetries: 0 });
-  const env = (extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ VAULT_TOKEN: vault.token, VAULT_CACERT: roots, ...extra });
+  const env = (extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({
+    VAULT_TOKEN: vault.token,
+    VAULT_CACERT: roots,
+    ...extra,
+  });
 
   test('https:// addresses tunnel through HTTPS_PROXY (and https_proxy)', async () => {
     for (const v of ['HTTPS_PROXY', 'https_proxy']) {
@@ -203,41 +264,74 @@ describe('Vault transit through the proxy', () => {
     const dataKey = crypto.randomBytes(32);
     k.enc = await src.wrap(k, dataKey, ctx(env({ HTTP_PROXY: proxy.url })));
     assert.deepEqual(await src.unwrap(k, ctx(env({ http_proxy: proxy.url }))), dataKey);
-    assert.deepEqual(proxy.forwards.slice(before), ['http://vault.test/v1/transit/encrypt/plain', 'http://vault.test/v1/transit/decrypt/plain']);
+    assert.deepEqual(proxy.forwards.slice(before), [
+      'http://vault.test/v1/transit/encrypt/plain',
+      'http://vault.test/v1/transit/decrypt/plain',
+    ]);
   });
 
-  test('NO_PROXY hosts are reached directly', { skip: alias ? false : 'no second loopback name in /etc/hosts' }, async () => {
-    const k = parseVaultUri(`https://${alias}:${vaultTls}/v1/transit/keys/direct`);
-    const before = tunnels();
-    await src.wrap({ ...k }, crypto.randomBytes(32), ctx(env({ HTTPS_PROXY: proxy.url, NO_PROXY: alias! })));
-    assert.equal(tunnels(), before);
-    await src.wrap({ ...k }, crypto.randomBytes(32), ctx(env({ HTTPS_PROXY: proxy.url })));
-    assert.deepEqual(proxy.connects.slice(before), [`${alias}:${vaultTls}`]);
-  });
+  test(
+    'NO_PROXY hosts are reached directly',
+    { skip: alias ? false : 'no second loopback name in /etc/hosts' },
+    async () => {
+      const k = parseVaultUri(`https://${alias}:${vaultTls}/v1/transit/keys/direct`);
+      const before = tunnels();
+      await src.wrap({ ...k }, crypto.randomBytes(32), ctx(env({ HTTPS_PROXY: proxy.url, NO_PROXY: alias! })));
+      assert.equal(tunnels(), before);
+      await src.wrap({ ...k }, crypto.randomBytes(32), ctx(env({ HTTPS_PROXY: proxy.url })));
+      assert.deepEqual(proxy.connects.slice(before), [`${alias}:${vaultTls}`]);
+    },
+  );
 });
 
 describe('GCP Cloud KMS (gRPC, the real @google-cloud/kms) through the proxy', () => {
-  const env = (extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN, TSOPS_GCP_KMS_TIMEOUT: '5', ...extra });
+  const env = (extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({
+    GOOGLE_OAUTH_ACCESS_TOKEN: TOKEN,
+    TSOPS_GCP_KMS_TIMEOUT: '5',
+    ...extra,
+  });
   const key = () => ({ type: 'gcp_kms' as const, resourceId: GCP_KEY, enc: '' });
 
   test('HTTPS_PROXY in upper case is honoured (grpc-js alone reads only lower case)', async () => {
     const before = tunnels();
     const dataKey = crypto.randomBytes(32);
     const k = key();
-    k.enc = await gcpSource.wrap(k, dataKey, ctx(env({ SOPS_GCP_KMS_ENDPOINT: 'gcpkms.test:443', HTTPS_PROXY: proxy.url })));
-    assert.deepEqual(await gcpSource.unwrap(k, ctx(env({ SOPS_GCP_KMS_ENDPOINT: 'gcpkms.test:443', HTTPS_PROXY: proxy.url }))), dataKey);
+    k.enc = await gcpSource.wrap(
+      k,
+      dataKey,
+      ctx(env({ SOPS_GCP_KMS_ENDPOINT: 'gcpkms.test:443', HTTPS_PROXY: proxy.url })),
+    );
+    assert.deepEqual(
+      await gcpSource.unwrap(k, ctx(env({ SOPS_GCP_KMS_ENDPOINT: 'gcpkms.test:443', HTTPS_PROXY: proxy.url }))),
+      dataKey,
+    );
     assert.ok(proxy.connects.slice(before).length >= 1);
-    assert.ok(proxy.connects.slice(before).every((c) => c === 'gcpkms.test:443'), proxy.connects.slice(before).join(' '));
+    assert.ok(
+      proxy.connects.slice(before).every((c) => c === 'gcpkms.test:443'),
+      proxy.connects.slice(before).join(' '),
+    );
     assert.equal(process.env['grpc_proxy'], undefined, 'the process environment is left as it was');
   });
 
-  test('NO_PROXY hosts are reached directly, even when no_proxy (lower case) says otherwise', { skip: alias ? false : 'no second loopback name in /etc/hosts' }, async () => {
-    const endpoint = `${alias}:${gcp.endpoint.split(':').pop()}`;
-    const before = tunnels();
-    await gcpSource.wrap(key(), crypto.randomBytes(32), ctx(env({ SOPS_GCP_KMS_ENDPOINT: endpoint, HTTPS_PROXY: proxy.url, NO_PROXY: alias! })));
-    assert.equal(tunnels(), before);
-    await gcpSource.wrap(key(), crypto.randomBytes(32), ctx(env({ SOPS_GCP_KMS_ENDPOINT: endpoint, https_proxy: proxy.url })));
-    assert.ok(proxy.connects.slice(before).length >= 1);
-    assert.ok(proxy.connects.slice(before).every((c) => c === endpoint));
-  });
+  test(
+    'NO_PROXY hosts are reached directly, even when no_proxy (lower case) says otherwise',
+    { skip: alias ? false : 'no second loopback name in /etc/hosts' },
+    async () => {
+      const endpoint = `${alias}:${gcp.endpoint.split(':').pop()}`;
+      const before = tunnels();
+      await gcpSource.wrap(
+        key(),
+        crypto.randomBytes(32),
+        ctx(env({ SOPS_GCP_KMS_ENDPOINT: endpoint, HTTPS_PROXY: proxy.url, NO_PROXY: alias! })),
+      );
+      assert.equal(tunnels(), before);
+      await gcpSource.wrap(
+        key(),
+        crypto.randomBytes(32),
+        ctx(env({ SOPS_GCP_KMS_ENDPOINT: endpoint, https_proxy: proxy.url })),
+      );
+      assert.ok(proxy.connects.slice(before).length >= 1);
+      assert.ok(proxy.connects.slice(before).every((c) => c === endpoint));
+    },
+  );
 });

@@ -25,7 +25,14 @@ import * as openpgp from 'openpgp';
 import YAML from 'yaml';
 import { ExitCode } from '../src/errors.js';
 import { ApiError, startApiWorker, type ApiWorker } from './helpers/api-worker.js';
-import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt, type OracleFormat, type OracleServices } from './helpers/sops-oracle.js';
+import {
+  closeOracle,
+  oracleAvailable,
+  oracleUnavailableReason,
+  sopsDecrypt,
+  type OracleFormat,
+  type OracleServices,
+} from './helpers/sops-oracle.js';
 import { closedPortUrl, startAwsServer, type AwsServer } from './servers/aws-kms.js';
 import { startAzureKvServer, type AzureKvServer } from './servers/azure-kv.js';
 import { startConnectProxy, type ConnectProxy } from './servers/connect-proxy.js';
@@ -89,14 +96,24 @@ before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsops-keyservices-'));
   home = path.join(dir, 'home');
   fs.mkdirSync(home);
-  cert = selfSignedCert(['127.0.0.1', 'localhost', 'cloudkms.googleapis.com', '*.vault.azure.net', 'login.microsoftonline.com']);
+  cert = selfSignedCert([
+    '127.0.0.1',
+    'localhost',
+    'cloudkms.googleapis.com',
+    '*.vault.azure.net',
+    'login.microsoftonline.com',
+  ]);
   const roots = path.join(dir, 'roots.pem');
   fs.writeFileSync(roots, cert.cert);
 
   const doc = YAML.parseDocument(fs.readFileSync(path.join(FIXTURES, 'example.yaml'), 'utf8'));
-  const decryptionKeys = await openpgp.readPrivateKeys({ armoredKeys: fs.readFileSync(path.join(FIXTURES, 'keys', 'sops_functional_tests_key.asc'), 'utf8') });
+  const decryptionKeys = await openpgp.readPrivateKeys({
+    armoredKeys: fs.readFileSync(path.join(FIXTURES, 'keys', 'sops_functional_tests_key.asc'), 'utf8'),
+  });
   const message = await openpgp.readMessage({ armoredMessage: doc.getIn(['sops', 'pgp', 0, 'enc']) as string });
-  exampleDataKey = Buffer.from((await openpgp.decrypt({ message, decryptionKeys, format: 'binary' })).data as Uint8Array);
+  exampleDataKey = Buffer.from(
+    (await openpgp.decrypt({ message, decryptionKeys, format: 'binary' })).data as Uint8Array,
+  );
 
   const sa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   saJson = JSON.stringify({
@@ -110,7 +127,10 @@ before(async () => {
   });
 
   [aws, vault, gcp, azure] = await Promise.all([
-    startAwsServer({ observer, recorded: [{ ciphertextBlob: README_KMS[0].enc, keyId: README_KMS[0].arn, plaintext: exampleDataKey }] }),
+    startAwsServer({
+      observer,
+      recorded: [{ ciphertextBlob: README_KMS[0].enc, keyId: README_KMS[0].arn, plaintext: exampleDataKey }],
+    }),
     startVaultServer({ observer }),
     startGcpKmsServer({ tls: cert, tokens: [GCP_TOKEN], serviceAccounts: { [SA_EMAIL]: sa.publicKey }, observer }),
     startAzureKvServer({ tls: cert, observer }),
@@ -169,7 +189,11 @@ interface Run {
 /** Run bin/tsops with the key-service environment (and `extra`), in the temp dir. */
 function cli(args: string[], extra: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...processEnv, ...services(extra) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: dir,
+      env: { ...processEnv, ...services(extra) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -178,7 +202,11 @@ function cli(args: string[], extra: Record<string, string> = {}): Promise<Run> {
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      resolve({
+        code: code ?? -1,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
     });
   });
 }
@@ -305,7 +333,8 @@ const CASES: ServiceCase[] = [
     layout: () => ({ vault_url: AZ_VAULT, name: 'sops', version: azVersion }),
     other: { format: 'ini', text: INI_TEXT, data: { db: { password: 'hunter2', user: 'admin' } } },
     cliFlag: () => ['--azure-kv', `${AZ_VAULT}/keys/sops`],
-    decrypts: () => azure.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/decrypt') && c.authorization).length,
+    decrypts: () =>
+      azure.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/decrypt') && c.authorization).length,
   },
   {
     type: 'hc_vault',
@@ -332,13 +361,21 @@ describe('whole files through each key service', () => {
         assert.doesNotMatch(enc, /hunter2|t0k3n|bm90IGEgcmVhbCBrZXk/, 'no plaintext in the file');
         if (format === 'yaml' || format === 'json' || format === 'binary') {
           const sops = sopsSection(enc, format);
-          assert.deepEqual(Object.keys(sops), [c.type, 'lastmodified', 'mac', 'unencrypted_suffix', 'version'], 'sops keys, sorted');
+          assert.deepEqual(
+            Object.keys(sops),
+            [c.type, 'lastmodified', 'mac', 'unencrypted_suffix', 'version'],
+            'sops keys, sorted',
+          );
           assert.equal((sops[c.type] as unknown[]).length, 1);
         }
         assertLayout(c.type, entry(enc, format, c.type), c.layout());
         if (format === 'ini') {
           const back = await api.decrypt(enc, { format, env: services() });
-          assert.equal(back.replace(/ +=/g, ' ='), text, 'the INI file decrypts to its text (keys padded as go-ini pads them)');
+          assert.equal(
+            back.replace(/ +=/g, ' ='),
+            text,
+            'the INI file decrypts to its text (keys padded as go-ini pads them)',
+          );
         } else {
           assert.deepEqual(await api.decryptData(enc, { format, env: services() }), data);
         }
@@ -363,7 +400,7 @@ describe('whole files through each key service', () => {
     );
   });
 
-  test('Azure: the decrypt permission alone is enough, as for sops (the SDK\'s key lookup may be refused)', async () => {
+  test("Azure: the decrypt permission alone is enough, as for sops (the SDK's key lookup may be refused)", async () => {
     const f = written.get('azure_kv.yaml');
     assert.ok(f);
     azure.denied.add('get');
@@ -372,7 +409,10 @@ describe('whole files through each key service', () => {
       const dec = await cli(['decrypt', write('azure-noget.enc.yaml', f.text)]);
       assert.equal(dec.code, 0, dec.stderr);
       assert.deepEqual(YAML.parse(dec.stdout), f.data);
-      assert.ok(azure.calls.slice(n).some((c) => c.path.endsWith('/decrypt') && c.authorization), 'decrypted by the vault');
+      assert.ok(
+        azure.calls.slice(n).some((c) => c.path.endsWith('/decrypt') && c.authorization),
+        'decrypted by the vault',
+      );
     } finally {
       azure.denied.clear();
     }
@@ -415,20 +455,43 @@ describe('mixed key groups', () => {
   const data = YAML.parse(YAML_TEXT);
 
   before(async () => {
-    threeGroups = await api.encrypt(YAML_TEXT, { format: 'yaml', keyGroups: [[ageKey()], [kmsKey()], [vaultKey()]], shamirThreshold: 2, env: services() });
-    serviceGroup = await api.encrypt(YAML_TEXT, { format: 'yaml', keyGroups: [[gcpKey(), azKey()], [ageKey()]], env: services() });
+    threeGroups = await api.encrypt(YAML_TEXT, {
+      format: 'yaml',
+      keyGroups: [[ageKey()], [kmsKey()], [vaultKey()]],
+      shamirThreshold: 2,
+      env: services(),
+    });
+    serviceGroup = await api.encrypt(YAML_TEXT, {
+      format: 'yaml',
+      keyGroups: [[gcpKey(), azKey()], [ageKey()]],
+      env: services(),
+    });
     written.set('mixed.yaml', { text: threeGroups, format: 'yaml', data });
   });
   after(allowAll);
 
-  test('[age] [kms] [hc_vault] with threshold 2: key_groups in sops\'s layout', () => {
+  test("[age] [kms] [hc_vault] with threshold 2: key_groups in sops's layout", () => {
     const sops = sopsSection(threeGroups, 'yaml');
-    assert.deepEqual(Object.keys(sops), ['key_groups', 'lastmodified', 'mac', 'shamir_threshold', 'unencrypted_suffix', 'version']);
+    assert.deepEqual(Object.keys(sops), [
+      'key_groups',
+      'lastmodified',
+      'mac',
+      'shamir_threshold',
+      'unencrypted_suffix',
+      'version',
+    ]);
     assert.equal(sops['shamir_threshold'], 2);
     const groups = sops['key_groups'] as Array<Record<string, Fields[]>>;
-    assert.deepEqual(groups.map((g) => Object.keys(g)), [['age'], ['kms'], ['hc_vault']]);
+    assert.deepEqual(
+      groups.map((g) => Object.keys(g)),
+      [['age'], ['kms'], ['hc_vault']],
+    );
     assertLayout('kms', groups[1]!['kms']![0]!, { arn: KMS_ARN, aws_profile: '' });
-    assertLayout('hc_vault', groups[2]!['hc_vault']![0]!, { vault_address: vault.url, engine_path: 'transit', key_name: 'sops' });
+    assertLayout('hc_vault', groups[2]!['hc_vault']![0]!, {
+      vault_address: vault.url,
+      engine_path: 'transit',
+      key_name: 'sops',
+    });
   });
 
   test('any two of the three groups open the file', async () => {
@@ -450,11 +513,18 @@ describe('mixed key groups', () => {
     assert.equal(e.code, ExitCode.CouldNotRetrieveKey);
     assert.match(e.message, /1 of 3 key groups opened, 2 needed/);
     assert.match(e.message, /group 1: opened/);
-    assert.match(e.message, new RegExp(`group 2: kms ${escape(KMS_ARN)}: AccessDeniedException: User is not authorized`));
+    assert.match(
+      e.message,
+      new RegExp(`group 2: kms ${escape(KMS_ARN)}: AccessDeniedException: User is not authorized`),
+    );
     assert.match(e.message, new RegExp(`group 3: hc_vault ${escape(vaultUri())}: .*permission denied`));
 
     // No group at all: age has no identity, KMS is unreachable, Vault says no.
-    const none = await apiFailure(api.decryptData(threeGroups, { env: services({ AWS_ENDPOINT_URL: await closedPortUrl(), AWS_MAX_ATTEMPTS: '1' }) }));
+    const none = await apiFailure(
+      api.decryptData(threeGroups, {
+        env: services({ AWS_ENDPOINT_URL: await closedPortUrl(), AWS_MAX_ATTEMPTS: '1' }),
+      }),
+    );
     assert.equal(none.code, ExitCode.CouldNotRetrieveKey);
     assert.match(none.message, /0 of 3 key groups opened, 2 needed/);
     assert.match(none.message, new RegExp(`group 1: age ${escape(AGE_R)}: `));
@@ -485,7 +555,10 @@ describe('mixed key groups', () => {
     const sops = sopsSection(serviceGroup, 'yaml');
     assert.equal(sops['shamir_threshold'], 2, 'no threshold given: sops writes the number of groups (all needed)');
     const groups = sops['key_groups'] as Array<Record<string, Fields[]>>;
-    assert.deepEqual(groups.map((g) => Object.keys(g)), [['azure_kv', 'gcp_kms'], ['age']]);
+    assert.deepEqual(
+      groups.map((g) => Object.keys(g)),
+      [['azure_kv', 'gcp_kms'], ['age']],
+    );
     assertLayout('gcp_kms', groups[0]!['gcp_kms']![0]!, { resource_id: GCP_KEY });
     assertLayout('azure_kv', groups[0]!['azure_kv']![0]!, { vault_url: AZ_VAULT, name: 'sops', version: azVersion });
 
@@ -523,7 +596,12 @@ describe('service calls of a decrypt', () => {
   let file: string;
   before(async () => {
     allowAll();
-    file = await api.encrypt(YAML_TEXT, { format: 'yaml', keyGroups: [[kmsKey()], [vaultKey()], [gcpKey()]], shamirThreshold: 2, env: services() });
+    file = await api.encrypt(YAML_TEXT, {
+      format: 'yaml',
+      keyGroups: [[kmsKey()], [vaultKey()], [gcpKey()]],
+      shamirThreshold: 2,
+      env: services(),
+    });
   });
   after(() => observer.release());
 
@@ -535,22 +613,43 @@ describe('service calls of a decrypt', () => {
     assert.deepEqual(await api.decryptData(file, { env: services() }), YAML.parse(YAML_TEXT));
     const events = observer.events.slice(mark).filter((e) => DECRYPT_CALL.test(`${e.service}:${e.what}`));
     const arrived = events.filter((e) => e.phase === 'arrived');
-    assert.deepEqual(arrived.map((e) => e.service).sort(), ['aws', 'gcp', 'vault'], 'exactly one decrypt per group, none asked twice');
+    assert.deepEqual(
+      arrived.map((e) => e.service).sort(),
+      ['aws', 'gcp', 'vault'],
+      'exactly one decrypt per group, none asked twice',
+    );
     const firstAnswer = events.findIndex((e) => e.phase === 'answered');
     const lastArrival = events.map((e) => e.phase).lastIndexOf('arrived');
-    assert.ok(firstAnswer > lastArrival, `the second and third requests were sent before the first answer: ${events.map((e) => `${e.service}:${e.phase}`).join(' ')}`);
+    assert.ok(
+      firstAnswer > lastArrival,
+      `the second and third requests were sent before the first answer: ${events.map((e) => `${e.service}:${e.phase}`).join(' ')}`,
+    );
   });
 
   test('it stops when the threshold is met: a slow third group is not waited for', async () => {
-    const f = await api.encrypt(YAML_TEXT, { format: 'yaml', keyGroups: [[ageKey()], [kmsKey()], [vaultKey()]], shamirThreshold: 2, env: services() });
+    const f = await api.encrypt(YAML_TEXT, {
+      format: 'yaml',
+      keyGroups: [[ageKey()], [kmsKey()], [vaultKey()]],
+      shamirThreshold: 2,
+      env: services(),
+    });
     const mark = observer.events.length;
     observer.holdUntil(/^vault:(PUT|POST) \/v1\/transit\/decrypt\//, Number.MAX_SAFE_INTEGER, 20_000);
     try {
       assert.deepEqual(await api.decryptData(f, { env: services({ SOPS_AGE_KEY: AGE_ID }) }), YAML.parse(YAML_TEXT));
       const now = observer.events.slice(mark);
-      assert.ok(!now.some((e) => e.service === 'vault' && e.phase === 'answered'), 'returned while Vault was still holding its answer');
-      assert.equal(now.filter((e) => e.service === 'aws' && e.what === 'kms:Decrypt' && e.phase === 'arrived').length, 1);
-      assert.ok(now.filter((e) => e.service === 'vault' && e.phase === 'arrived').length <= 1, 'Vault asked at most once');
+      assert.ok(
+        !now.some((e) => e.service === 'vault' && e.phase === 'answered'),
+        'returned while Vault was still holding its answer',
+      );
+      assert.equal(
+        now.filter((e) => e.service === 'aws' && e.what === 'kms:Decrypt' && e.phase === 'arrived').length,
+        1,
+      );
+      assert.ok(
+        now.filter((e) => e.service === 'vault' && e.phase === 'arrived').length <= 1,
+        'Vault asked at most once',
+      );
     } finally {
       observer.release();
     }
@@ -563,22 +662,42 @@ describe('KMS encryption context', () => {
   test('--encryption-context is stored, sent on decrypt, and an edited context fails clearly', async () => {
     allowAll();
     const plain = write('ctx.yaml', YAML_TEXT);
-    const enc = await cli(['encrypt', '--kms', KMS_ARN, '--encryption-context', 'Environment:production,App:web', plain]);
+    const enc = await cli([
+      'encrypt',
+      '--kms',
+      KMS_ARN,
+      '--encryption-context',
+      'Environment:production,App:web',
+      plain,
+    ]);
     assert.equal(enc.code, 0, enc.stderr);
-    assertLayout('kms', entry(enc.stdout, 'yaml', 'kms'), { arn: KMS_ARN, aws_profile: '', context: { App: 'web', Environment: 'production' } });
+    assertLayout('kms', entry(enc.stdout, 'yaml', 'kms'), {
+      arn: KMS_ARN,
+      aws_profile: '',
+      context: { App: 'web', Environment: 'production' },
+    });
     written.set('kms-context.yaml', { text: enc.stdout, format: 'yaml', data: YAML.parse(YAML_TEXT) });
     const file = write('ctx.enc.yaml', enc.stdout);
 
     const edited = enc.stdout.replace(/Environment: production/, 'Environment: staging');
     assert.notEqual(edited, enc.stdout);
     const n = aws.calls.length;
-    const [dec, bad] = await Promise.all([cli(['decrypt', file]), cli(['decrypt', write('ctx-edited.enc.yaml', edited)])]);
+    const [dec, bad] = await Promise.all([
+      cli(['decrypt', file]),
+      cli(['decrypt', write('ctx-edited.enc.yaml', edited)]),
+    ]);
     assert.equal(dec.code, 0, dec.stderr);
     assert.deepEqual(YAML.parse(dec.stdout), YAML.parse(YAML_TEXT));
-    const contexts = aws.calls.slice(n).filter((c) => c.action === 'Decrypt').map((c) => [c.encryptionContext, c.status]);
+    const contexts = aws.calls
+      .slice(n)
+      .filter((c) => c.action === 'Decrypt')
+      .map((c) => [c.encryptionContext, c.status]);
     assert.deepEqual(
       contexts.sort((a, b) => Number(a[1]) - Number(b[1])),
-      [[{ App: 'web', Environment: 'production' }, 200], [{ App: 'web', Environment: 'staging' }, 400]],
+      [
+        [{ App: 'web', Environment: 'production' }, 200],
+        [{ App: 'web', Environment: 'staging' }, 400],
+      ],
       'each decrypt sent the context its file holds',
     );
     assert.equal(bad.code, ExitCode.CouldNotRetrieveKey, bad.stderr);
@@ -600,24 +719,31 @@ describe('KMS encryption context', () => {
 function exampleWithReadmeKms(): string {
   const doc = YAML.parseDocument(fs.readFileSync(path.join(FIXTURES, 'example.yaml'), 'utf8'));
   doc.deleteIn(['sops', 'pgp']);
-  doc.setIn(['sops', 'kms'], README_KMS.map((k) => ({ arn: k.arn, aws_profile: '', created_at: k.created_at, enc: k.enc })));
+  doc.setIn(
+    ['sops', 'kms'],
+    README_KMS.map((k) => ({ arn: k.arn, aws_profile: '', created_at: k.created_at, enc: k.enc })),
+  );
   return doc.toString();
 }
 
-test('a kms entry in sops\'s exact layout, with a CiphertextBlob from the real AWS KMS, opens the real sops file', async () => {
+test("a kms entry in sops's exact layout, with a CiphertextBlob from the real AWS KMS, opens the real sops file", async () => {
   allowAll();
   const text = exampleWithReadmeKms();
   const expected = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'expected', 'example.yaml.json'), 'utf8')) as unknown;
   const n = aws.calls.length;
   assert.deepEqual(JSON.parse(JSON.stringify(await api.decryptData(text, { env: services() }))), expected);
   const calls = aws.calls.slice(n);
-  assert.deepEqual(calls.map((c) => [c.action, c.keyId, c.region, c.status]), [['Decrypt', README_KMS[0].arn, 'us-east-1', 200]], 'the first entry opened it; the second was not asked');
+  assert.deepEqual(
+    calls.map((c) => [c.action, c.keyId, c.region, c.status]),
+    [['Decrypt', README_KMS[0].arn, 'us-east-1', 200]],
+    'the first entry opened it; the second was not asked',
+  );
   written.set('readme-kms.yaml', { text, format: 'yaml', data: expected });
 });
 
 // --- 5. the real sops reads tsops's files ------------------------------------------------------------
 
-describe('the real sops (v3.9.2 library) reads tsops\'s cloud-key files', () => {
+describe("the real sops (v3.9.2 library) reads tsops's cloud-key files", () => {
   const oracleEnv = () => ({
     SOPS_AGE_KEY: AGE_ID,
     VAULT_TOKEN: vault.token,
@@ -649,9 +775,21 @@ describe('the real sops (v3.9.2 library) reads tsops\'s cloud-key files', () => 
     assert.deepEqual(got, JSON.parse(JSON.stringify(f.data)), name);
   }
 
-  for (const name of ['kms.yaml', 'kms.json', 'kms-context.yaml', 'hc_vault.yaml', 'hc_vault.binary', 'gcp_kms.yaml', 'gcp_kms.dotenv', 'azure_kv.yaml', 'mixed.yaml', 'readme-kms.yaml']) {
+  for (const name of [
+    'kms.yaml',
+    'kms.json',
+    'kms-context.yaml',
+    'hc_vault.yaml',
+    'hc_vault.binary',
+    'gcp_kms.yaml',
+    'gcp_kms.dotenv',
+    'azure_kv.yaml',
+    'mixed.yaml',
+    'readme-kms.yaml',
+  ]) {
     test(name, async (t) => {
-      if (!haveOracle) return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown reason'}`);
+      if (!haveOracle)
+        return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown reason'}`);
       allowAll();
       await realSops(name);
     });
@@ -660,8 +798,17 @@ describe('the real sops (v3.9.2 library) reads tsops\'s cloud-key files', () => 
   test('kms with a role: the real sops assumes it through STS and decrypts with the temporary credentials', async (t) => {
     if (!haveOracle) return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown reason'}`);
     allowAll();
-    const enc = await api.encrypt(YAML_TEXT, { format: 'yaml', keyGroups: [[kmsKey({ role: ROLE, context: { Team: 'payments' } })]], env: services() });
-    assertLayout('kms', entry(enc, 'yaml', 'kms'), { arn: KMS_ARN, aws_profile: '', role: ROLE, context: { Team: 'payments' } });
+    const enc = await api.encrypt(YAML_TEXT, {
+      format: 'yaml',
+      keyGroups: [[kmsKey({ role: ROLE, context: { Team: 'payments' } })]],
+      env: services(),
+    });
+    assertLayout('kms', entry(enc, 'yaml', 'kms'), {
+      arn: KMS_ARN,
+      aws_profile: '',
+      role: ROLE,
+      context: { Team: 'payments' },
+    });
     const n = aws.calls.length;
     const r = await sopsDecrypt(enc, 'yaml', oracleEnv(), oracleServices());
     assert.ok(r.ok, r.error);
@@ -671,7 +818,10 @@ describe('the real sops (v3.9.2 library) reads tsops\'s cloud-key files', () => 
     assert.equal(assume?.roleArn, ROLE);
     assert.match(assume?.roleSessionName ?? '', /^sops@/);
     assert.equal(decrypt?.action, 'Decrypt');
-    assert.ok(aws.issued.some((i) => i.accessKeyId === decrypt?.accessKeyId), 'Decrypt signed with the role\'s temporary credentials');
+    assert.ok(
+      aws.issued.some((i) => i.accessKeyId === decrypt?.accessKeyId),
+      "Decrypt signed with the role's temporary credentials",
+    );
     assert.deepEqual(decrypt?.encryptionContext, { Team: 'payments' });
   });
 
@@ -679,9 +829,23 @@ describe('the real sops (v3.9.2 library) reads tsops\'s cloud-key files', () => 
     if (!haveOracle) return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown reason'}`);
     allowAll();
     // tsops reaches the vault named in the file through VAULT_AGENT_ADDR, the real sops through its proxy.
-    const key = { type: 'hc_vault', vaultAddress: 'http://vault.tsops.test:8200', enginePath: 'team/transit', keyName: 'app', enc: '' };
-    const enc = await api.encrypt(YAML_TEXT, { format: 'yaml', keyGroups: [[key]], env: services({ VAULT_AGENT_ADDR: vault.url }) });
-    assertLayout('hc_vault', entry(enc, 'yaml', 'hc_vault'), { vault_address: 'http://vault.tsops.test:8200', engine_path: 'team/transit', key_name: 'app' });
+    const key = {
+      type: 'hc_vault',
+      vaultAddress: 'http://vault.tsops.test:8200',
+      enginePath: 'team/transit',
+      keyName: 'app',
+      enc: '',
+    };
+    const enc = await api.encrypt(YAML_TEXT, {
+      format: 'yaml',
+      keyGroups: [[key]],
+      env: services({ VAULT_AGENT_ADDR: vault.url }),
+    });
+    assertLayout('hc_vault', entry(enc, 'yaml', 'hc_vault'), {
+      vault_address: 'http://vault.tsops.test:8200',
+      engine_path: 'team/transit',
+      key_name: 'app',
+    });
     const n = vault.calls.length;
     const r = await sopsDecrypt(enc, 'yaml', oracleEnv(), oracleServices());
     assert.ok(r.ok, r.error);
@@ -697,10 +861,18 @@ describe('the real sops (v3.9.2 library) reads tsops\'s cloud-key files', () => 
     const f = written.get('kms-context.yaml');
     assert.ok(f);
     const n = aws.calls.length;
-    const r = await sopsDecrypt(f.text.replace(/Environment: production/, 'Environment: staging'), 'yaml', oracleEnv(), oracleServices());
+    const r = await sopsDecrypt(
+      f.text.replace(/Environment: production/, 'Environment: staging'),
+      'yaml',
+      oracleEnv(),
+      oracleServices(),
+    );
     assert.equal(r.ok, false);
     // The Lambda reports only the summary line of sops's error; the service's answer shows why.
     assert.match(r.error, /Error getting data key/);
-    assert.deepEqual(aws.calls.slice(n).map((c) => [c.action, c.error, c.encryptionContext]), [['Decrypt', 'InvalidCiphertextException', { App: 'web', Environment: 'staging' }]]);
+    assert.deepEqual(
+      aws.calls.slice(n).map((c) => [c.action, c.error, c.encryptionContext]),
+      [['Decrypt', 'InvalidCiphertextException', { App: 'web', Environment: 'staging' }]],
+    );
   });
 });

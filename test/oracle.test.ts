@@ -8,10 +8,11 @@ import { execFileSync } from 'node:child_process';
 import { oracleAvailable, oracleUnavailableReason, sopsDecrypt, closeOracle } from './helpers/sops-oracle.js';
 import { ROOT } from './helpers/fixtures.js';
 
-
 const root = ROOT;
-const fixtures = [path.join(root, 'fixtures', 'sops-3.13.2'), path.join(root, '..', 'shared', 'fixtures', 'sops-3.13.2')]
-  .find((d) => fs.existsSync(path.join(d, 'format.enc.yaml')));
+const fixtures = [
+  path.join(root, 'fixtures', 'sops-3.13.2'),
+  path.join(root, '..', 'shared', 'fixtures', 'sops-3.13.2'),
+].find((d) => fs.existsSync(path.join(d, 'format.enc.yaml')));
 const fixture = (name: string) => fs.readFileSync(path.join(fixtures!, name));
 
 let available = false;
@@ -20,20 +21,32 @@ let gnupghome: string | undefined;
 let env: Record<string, string> = {};
 
 before(async () => {
-  if (!fixtures) { skipReason = 'fixtures/sops-3.13.2 not found'; return; }
+  if (!fixtures) {
+    skipReason = 'fixtures/sops-3.13.2 not found';
+    return;
+  }
   available = await oracleAvailable();
-  if (!available) { skipReason = `real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown reason'}`; return; }
+  if (!available) {
+    skipReason = `real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown reason'}`;
+    return;
+  }
   gnupghome = fs.mkdtempSync(path.join(os.tmpdir(), 'tsops-oracle-gnupg-'));
   fs.chmodSync(gnupghome, 0o700);
-  execFileSync('gpg', ['--batch', '--import', path.join(fixtures, 'keys', 'sops_functional_tests_key.asc')],
-    { env: { ...process.env, GNUPGHOME: gnupghome }, stdio: 'pipe' });
+  execFileSync('gpg', ['--batch', '--import', path.join(fixtures, 'keys', 'sops_functional_tests_key.asc')], {
+    env: { ...process.env, GNUPGHOME: gnupghome },
+    stdio: 'pipe',
+  });
   env = { GNUPGHOME: gnupghome };
 });
 
 after(async () => {
   await closeOracle();
   if (gnupghome) {
-    try { execFileSync('gpgconf', ['--homedir', gnupghome, '--kill', 'all'], { stdio: 'ignore' }); } catch { /* no agent */ }
+    try {
+      execFileSync('gpgconf', ['--homedir', gnupghome, '--kill', 'all'], { stdio: 'ignore' });
+    } catch {
+      /* no agent */
+    }
     fs.rmSync(gnupghome, { recursive: true, force: true });
   }
 });
@@ -67,10 +80,18 @@ test('real sops refuses a file without a MAC', async (t) => {
 
 test('real sops reads the json, dotenv and binary fixtures as recorded in expected/', async (t) => {
   if (!available) return t.skip(skipReason);
-  for (const [name, format] of [['format.enc.json', 'json'], ['format.enc.env', 'dotenv'], ['example.yaml', 'yaml']] as const) {
+  for (const [name, format] of [
+    ['format.enc.json', 'json'],
+    ['format.enc.env', 'dotenv'],
+    ['example.yaml', 'yaml'],
+  ] as const) {
     const r = await sopsDecrypt(fixture(name), format, env);
     assert.equal(r.ok, true, `${name}: ${r.error}`);
-    assert.deepEqual(JSON.parse(r.output), JSON.parse(fixture(path.join('expected', `${name}.json`)).toString('utf8')), name);
+    assert.deepEqual(
+      JSON.parse(r.output),
+      JSON.parse(fixture(path.join('expected', `${name}.json`)).toString('utf8')),
+      name,
+    );
   }
   const bin = await sopsDecrypt(fixture('example.txt'), 'binary', env);
   assert.equal(bin.ok, true, bin.error);
@@ -87,7 +108,11 @@ test('without the key, real sops cannot decrypt', async (t) => {
     assert.match(r.error, /data key/); // sops 3.9: "Error getting data key: 0 successful groups required, got 0"
   } finally {
     await closeOracle(); // the Lambda for this environment may have started a gpg-agent there
-    try { execFileSync('gpgconf', ['--homedir', empty, '--kill', 'all'], { stdio: 'ignore' }); } catch { /* no agent */ }
+    try {
+      execFileSync('gpgconf', ['--homedir', empty, '--kill', 'all'], { stdio: 'ignore' });
+    } catch {
+      /* no agent */
+    }
     fs.rmSync(empty, { recursive: true, force: true });
   }
 });

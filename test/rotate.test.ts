@@ -15,7 +15,8 @@ let second: AgePair;
 let oracle = false;
 let oracleWhy = '';
 
-const PLAIN = 'db:\n    user: admin\n    password: hunter2\nport: 5432\nratio: 1.5\nenabled: true\n# a comment\nlist:\n    - one\n    - two\n';
+const PLAIN =
+  'db:\n    user: admin\n    password: hunter2\nport: 5432\nratio: 1.5\nenabled: true\n# a comment\nlist:\n    - one\n    - two\n';
 
 before(async () => {
   sb = new Sandbox('tsops-rotate-test-');
@@ -54,7 +55,13 @@ test('rotate: a new data key and a new ciphertext for every value; the values st
   const real = await sopsDecrypt(after, 'yaml', { SOPS_AGE_KEY: AGE_IDENTITY });
   assert.equal(real.error, '');
   assert.equal(real.ok, true);
-  assert.deepEqual(JSON.parse(real.output), { db: { user: 'admin', password: 'hunter2' }, port: 5432, ratio: 1.5, enabled: true, list: ['one', 'two'] });
+  assert.deepEqual(JSON.parse(real.output), {
+    db: { user: 'admin', password: 'hunter2' },
+    port: 5432,
+    ratio: 1.5,
+    enabled: true,
+    list: ['one', 'two'],
+  });
 });
 
 test('rotate -i --add-age, then --rm-age: the recipients change and each key opens what it should', async (t) => {
@@ -139,7 +146,12 @@ test('rotate keeps the file format, --output-type converts, and dotenv works too
   const before = fs.readFileSync(env, 'utf8');
   const r = await run(['rotate', env], { env: sb.env, cwd: sb.dir });
   assert.equal(r.code, 0, r.stderr);
-  const dataEnc = (s: string) => s.split('\n').filter((l) => !l.startsWith('sops_')).join('\n').match(/ENC\[[^\]]*\]/g) ?? ([] as string[]);
+  const dataEnc = (s: string) =>
+    s
+      .split('\n')
+      .filter((l) => !l.startsWith('sops_'))
+      .join('\n')
+      .match(/ENC\[[^\]]*\]/g) ?? ([] as string[]);
   assert.equal(dataEnc(r.stdout).length, 2);
   for (const v of dataEnc(r.stdout)) assert.ok(!dataEnc(before).includes(v), 'every value has a new ciphertext');
   const out = sb.write('r5.rotated.env', r.stdout);
@@ -154,18 +166,37 @@ test('changeKeys: first group gets the new keys, removal from all groups, empty 
   const age = (recipient: string): MasterKey => ({ type: 'age', recipient, enc: 'x' });
   const m = { keyGroups: [[age('a')], [age('b'), age('c')], [age('d')]], shamirThreshold: 3 };
   const notes = changeKeys(m, { add: [age('e')], remove: [age('d'), age('b'), age('zz')] });
-  assert.deepEqual(m.keyGroups.map((g) => g.map((k) => (k as { recipient: string }).recipient)), [['a', 'e'], ['c']]);
+  assert.deepEqual(
+    m.keyGroups.map((g) => g.map((k) => (k as { recipient: string }).recipient)),
+    [['a', 'e'], ['c']],
+  );
   assert.equal(m.shamirThreshold, 2);
   assert.equal(notes.length, 2);
   assert.match(notes[0]!, /zz is not a master key/);
   assert.equal(m.keyGroups[0]![1]!.enc, '');
   // KMS keys are removed by ARN, Azure keys by vault and name when no version is given
-  const kms: MasterKey = { type: 'kms', arn: 'arn:aws:kms:us-east-1:1:key/k', role: 'arn:aws:iam::1:role/r', context: { a: 'b' }, enc: '' };
+  const kms: MasterKey = {
+    type: 'kms',
+    arn: 'arn:aws:kms:us-east-1:1:key/k',
+    role: 'arn:aws:iam::1:role/r',
+    context: { a: 'b' },
+    enc: '',
+  };
   assert.ok(matchesRemoval({ type: 'kms', arn: 'arn:aws:kms:us-east-1:1:key/k', enc: '' }, kms));
   assert.ok(!matchesRemoval({ type: 'kms', arn: 'arn:aws:kms:us-east-1:1:key/other', enc: '' }, kms));
   const az: MasterKey = { type: 'azure_kv', vaultUrl: 'https://v.vault.azure.net', name: 'k', version: 'abc', enc: '' };
-  assert.ok(matchesRemoval({ type: 'azure_kv', vaultUrl: 'https://v.vault.azure.net/', name: 'k', version: '', enc: '' }, az));
-  assert.ok(!matchesRemoval({ type: 'azure_kv', vaultUrl: 'https://v.vault.azure.net', name: 'k', version: 'other', enc: '' }, az));
+  assert.ok(
+    matchesRemoval({ type: 'azure_kv', vaultUrl: 'https://v.vault.azure.net/', name: 'k', version: '', enc: '' }, az),
+  );
+  assert.ok(
+    !matchesRemoval(
+      { type: 'azure_kv', vaultUrl: 'https://v.vault.azure.net', name: 'k', version: 'other', enc: '' },
+      az,
+    ),
+  );
   assert.equal(keyString(az), 'https://v.vault.azure.net/keys/k/abc');
-  assert.equal(keyString({ type: 'hc_vault', vaultAddress: 'https://vault:8200', enginePath: 'transit', keyName: 'dev', enc: '' }), 'https://vault:8200/v1/transit/keys/dev');
+  assert.equal(
+    keyString({ type: 'hc_vault', vaultAddress: 'https://vault:8200', enginePath: 'transit', keyName: 'dev', enc: '' }),
+    'https://vault:8200/v1/transit/keys/dev',
+  );
 });

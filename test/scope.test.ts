@@ -48,14 +48,27 @@ describe('scope module', () => {
 
   it('resolveScope: the default, empty strings unset, every pair of selectors refused (comment regexes count, as sops)', () => {
     assert.deepEqual(resolveScope({}), { unencryptedSuffix: DEFAULT_UNENCRYPTED_SUFFIX });
-    assert.deepEqual(resolveScope({ macOnlyEncrypted: true }), { unencryptedSuffix: '_unencrypted', macOnlyEncrypted: true });
-    assert.deepEqual(resolveScope({ encryptedCommentRegex: 'x', unencryptedSuffix: '' }), { encryptedCommentRegex: 'x' });
+    assert.deepEqual(resolveScope({ macOnlyEncrypted: true }), {
+      unencryptedSuffix: '_unencrypted',
+      macOnlyEncrypted: true,
+    });
+    assert.deepEqual(resolveScope({ encryptedCommentRegex: 'x', unencryptedSuffix: '' }), {
+      encryptedCommentRegex: 'x',
+    });
     for (const a of SCOPE_SELECTORS) {
       for (const b of SCOPE_SELECTORS) {
         if (a === b) continue;
         assert.throws(
           () => resolveScope({ [a.field]: 'x', [b.field]: 'y' }),
-          (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorConflictingParameters && e.message.includes(`(found ${[a, b].sort((x, y) => SCOPE_SELECTORS.indexOf(x) - SCOPE_SELECTORS.indexOf(y)).map((s) => s.key).join(' and ')})`),
+          (e: unknown) =>
+            e instanceof SopsError &&
+            e.code === ExitCode.ErrorConflictingParameters &&
+            e.message.includes(
+              `(found ${[a, b]
+                .sort((x, y) => SCOPE_SELECTORS.indexOf(x) - SCOPE_SELECTORS.indexOf(y))
+                .map((s) => s.key)
+                .join(' and ')})`,
+            ),
           `${a.key} + ${b.key}`,
         );
       }
@@ -72,8 +85,18 @@ describe('scope module', () => {
     const o: Record<string, unknown> = {};
     scopeToKeys(ALL, o);
     assert.deepEqual(Object.keys(o), SCOPE_KEYS);
-    assert.deepEqual(scopeFromKeys(o, (v) => v === true), ALL);
-    const m = parseMetadata({ age: [], lastmodified: '2024-01-01T00:00:00Z', mac: '', version: '3.13.2', encrypted_regex: '^data$', mac_only_encrypted: true });
+    assert.deepEqual(
+      scopeFromKeys(o, (v) => v === true),
+      ALL,
+    );
+    const m = parseMetadata({
+      age: [],
+      lastmodified: '2024-01-01T00:00:00Z',
+      mac: '',
+      version: '3.13.2',
+      encrypted_regex: '^data$',
+      mac_only_encrypted: true,
+    });
     assert.deepEqual(m.scope, { encryptedRegex: '^data$', macOnlyEncrypted: true });
     const back = metadataToPlain(m) as Record<string, unknown>;
     assert.equal(back['encrypted_regex'], '^data$');
@@ -82,7 +105,12 @@ describe('scope module', () => {
   });
 
   it('compileScope names the setting of an invalid regex', () => {
-    assert.throws(() => compileScope({ encryptedRegex: '(' }), (e: unknown) => e instanceof SopsError && /^invalid encrypted_regex "\(": error parsing regexp: missing closing \)/.test(e.message));
+    assert.throws(
+      () => compileScope({ encryptedRegex: '(' }),
+      (e: unknown) =>
+        e instanceof SopsError &&
+        /^invalid encrypted_regex "\(": error parsing regexp: missing closing \)/.test(e.message),
+    );
     assert.equal(compileScope({ unencryptedRegex: '(?i:pub)' }).unencryptedRegex!.test('PUBLIC'), true);
   });
 });
@@ -91,7 +119,12 @@ describe('the library writes one selector', () => {
   it('encrypt() with encrypted_regex writes no unencrypted_suffix; two selectors are refused with exit code 8', async () => {
     const recipient = await identityToRecipient(await generateIdentity());
     const env = { PATH: process.env.PATH ?? '' };
-    const text = await encrypt('{"data": "s", "name": "n"}', { format: 'json', age: [recipient], scope: { encryptedRegex: '^data$' }, env });
+    const text = await encrypt('{"data": "s", "name": "n"}', {
+      format: 'json',
+      age: [recipient],
+      scope: { encryptedRegex: '^data$' },
+      env,
+    });
     const sops = (JSON.parse(text) as { sops: Record<string, unknown> }).sops;
     assert.equal(sops['encrypted_regex'], '^data$');
     assert.deepEqual(
@@ -99,10 +132,23 @@ describe('the library writes one selector', () => {
       ['encrypted_regex'],
     );
     await assert.rejects(
-      () => encrypt('{"a": 1}', { format: 'json', age: [recipient], scope: { encryptedRegex: '^a', unencryptedSuffix: '_u' }, env }),
+      () =>
+        encrypt('{"a": 1}', {
+          format: 'json',
+          age: [recipient],
+          scope: { encryptedRegex: '^a', unencryptedSuffix: '_u' },
+          env,
+        }),
       (e: unknown) => e instanceof SopsError && e.code === ExitCode.ErrorConflictingParameters,
     );
-    const dflt = (JSON.parse(await encrypt('{"a": 1}', { format: 'json', age: [recipient], env })) as { sops: Record<string, unknown> }).sops;
-    assert.deepEqual(SCOPE_KEYS.filter((k) => k in dflt), ['unencrypted_suffix']);
+    const dflt = (
+      JSON.parse(await encrypt('{"a": 1}', { format: 'json', age: [recipient], env })) as {
+        sops: Record<string, unknown>;
+      }
+    ).sops;
+    assert.deepEqual(
+      SCOPE_KEYS.filter((k) => k in dflt),
+      ['unencrypted_suffix'],
+    );
   });
 });

@@ -42,7 +42,11 @@ describe('set and unset', { concurrency: 3 }, () => {
     assert.equal(r.code, 0, r.stderr);
     r = await tsops(['set', file, '["obj"]', '{"x": 1.5, "y": [true, null], "big": 12345678901234567890}']);
     assert.equal(r.code, 0, r.stderr);
-    const expected = { db: { user: 'root', pool: { max: 10 } }, list: ['a', 'b', 'c'], obj: { x: 1.5, y: [true, null], big: 12345678901234567000 } };
+    const expected = {
+      db: { user: 'root', pool: { max: 10 } },
+      list: ['a', 'b', 'c'],
+      obj: { x: 1.5, y: [true, null], big: 12345678901234567000 },
+    };
     assert.deepEqual(await decryptJson(file), expected);
     const enc = fs.readFileSync(file, 'utf8');
     assert.ok(!enc.includes('root'));
@@ -244,12 +248,31 @@ describe('set and unset', { concurrency: 3 }, () => {
   test('setAtPath and unsetAtPath keep comments out of list indexes', () => {
     const d: MapNode = {
       kind: 'map',
-      items: [{ kind: 'entry', key: 'l', value: { kind: 'list', items: [{ kind: 'comment', text: ' c' }, { kind: 'scalar', type: 'str', text: 'a' }, { kind: 'scalar', type: 'str', text: 'b' }] } }],
+      items: [
+        {
+          kind: 'entry',
+          key: 'l',
+          value: {
+            kind: 'list',
+            items: [
+              { kind: 'comment', text: ' c' },
+              { kind: 'scalar', type: 'str', text: 'a' },
+              { kind: 'scalar', type: 'str', text: 'b' },
+            ],
+          },
+        },
+      ],
     };
     setAtPath(d, ['l', 0], nodeFromJson('"A"'));
     unsetAtPath(d, ['l', 1]);
     const l = d.items[0]!.kind === 'entry' ? d.items[0]!.value : undefined;
-    assert.deepEqual(l, { kind: 'list', items: [{ kind: 'comment', text: ' c' }, { kind: 'scalar', type: 'str', text: 'A' }] });
+    assert.deepEqual(l, {
+      kind: 'list',
+      items: [
+        { kind: 'comment', text: ' c' },
+        { kind: 'scalar', type: 'str', text: 'A' },
+      ],
+    });
   });
 
   test('unsetAtPath: not found is a PathNotFoundError; a type mismatch is another error', () => {
@@ -273,7 +296,10 @@ describe('set and unset', { concurrency: 3 }, () => {
     assert.deepEqual(nodeFromJson('9223372036854775807'), { kind: 'scalar', type: 'int', text: '9223372036854775807' });
     assert.equal((nodeFromJson('9223372036854775808') as { type: string }).type, 'float');
     assert.deepEqual(nodeFromJson('null'), { kind: 'null' });
-    assert.deepEqual(toPlain(nodeFromJson('{"z": 1, "a": {"\\u00e9": [false, "x\\"y"]}}')), { z: 1, a: { 'é': [false, 'x"y'] } });
+    assert.deepEqual(toPlain(nodeFromJson('{"z": 1, "a": {"\\u00e9": [false, "x\\"y"]}}')), {
+      z: 1,
+      a: { é: [false, 'x"y'] },
+    });
     const keys = nodeFromJson('{"z": 1, "a": 2, "m": 3}');
     assert.deepEqual(keys.kind === 'map' && keys.items.map((i) => (i.kind === 'entry' ? i.key : '')), ['z', 'a', 'm']);
     for (const bad of ['', 'secret', '{"a":', "'x'", '"a" "b"']) {
@@ -285,9 +311,16 @@ describe('set and unset', { concurrency: 3 }, () => {
   });
 
   test('nodesEqual: type and text matter, presentation does not', () => {
-    assert.ok(nodesEqual({ kind: 'scalar', type: 'str', text: 'a', style: 'quoted' }, { kind: 'scalar', type: 'str', text: 'a' }));
+    assert.ok(
+      nodesEqual(
+        { kind: 'scalar', type: 'str', text: 'a', style: 'quoted' },
+        { kind: 'scalar', type: 'str', text: 'a' },
+      ),
+    );
     assert.ok(!nodesEqual({ kind: 'scalar', type: 'str', text: '1' }, { kind: 'scalar', type: 'int', text: '1' }));
-    assert.ok(nodesEqual({ kind: 'scalar', type: 'float', text: '1.50' }, { kind: 'scalar', type: 'float', text: '1.5' }));
+    assert.ok(
+      nodesEqual({ kind: 'scalar', type: 'float', text: '1.50' }, { kind: 'scalar', type: 'float', text: '1.5' }),
+    );
     assert.ok(nodesEqual(doc({ a: [1, { b: null }] }), doc({ a: [1, { b: null }] })));
     assert.ok(!nodesEqual(doc({ a: 1, b: 2 }), doc({ b: 2, a: 1 })));
   });

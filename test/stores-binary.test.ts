@@ -8,9 +8,8 @@ import { FileError } from '../src/errors.js';
 import type { Scalar, Tree } from '../src/tree/types.js';
 import { fixture } from './helpers/fixtures.js';
 
-
 const store = createBinaryStore();
-const dataOf = (t: Tree) => (t.docs[0]!.items[0] as { key: string; value: Scalar });
+const dataOf = (t: Tree) => t.docs[0]!.items[0] as { key: string; value: Scalar };
 
 test('example.txt (a sops binary file) loads: data and metadata; written back in the JSON layout', () => {
   const data = fixture('example.txt');
@@ -44,18 +43,31 @@ test('any bytes round trip: text as a string, other bytes kept raw', () => {
 test('the encrypted layout is the JSON one with data and sops', () => {
   const t = store.loadPlain(Buffer.from('x'));
   dataOf(t).value.text = 'ENC[AES256_GCM,data:AA==,iv:BB==,tag:CC==,type:str]';
-  const out = store.emitEncrypted(t, { lastmodified: '2026-01-01T00:00:00Z', mac: 'ENC[m]', version: '3.13.2' }).toString('utf8');
-  assert.equal(out, '{\n\t"data": "ENC[AES256_GCM,data:AA==,iv:BB==,tag:CC==,type:str]",\n\t"sops": {\n\t\t"lastmodified": "2026-01-01T00:00:00Z",\n\t\t"mac": "ENC[m]",\n\t\t"version": "3.13.2"\n\t}\n}\n');
-  assert.equal(createBinaryStore({ indent: 4 }).emitEncrypted(t, { version: '3.13.2' }).toString('utf8').split('\n')[1], '    "data": "ENC[AES256_GCM,data:AA==,iv:BB==,tag:CC==,type:str]",');
+  const out = store
+    .emitEncrypted(t, { lastmodified: '2026-01-01T00:00:00Z', mac: 'ENC[m]', version: '3.13.2' })
+    .toString('utf8');
+  assert.equal(
+    out,
+    '{\n\t"data": "ENC[AES256_GCM,data:AA==,iv:BB==,tag:CC==,type:str]",\n\t"sops": {\n\t\t"lastmodified": "2026-01-01T00:00:00Z",\n\t\t"mac": "ENC[m]",\n\t\t"version": "3.13.2"\n\t}\n}\n',
+  );
+  assert.equal(
+    createBinaryStore({ indent: 4 }).emitEncrypted(t, { version: '3.13.2' }).toString('utf8').split('\n')[1],
+    '    "data": "ENC[AES256_GCM,data:AA==,iv:BB==,tag:CC==,type:str]",',
+  );
 });
 
 test('errors: no data, data not a string, several documents, extracting a value', () => {
   const noData: Tree = { docs: [{ kind: 'map', items: [] }] };
   assert.throws(() => store.emitPlain(noData), /no binary data found/);
-  const notString: Tree = { docs: [{ kind: 'map', items: [{ kind: 'entry', key: 'data', value: { kind: 'list', items: [] } }] }] };
+  const notString: Tree = {
+    docs: [{ kind: 'map', items: [{ kind: 'entry', key: 'data', value: { kind: 'list', items: [] } }] }],
+  };
   assert.throws(() => store.emitPlain(notString), /does not have a string value/);
   assert.throws(() => store.emitPlain({ docs: [] }), /exactly one/);
-  assert.throws(() => store.emitValue({ kind: 'null' }), (e: unknown) => e instanceof FileError && /not structured/.test(e.message));
+  assert.throws(
+    () => store.emitValue({ kind: 'null' }),
+    (e: unknown) => e instanceof FileError && /not structured/.test(e.message),
+  );
   assert.throws(() => store.loadEncrypted(Buffer.from('not json')), FileError);
 });
 

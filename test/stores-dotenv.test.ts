@@ -16,7 +16,6 @@ import { entry, map, str, toPlain, type Node, type Plain, type Tree } from '../s
 import { closeOracle, oracleAvailable, oracleUnavailableReason, sopsDecrypt } from './helpers/sops-oracle.js';
 import { fixture } from './helpers/fixtures.js';
 
-
 const store = createDotenvStore();
 const load = (s: string): Tree => store.loadPlain(Buffer.from(s));
 const emit = (t: Tree): string => store.emitPlain(t).toString('utf8');
@@ -27,8 +26,14 @@ async function fixtureDataKey(metadata: Plain): Promise<Buffer> {
   const md = parseMetadata(metadata);
   const pgp = md.keyGroups[0]!.find((k) => k.type === 'pgp');
   assert.ok(pgp);
-  const keys = await openpgp.readPrivateKeys({ armoredKeys: fixture('keys/sops_functional_tests_key.asc').toString('utf8') });
-  const { data } = await openpgp.decrypt({ message: await openpgp.readMessage({ armoredMessage: pgp.enc }), decryptionKeys: keys, format: 'binary' });
+  const keys = await openpgp.readPrivateKeys({
+    armoredKeys: fixture('keys/sops_functional_tests_key.asc').toString('utf8'),
+  });
+  const { data } = await openpgp.decrypt({
+    message: await openpgp.readMessage({ armoredMessage: pgp.enc }),
+    decryptionKeys: keys,
+    format: 'binary',
+  });
   return Buffer.from(data);
 }
 
@@ -70,7 +75,11 @@ test('a plaintext file is written back byte for byte (no blank lines, final newl
 });
 
 test('a line that is neither a comment nor KEY=VALUE is a FileError naming the line, not its text', () => {
-  for (const [text, line] of [['A=1\nsecret-value\n', 2], [' # indented comment\n', 1], ['\r\n', 1]] as const) {
+  for (const [text, line] of [
+    ['A=1\nsecret-value\n', 2],
+    [' # indented comment\n', 1],
+    ['\r\n', 1],
+  ] as const) {
     assert.throws(
       () => load(text),
       (e: unknown) => {
@@ -210,9 +219,21 @@ test('metadata is flattened with __map_/__list_N_, sorted, non-strings as text, 
   const md: Plain = {
     encrypted_regex: '^(a|b)$',
     key_groups: [
-      { age: [{ enc: '-----BEGIN AGE ENCRYPTED FILE-----\nAAA\n-----END AGE ENCRYPTED FILE-----\n', recipient: 'age1x' }] },
       {
-        kms: [{ arn: 'arn:aws:kms:1', aws_profile: '', context: { Env: 'prod', b: null }, created_at: '2026-01-01T00:00:00Z', enc: 'Q0lQ' }],
+        age: [
+          { enc: '-----BEGIN AGE ENCRYPTED FILE-----\nAAA\n-----END AGE ENCRYPTED FILE-----\n', recipient: 'age1x' },
+        ],
+      },
+      {
+        kms: [
+          {
+            arn: 'arn:aws:kms:1',
+            aws_profile: '',
+            context: { Env: 'prod', b: null },
+            created_at: '2026-01-01T00:00:00Z',
+            enc: 'Q0lQ',
+          },
+        ],
         pgp: [{ created_at: '2026-01-01T00:00:00Z', enc: 'x', fp: 'F1' }],
       },
     ],
@@ -265,18 +286,41 @@ test('mac_only_encrypted and shamir_threshold are decoded as sops decodes them',
   assert.equal(md('sops_mac_only_encrypted=false\n')['mac_only_encrypted'], false);
   assert.equal(md('sops_shamir_threshold=002\n')['shamir_threshold'], 2);
   for (const bad of ['2.0', '', 'two', ' 2']) {
-    assert.throws(() => md(`sops_shamir_threshold=${bad}\n`), (e: unknown) => e instanceof FileError && /shamir_threshold/.test(e.message));
+    assert.throws(
+      () => md(`sops_shamir_threshold=${bad}\n`),
+      (e: unknown) => e instanceof FileError && /shamir_threshold/.test(e.message),
+    );
   }
 });
 
 test('flatten/unflatten: nested data, list holes, conflicts and bad indexes', () => {
   const data = { a: { b: [1, { c: 'x' }], e: [] }, f: 'g', h: {} };
   const flat = flatten(data);
-  assert.deepEqual([...flat], [['a__map_b__list_0', 1], ['a__map_b__list_1__map_c', 'x'], ['f', 'g']]);
+  assert.deepEqual(
+    [...flat],
+    [
+      ['a__map_b__list_0', 1],
+      ['a__map_b__list_1__map_c', 'x'],
+      ['f', 'g'],
+    ],
+  );
   assert.deepEqual(unflatten(flat), { a: { b: [1, { c: 'x' }] }, f: 'g' });
   assert.deepEqual(unflatten([['l__list_2', 'z']]), { l: [null, null, 'z'] });
-  assert.deepEqual(unflatten([['k', 'later'], ['k', 'last']]), { k: 'last' });
-  assert.throws(() => unflatten([['a__list_0', 'x'], ['a__map_b', 'y']]), FileError);
+  assert.deepEqual(
+    unflatten([
+      ['k', 'later'],
+      ['k', 'last'],
+    ]),
+    { k: 'last' },
+  );
+  assert.throws(
+    () =>
+      unflatten([
+        ['a__list_0', 'x'],
+        ['a__map_b', 'y'],
+      ]),
+    FileError,
+  );
   assert.throws(() => unflatten([['a__list_x', 'x']]), FileError);
   assert.throws(() => unflatten([['a__list_99999999', 'x']]), FileError);
   // sorted byte-wise (uppercase before lowercase, "_" between), newlines escaped
@@ -301,10 +345,16 @@ after(async () => {
 });
 
 /** Encrypt a plaintext dotenv file for the test age key, the way sops does, with this store. */
-async function encryptDotenv(plaintext: string, layout: 'flat' | 'key_groups', macOnlyEncrypted: boolean): Promise<Buffer> {
+async function encryptDotenv(
+  plaintext: string,
+  layout: 'flat' | 'key_groups',
+  macOnlyEncrypted: boolean,
+): Promise<Buffer> {
   const tree = load(plaintext);
   const dataKey = crypto.randomBytes(32);
-  const scope = macOnlyEncrypted ? { encryptedRegex: '^SECRET', macOnlyEncrypted: true } : { unencryptedSuffix: '_unencrypted' };
+  const scope = macOnlyEncrypted
+    ? { encryptedRegex: '^SECRET', macOnlyEncrypted: true }
+    : { unencryptedSuffix: '_unencrypted' };
   const mac = encryptTree(tree, dataKey, scope);
   const e = new Encrypter();
   e.addRecipient(AGE_RECIPIENT);
@@ -314,17 +364,24 @@ async function encryptDotenv(plaintext: string, layout: 'flat' | 'key_groups', m
     ...(layout === 'flat' ? { age } : { key_groups: [{ age }] }),
     lastmodified,
     mac: encryptValue(mac, 'str', dataKey, lastmodified),
-    ...(macOnlyEncrypted ? { encrypted_regex: '^SECRET', mac_only_encrypted: true } : { unencrypted_suffix: '_unencrypted' }),
+    ...(macOnlyEncrypted
+      ? { encrypted_regex: '^SECRET', mac_only_encrypted: true }
+      : { unencrypted_suffix: '_unencrypted' }),
     version: '3.13.2',
   };
   return store.emitEncrypted(tree, md);
 }
 
 test('real sops decrypts dotenv files written by this store (MAC verified)', async (t) => {
-  if (!(await oracleAvailable())) return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown'}`);
+  if (!(await oracleAvailable()))
+    return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown'}`);
   const env = { SOPS_AGE_KEY: AGE_IDENTITY };
 
-  const a = await encryptDotenv('# note\nFOO=bar\nMULTI=line1\\nline2\nEMPTY=\nPUBLIC_unencrypted=visible\n', 'flat', false);
+  const a = await encryptDotenv(
+    '# note\nFOO=bar\nMULTI=line1\\nline2\nEMPTY=\nPUBLIC_unencrypted=visible\n',
+    'flat',
+    false,
+  );
   assert.match(a.toString(), /^sops_age__list_0__map_enc=-----BEGIN AGE ENCRYPTED FILE-----\\n/m);
   const ra = await sopsDecrypt(a, 'dotenv', env);
   assert.equal(ra.error, '');
@@ -338,7 +395,11 @@ test('real sops decrypts dotenv files written by this store (MAC verified)', asy
   const rb = await sopsDecrypt(b, 'dotenv', env);
   assert.equal(rb.error, '');
   assert.deepEqual(JSON.parse(rb.output), { PLAIN: 'xyz', SECRET_TOKEN: 'abc' });
-  const flipped = await sopsDecrypt(b.toString().replace('sops_mac_only_encrypted=true', 'sops_mac_only_encrypted=false'), 'dotenv', env);
+  const flipped = await sopsDecrypt(
+    b.toString().replace('sops_mac_only_encrypted=true', 'sops_mac_only_encrypted=false'),
+    'dotenv',
+    env,
+  );
   assert.equal(flipped.ok, false);
   assert.match(flipped.error, /mac/i);
 });

@@ -8,9 +8,18 @@ import { FileError, SopsError, ExitCode } from '../src/errors.js';
 import { macAad, metadataToPlain, parseMetadata } from '../src/metadata/metadata.js';
 import { decryptTree } from '../src/tree/crypt.js';
 import { decryptParsed, parseEncrypted } from '../src/aes/cipher.js';
-import { entry, map, str, toPlain, type Comment, type MapEntry, type Node, type Plain, type Tree } from '../src/tree/types.js';
+import {
+  entry,
+  map,
+  str,
+  toPlain,
+  type Comment,
+  type MapEntry,
+  type Node,
+  type Plain,
+  type Tree,
+} from '../src/tree/types.js';
 import { fixture } from './helpers/fixtures.js';
-
 
 const store = createIniStore();
 const load = (s: string | Buffer): Tree => store.loadPlain(typeof s === 'string' ? Buffer.from(s) : s);
@@ -26,8 +35,14 @@ async function decryptFixture(name: string): Promise<{ tree: Tree; metadata: Pla
   const md = parseMetadata(metadata);
   const pgp = md.keyGroups[0]!.find((k) => k.type === 'pgp');
   assert.ok(pgp);
-  const keys = await openpgp.readPrivateKeys({ armoredKeys: fixture('keys/sops_functional_tests_key.asc').toString('utf8') });
-  const { data } = await openpgp.decrypt({ message: await openpgp.readMessage({ armoredMessage: pgp.enc }), decryptionKeys: keys, format: 'binary' });
+  const keys = await openpgp.readPrivateKeys({
+    armoredKeys: fixture('keys/sops_functional_tests_key.asc').toString('utf8'),
+  });
+  const { data } = await openpgp.decrypt({
+    message: await openpgp.readMessage({ armoredMessage: pgp.enc }),
+    decryptionKeys: keys,
+    format: 'binary',
+  });
   const key = Buffer.from(data);
   const mac = decryptTree(t, key, md.scope);
   assert.equal(mac, decryptParsed(parseEncrypted(md.mac), key, macAad(md.lastModified)).toString(), `MAC of ${name}`);
@@ -57,7 +72,11 @@ test('sections become maps; DEFAULT is always there; comments as sops places the
     load(SOPS_EXAMPLE),
     tree(
       section('DEFAULT', []),
-      section('owner', [c('last modified 1 April 2001 by John Doe'), entry('name', str('John Doe')), entry('organization', str('Acme Widgets Inc.'))]),
+      section('owner', [
+        c('last modified 1 April 2001 by John Doe'),
+        entry('name', str('John Doe')),
+        entry('organization', str('Acme Widgets Inc.')),
+      ]),
       section('database', [
         entry('server', str('192.0.2.62')),
         c('use IP address in case network name resolution is not working'),
@@ -161,7 +180,13 @@ test('values and keys are quoted on output so that they read back', () => {
       entry('k6', str('back`tick')),
       entry('k7', str('')),
     ]),
-    section('k', [entry('a=b', str('x')), entry('c:d', str('x')), entry('q"uote', str('x')), entry('b`tick', str('x')), entry('ü', str('x'))]),
+    section('k', [
+      entry('a=b', str('x')),
+      entry('c:d', str('x')),
+      entry('q"uote', str('x')),
+      entry('b`tick', str('x')),
+      entry('ü', str('x')),
+    ]),
   );
   const pad = (k: string, n: number) => k + ' '.repeat(n - Buffer.byteLength(k));
   assert.equal(
@@ -192,7 +217,10 @@ test('values and keys are quoted on output so that they read back', () => {
 test('keys before any section are written first without a header; a DEFAULT elsewhere keeps its header', () => {
   assert.equal(emit(load('a=1\n[s]\nb=2\n')), 'a = 1\n\n[s]\nb = 2\n');
   // sops >= 3.9 writes sections in tree order: DEFAULT elsewhere than first gets its header
-  assert.equal(emit(tree(section('s', [entry('b', str('2'))]), section('DEFAULT', [entry('a', str('1'))]))), '[s]\nb = 2\n\n[DEFAULT]\na = 1\n');
+  assert.equal(
+    emit(tree(section('s', [entry('b', str('2'))]), section('DEFAULT', [entry('a', str('1'))]))),
+    '[s]\nb = 2\n\n[DEFAULT]\na = 1\n',
+  );
   assert.equal(emit(tree(section('DEFAULT', []))), '');
   assert.equal(emit(tree()), '');
 });
@@ -200,7 +228,14 @@ test('keys before any section are written first without a header; a DEFAULT else
 test('comments are written as sops writes them', () => {
   const t = tree(
     c('a top-level comment has no place in INI'),
-    section('s', [c('c0'), c('c1 (dropped: no key before it)'), entry('k1', str('v')), c('c2 (replaced)'), c(' c3'), entry('k2', str('v'))]),
+    section('s', [
+      c('c0'),
+      c('c1 (dropped: no key before it)'),
+      entry('k1', str('v')),
+      c('c2 (replaced)'),
+      c(' c3'),
+      entry('k2', str('v')),
+    ]),
     section('t', [c(' leading space'), entry('k', str('v')), c('two\nlines')]),
     section('u', [c('# already marked'), entry('k', str('v')), c('; marked too')]),
   );
@@ -229,7 +264,15 @@ test('comments are written as sops writes them', () => {
 });
 
 test('non-string values are written as sops 3.13 prints them; maps, lists and non-sections are errors', () => {
-  const t = tree(section('s', [entry('i', sc('int', '5')), entry('f', sc('float', '1')), entry('g', sc('float', '1e-7')), entry('b', sc('bool', 'false')), entry('n', { kind: 'null' })]));
+  const t = tree(
+    section('s', [
+      entry('i', sc('int', '5')),
+      entry('f', sc('float', '1')),
+      entry('g', sc('float', '1e-7')),
+      entry('b', sc('bool', 'false')),
+      entry('n', { kind: 'null' }),
+    ]),
+  );
   assert.equal(emit(t), '[s]\ni = 5\nf = 1.0\ng = 1E-07\nb = false\nn = \n');
   const bad: Tree[] = [
     tree(entry('top', str('s3cr3t'))),
@@ -280,7 +323,10 @@ test('emitValue: a string as it is, anything else as JSON (sops uses encoding/js
   assert.equal(store.emitValue(sc('float', '1.5')).toString(), '1.5');
   assert.equal(store.emitValue(sc('bool', 'true')).toString(), 'true');
   assert.equal(store.emitValue({ kind: 'null' }).toString(), 'null');
-  assert.equal(store.emitValue({ kind: 'list', items: [sc('int', '1'), str('a<b\u0008')] }).toString(), '[1,"a\\u003cb\\u0008"]');
+  assert.equal(
+    store.emitValue({ kind: 'list', items: [sc('int', '1'), str('a<b\u0008')] }).toString(),
+    '[1,"a\\u003cb\\u0008"]',
+  );
 });
 
 test('format.enc.ini (sops 3.13.2): loaded, written back byte for byte, and its MAC verifies', async () => {
@@ -323,7 +369,10 @@ test('example.ini (sops 3.5.0): data written back byte for byte; metadata sorted
   const { tree: t, metadata } = store.loadEncrypted(Buffer.from(text));
   const at = text.indexOf('[sops]\n');
   const dataPart = text.slice(0, at);
-  const sopsLines = text.slice(at + '[sops]\n'.length).split('\n').filter((l) => l !== '');
+  const sopsLines = text
+    .slice(at + '[sops]\n'.length)
+    .split('\n')
+    .filter((l) => l !== '');
   const key = (l: string) => l.slice(0, l.indexOf(' '));
   const sorted = [...sopsLines].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
   assert.notDeepEqual(sorted, sopsLines); // sops 3.5.0 wrote them in Go's random map order

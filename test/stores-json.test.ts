@@ -6,7 +6,6 @@ import { FileError } from '../src/errors.js';
 import { toPlain, type Comment, type Node, type Tree } from '../src/tree/types.js';
 import { fixture } from './helpers/fixtures.js';
 
-
 const store = createJsonStore();
 
 function show(n: Node | Comment): string {
@@ -38,20 +37,37 @@ test('format.enc.json (sops 3.13) is written back byte for byte', () => {
 test('example.json (sops 3.5) loads; written back it only gains the final newline sops 3.13 adds', () => {
   const data = fixture('example.json');
   const { tree, metadata } = store.loadEncrypted(data);
-  assert.deepEqual(Object.keys(toPlain(tree.docs[0]!) as object), ['firstName', 'lastName', 'age', 'address', 'phoneNumbers', 'anEmptyValue']);
+  assert.deepEqual(Object.keys(toPlain(tree.docs[0]!) as object), [
+    'firstName',
+    'lastName',
+    'age',
+    'address',
+    'phoneNumbers',
+    'anEmptyValue',
+  ]);
   assert.equal((metadata as { kms: unknown }).kms, null);
   assert.deepEqual(store.emitEncrypted(tree, metadata!), Buffer.concat([data, Buffer.from('\n')]));
 });
 
 test('numbers: int64 integers exactly (beyond 2^53 too), everything else float with its text', () => {
-  const t = parseJson('{"a": 1, "b": -0, "c": 9007199254740993, "d": 9223372036854775807, "e": -9223372036854775808, "f": 9223372036854775808, "g": 1.0, "h": 1e3, "i": -2.5E-7, "j": 0.1}');
-  assert.equal(showDoc(t), '{a: int(1), b: int(0), c: int(9007199254740993), d: int(9223372036854775807), e: int(-9223372036854775808), f: float(9223372036854775808), g: float(1.0), h: float(1e3), i: float(-2.5E-7), j: float(0.1)}');
-  assert.equal(store.emitPlain(t).toString('utf8'), '{\n\t"a": 1,\n\t"b": 0,\n\t"c": 9007199254740993,\n\t"d": 9223372036854775807,\n\t"e": -9223372036854775808,\n\t"f": 9223372036854775808,\n\t"g": 1.0,\n\t"h": 1e3,\n\t"i": -2.5E-7,\n\t"j": 0.1\n}\n');
+  const t = parseJson(
+    '{"a": 1, "b": -0, "c": 9007199254740993, "d": 9223372036854775807, "e": -9223372036854775808, "f": 9223372036854775808, "g": 1.0, "h": 1e3, "i": -2.5E-7, "j": 0.1}',
+  );
+  assert.equal(
+    showDoc(t),
+    '{a: int(1), b: int(0), c: int(9007199254740993), d: int(9223372036854775807), e: int(-9223372036854775808), f: float(9223372036854775808), g: float(1.0), h: float(1e3), i: float(-2.5E-7), j: float(0.1)}',
+  );
+  assert.equal(
+    store.emitPlain(t).toString('utf8'),
+    '{\n\t"a": 1,\n\t"b": 0,\n\t"c": 9007199254740993,\n\t"d": 9223372036854775807,\n\t"e": -9223372036854775808,\n\t"f": 9223372036854775808,\n\t"g": 1.0,\n\t"h": 1e3,\n\t"i": -2.5E-7,\n\t"j": 0.1\n}\n',
+  );
   assert.throws(() => parseJson('{"x": 1e400}'), /a number is out of range at line 1, column 7/);
 });
 
 test('floats from other formats print as Go prints a float64', () => {
-  const f = (text: string): Tree => ({ docs: [{ kind: 'map', items: [{ kind: 'entry', key: 'x', value: { kind: 'scalar', type: 'float', text } }] }] });
+  const f = (text: string): Tree => ({
+    docs: [{ kind: 'map', items: [{ kind: 'entry', key: 'x', value: { kind: 'scalar', type: 'float', text } }] }],
+  });
   const out = (text: string) => store.emitPlain(f(text)).toString('utf8');
   assert.equal(out('.5'), '{\n\t"x": 0.5\n}\n');
   assert.equal(out('+1.5'), '{\n\t"x": 1.5\n}\n');
@@ -78,19 +94,34 @@ test('strings are escaped as Go escapes them', () => {
 test('layout: tab or --indent spaces, ": ", empty collections on one line, order kept, comments dropped', () => {
   const t = parseJson('{"z": {"b": [], "a": {}}, "a": [1, {"x": null, "y": [true, false]}], "s": ""}');
   t.docs[0]!.items.splice(1, 0, { kind: 'comment', text: ' dropped' });
-  assert.equal(store.emitPlain(t).toString('utf8'),
-    '{\n\t"z": {\n\t\t"b": [],\n\t\t"a": {}\n\t},\n\t"a": [\n\t\t1,\n\t\t{\n\t\t\t"x": null,\n\t\t\t"y": [\n\t\t\t\ttrue,\n\t\t\t\tfalse\n\t\t\t]\n\t\t}\n\t],\n\t"s": ""\n}\n');
-  assert.equal(createJsonStore({ indent: 2 }).emitPlain(t).toString('utf8'),
-    '{\n  "z": {\n    "b": [],\n    "a": {}\n  },\n  "a": [\n    1,\n    {\n      "x": null,\n      "y": [\n        true,\n        false\n      ]\n    }\n  ],\n  "s": ""\n}\n');
-  assert.equal(createJsonStore({ indent: 0 }).emitPlain(parseJson('{"a": [1]}')).toString('utf8'), '{\n"a": [\n1\n]\n}\n');
+  assert.equal(
+    store.emitPlain(t).toString('utf8'),
+    '{\n\t"z": {\n\t\t"b": [],\n\t\t"a": {}\n\t},\n\t"a": [\n\t\t1,\n\t\t{\n\t\t\t"x": null,\n\t\t\t"y": [\n\t\t\t\ttrue,\n\t\t\t\tfalse\n\t\t\t]\n\t\t}\n\t],\n\t"s": ""\n}\n',
+  );
+  assert.equal(
+    createJsonStore({ indent: 2 }).emitPlain(t).toString('utf8'),
+    '{\n  "z": {\n    "b": [],\n    "a": {}\n  },\n  "a": [\n    1,\n    {\n      "x": null,\n      "y": [\n        true,\n        false\n      ]\n    }\n  ],\n  "s": ""\n}\n',
+  );
+  assert.equal(
+    createJsonStore({ indent: 0 }).emitPlain(parseJson('{"a": [1]}')).toString('utf8'),
+    '{\n"a": [\n1\n]\n}\n',
+  );
   assert.throws(() => createJsonStore({ indent: -2 }).emitPlain(t), /smaller than -1/);
   assert.equal(store.emitPlain(parseJson('{}')).toString('utf8'), '{}\n');
 });
 
 test('emitEncrypted appends the metadata last; emitValue prints one value without a final newline', () => {
   const t = parseJson('{"a": "ENC[x]"}');
-  const out = store.emitEncrypted(t, { lastmodified: '2026-01-01T00:00:00Z', mac: 'ENC[m]', pgp: [{ enc: '-----BEGIN PGP MESSAGE-----\n\nx\n-----END PGP MESSAGE-----', fp: 'AB' }], version: '3.13.2' });
-  assert.equal(out.toString('utf8'), '{\n\t"a": "ENC[x]",\n\t"sops": {\n\t\t"lastmodified": "2026-01-01T00:00:00Z",\n\t\t"mac": "ENC[m]",\n\t\t"pgp": [\n\t\t\t{\n\t\t\t\t"enc": "-----BEGIN PGP MESSAGE-----\\n\\nx\\n-----END PGP MESSAGE-----",\n\t\t\t\t"fp": "AB"\n\t\t\t}\n\t\t],\n\t\t"version": "3.13.2"\n\t}\n}\n');
+  const out = store.emitEncrypted(t, {
+    lastmodified: '2026-01-01T00:00:00Z',
+    mac: 'ENC[m]',
+    pgp: [{ enc: '-----BEGIN PGP MESSAGE-----\n\nx\n-----END PGP MESSAGE-----', fp: 'AB' }],
+    version: '3.13.2',
+  });
+  assert.equal(
+    out.toString('utf8'),
+    '{\n\t"a": "ENC[x]",\n\t"sops": {\n\t\t"lastmodified": "2026-01-01T00:00:00Z",\n\t\t"mac": "ENC[m]",\n\t\t"pgp": [\n\t\t\t{\n\t\t\t\t"enc": "-----BEGIN PGP MESSAGE-----\\n\\nx\\n-----END PGP MESSAGE-----",\n\t\t\t\t"fp": "AB"\n\t\t\t}\n\t\t],\n\t\t"version": "3.13.2"\n\t}\n}\n',
+  );
   const back = store.loadEncrypted(out);
   assert.equal(showDoc(back.tree), '{a: str(ENC[x])}');
   assert.equal((back.metadata as { version: string }).version, '3.13.2');
@@ -125,11 +156,14 @@ test('malformed JSON is a FileError saying what and where; the top level must be
     ['"text"', /top-level object.*not other JSON types/],
   ];
   for (const [src, re] of cases) {
-    assert.throws(() => store.loadPlain(Buffer.from(src)), (e: unknown) => {
-      assert.ok(e instanceof FileError, `${JSON.stringify(src)}: ${String(e)}`);
-      assert.match(e.message, re, JSON.stringify(src));
-      return true;
-    });
+    assert.throws(
+      () => store.loadPlain(Buffer.from(src)),
+      (e: unknown) => {
+        assert.ok(e instanceof FileError, `${JSON.stringify(src)}: ${String(e)}`);
+        assert.match(e.message, re, JSON.stringify(src));
+        return true;
+      },
+    );
   }
   assert.throws(() => store.loadEncrypted(Buffer.from('{"sops": {}, "sops": {}}')), /duplicate sops/);
   assert.throws(() => store.loadEncrypted(Buffer.from('{"sops": []}')), /not a mapping/);

@@ -7,7 +7,15 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { sopsDecrypt } from './helpers/sops-oracle.js';
 import { AGE_IDENTITY, AGE_RECIPIENT, BIN, Sandbox, encryptFile, run } from './helpers/editing.js';
-import { ageGroups, dataPart, setUpKeyTest, sopsMeta, tearDownKeyTest, type AgePair, type KeyTestSetup } from './helpers/keymgmt.js';
+import {
+  ageGroups,
+  dataPart,
+  setUpKeyTest,
+  sopsMeta,
+  tearDownKeyTest,
+  type AgePair,
+  type KeyTestSetup,
+} from './helpers/keymgmt.js';
 import { diffKeyGroups, formatChanges } from '../src/ops/updatekeys.js';
 import type { MasterKey } from '../src/keys/types.js';
 
@@ -135,29 +143,45 @@ test('updatekeys reads y/n from piped standard input as sops does; end of input 
   assert.deepEqual(ageGroups(fs.readFileSync(a, 'utf8')), [[AGE_RECIPIENT, second.recipient]]);
 });
 
-test('updatekeys asks on the terminal: n leaves the file, y updates it', { skip: !hasScript() && 'the script command (util-linux) is not installed' }, async () => {
-  const dir = project('p3', [AGE_RECIPIENT]);
-  const a = await secret(dir, 'a.yaml', 'k: v\n');
-  const before = fs.readFileSync(a);
-  setRule(dir, [AGE_RECIPIENT, second.recipient]);
-  const viaTerminal = (answer: string) =>
-    spawnSync('script', ['-qec', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} updatekeys ${JSON.stringify(a)}`, '/dev/null'], {
-      env: sb.env,
-      cwd: sb.dir,
-      input: answer,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-  let r = viaTerminal('maybe\nn\n');
-  assert.equal(r.status, 0, r.stdout);
-  assert.equal(r.stdout.split('Is this okay? (y/n):').length - 1, 2, 'asked again after an answer that is not y or n');
-  assert.match(r.stdout, /left unchanged/);
-  assert.deepEqual(fs.readFileSync(a), before);
-  r = viaTerminal('y\n');
-  assert.equal(r.status, 0, r.stdout);
-  assert.match(r.stdout, /synced with new keys/);
-  assert.deepEqual(ageGroups(fs.readFileSync(a, 'utf8')), [[AGE_RECIPIENT, second.recipient]]);
-});
+test(
+  'updatekeys asks on the terminal: n leaves the file, y updates it',
+  { skip: !hasScript() && 'the script command (util-linux) is not installed' },
+  async () => {
+    const dir = project('p3', [AGE_RECIPIENT]);
+    const a = await secret(dir, 'a.yaml', 'k: v\n');
+    const before = fs.readFileSync(a);
+    setRule(dir, [AGE_RECIPIENT, second.recipient]);
+    const viaTerminal = (answer: string) =>
+      spawnSync(
+        'script',
+        [
+          '-qec',
+          `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} updatekeys ${JSON.stringify(a)}`,
+          '/dev/null',
+        ],
+        {
+          env: sb.env,
+          cwd: sb.dir,
+          input: answer,
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
+    let r = viaTerminal('maybe\nn\n');
+    assert.equal(r.status, 0, r.stdout);
+    assert.equal(
+      r.stdout.split('Is this okay? (y/n):').length - 1,
+      2,
+      'asked again after an answer that is not y or n',
+    );
+    assert.match(r.stdout, /left unchanged/);
+    assert.deepEqual(fs.readFileSync(a), before);
+    r = viaTerminal('y\n');
+    assert.equal(r.status, 0, r.stdout);
+    assert.match(r.stdout, /synced with new keys/);
+    assert.deepEqual(ageGroups(fs.readFileSync(a, 'utf8')), [[AGE_RECIPIENT, second.recipient]]);
+  },
+);
 
 function hasScript(): boolean {
   return spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
@@ -166,16 +190,32 @@ function hasScript(): boolean {
 test('updatekeys: a removed recipient, a failure in the middle, and exit 1 at the end', async (t) => {
   const dir = project('p4', [AGE_RECIPIENT, second.recipient]);
   // encrypted for the rule's two keys
-  const r0 = await run(['encrypt', '--age', `${AGE_RECIPIENT},${second.recipient}`, '--output', path.join(dir, 'a.yaml'), sb.write('p4.yaml', 'a: 1\n')], { env: sb.env, cwd: sb.dir });
+  const r0 = await run(
+    [
+      'encrypt',
+      '--age',
+      `${AGE_RECIPIENT},${second.recipient}`,
+      '--output',
+      path.join(dir, 'a.yaml'),
+      sb.write('p4.yaml', 'a: 1\n'),
+    ],
+    { env: sb.env, cwd: sb.dir },
+  );
   assert.equal(r0.code, 0, r0.stderr);
   // a file none of our keys opens
-  const r1 = await run(['encrypt', '--age', third.recipient, '--output', path.join(dir, 'b.yaml'), sb.write('p4b.yaml', 'b: 2\n')], { env: sb.env, cwd: sb.dir });
+  const r1 = await run(
+    ['encrypt', '--age', third.recipient, '--output', path.join(dir, 'b.yaml'), sb.write('p4b.yaml', 'b: 2\n')],
+    { env: sb.env, cwd: sb.dir },
+  );
   assert.equal(r1.code, 0, r1.stderr);
   const c = await secret(dir, 'c.yaml', 'c: 3\n');
   const bBefore = fs.readFileSync(path.join(dir, 'b.yaml'));
   setRule(dir, [second.recipient]);
 
-  const r = await run(['updatekeys', '--yes', path.join(dir, 'a.yaml'), path.join(dir, 'b.yaml'), c], { env: sb.env, cwd: sb.dir });
+  const r = await run(['updatekeys', '--yes', path.join(dir, 'a.yaml'), path.join(dir, 'b.yaml'), c], {
+    env: sb.env,
+    cwd: sb.dir,
+  });
   assert.equal(r.code, 1, r.stderr);
   assert.ok(r.stdout.includes(`--- ${AGE_RECIPIENT}`));
   assert.match(r.stderr, /p4\/b\.yaml: failed: could not decrypt the data key/);
@@ -184,7 +224,8 @@ test('updatekeys: a removed recipient, a failure in the middle, and exit 1 at th
   assert.match(r.stderr, /failed updating 1 of 3 file/);
   assert.match(r.stderr, /tsops rotate/, 'a hint to rotate after removing a key');
   assert.deepEqual(fs.readFileSync(path.join(dir, 'b.yaml')), bBefore);
-  for (const f of ['a.yaml', 'c.yaml']) assert.deepEqual(ageGroups(fs.readFileSync(path.join(dir, f), 'utf8')), [[second.recipient]]);
+  for (const f of ['a.yaml', 'c.yaml'])
+    assert.deepEqual(ageGroups(fs.readFileSync(path.join(dir, f), 'utf8')), [[second.recipient]]);
   const [old, now] = await Promise.all([
     run(['decrypt', c], { env: sb.env, cwd: sb.dir }),
     run(['decrypt', c], { env: { ...sb.env, SOPS_AGE_KEY: second.identity }, cwd: sb.dir }),
@@ -245,7 +286,16 @@ test('updatekeys: no file, no config, no matching rule', async () => {
   const [none, noConfig, noRule] = await Promise.all([
     run(['updatekeys'], { env: sb.env, cwd: lone }),
     run(['updatekeys', '-y', a], { env: sb.env, cwd: lone }),
-    run(['updatekeys', '-y', '--config', sb.write('norule.yaml', 'creation_rules:\n  - path_regex: nothing-matches\n    age: ' + AGE_RECIPIENT + '\n'), a], { env: sb.env, cwd: lone }),
+    run(
+      [
+        'updatekeys',
+        '-y',
+        '--config',
+        sb.write('norule.yaml', 'creation_rules:\n  - path_regex: nothing-matches\n    age: ' + AGE_RECIPIENT + '\n'),
+        a,
+      ],
+      { env: sb.env, cwd: lone },
+    ),
   ]);
   assert.equal(none.code, 100);
   assert.match(none.stderr, /no file specified/);
@@ -255,7 +305,7 @@ test('updatekeys: no file, no config, no matching rule', async () => {
   assert.match(noRule.stderr, /no matching creation rules/);
 });
 
-test('diffKeyGroups / formatChanges: sops\'s listing', () => {
+test("diffKeyGroups / formatChanges: sops's listing", () => {
   const age = (recipient: string): MasterKey => ({ type: 'age', recipient, enc: '' });
   const diffs = diffKeyGroups([[age('a'), age('b')], [age('x')]], [[age('b'), age('c')]]);
   assert.equal(diffs.length, 2);

@@ -70,7 +70,6 @@ function b64(s: string, what: string): Buffer {
   return b;
 }
 
-
 /**
  * Encrypt `plaintext` (UTF-8 text or raw bytes) under `key` with `aad`; `iv` reuses a stashed IV
  * (edit/set keep unchanged values' ciphertext), otherwise a fresh random one.
@@ -79,7 +78,10 @@ export function encryptValue(plaintext: string | Buffer, type: string, key: Buff
   const nonce = iv ?? freshIv();
   const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_SIZE });
   c.setAAD(encodeGoBytes(aad));
-  const data = Buffer.concat([c.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext), c.final()]);
+  const data = Buffer.concat([
+    c.update(typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext),
+    c.final(),
+  ]);
   const tag = c.getAuthTag();
   return `ENC[AES256_GCM,data:${data.toString('base64')},iv:${nonce.toString('base64')},tag:${tag.toString('base64')},type:${type}]`;
 }
@@ -87,7 +89,8 @@ export function encryptValue(plaintext: string | Buffer, type: string, key: Buff
 /** Decrypt a parsed value; throws a SopsError when the key, data or additional data do not match. */
 export function decryptParsed(v: EncryptedValue, key: Buffer, aad: string): Buffer {
   if (v.iv.length === 0) throw new SopsError('an encrypted value has an empty IV', ExitCode.ErrorDecryptingTree);
-  if (v.tag.length !== TAG_SIZE) throw new SopsError('an encrypted value has a malformed tag', ExitCode.ErrorDecryptingTree);
+  if (v.tag.length !== TAG_SIZE)
+    throw new SopsError('an encrypted value has a malformed tag', ExitCode.ErrorDecryptingTree);
   try {
     const d = createDecipheriv('aes-256-gcm', key, v.iv, { authTagLength: TAG_SIZE });
     d.setAAD(encodeGoBytes(aad));

@@ -16,14 +16,20 @@ import { reuseForEncrypt } from './reuse.js';
  * The flag combinations sops refuses, refused the same way (same words, same exit codes) before
  * any file is read or written. `stdin`: no file argument (tsops also takes `-`).
  */
-export function refuseConflicts(command: 'encrypt' | 'decrypt', file: string | undefined, o: CliOptions, legacy = false): void {
+export function refuseConflicts(
+  command: 'encrypt' | 'decrypt',
+  file: string | undefined,
+  o: CliOptions,
+  legacy = false,
+): void {
   const stdin = file === undefined || file === '-';
   if (stdin && legacy) throw new NoFileError('Error: no file specified');
   if (stdin && o.inPlace) throw new ConflictingParametersError('Error: cannot use --in-place when reading from stdin');
   if (stdin && command === 'encrypt' && !o.filenameOverride) {
     throw new ConflictingParametersError('Error: must specify --filename-override when reading from stdin');
   }
-  if (o.inPlace && o.output) throw new ConflictingParametersError('Error: cannot operate on both --output and --in-place');
+  if (o.inPlace && o.output)
+    throw new ConflictingParametersError('Error: cannot operate on both --output and --in-place');
   if (!stdin && !existsSync(file)) {
     throw new NoFileError(`Error: cannot operate on non-existent file ${JSON.stringify(resolve(file))}`);
   }

@@ -23,7 +23,8 @@ function entries(program: Command): { root: Entry; commands: Entry[] } {
   const commands: Entry[] = [];
   for (const c of program.commands) {
     commands.push({ name: c.name(), description: c.description(), flags: flagsOf(c) });
-    for (const sub of c.commands) commands.push({ name: `${c.name()} ${sub.name()}`, description: sub.description(), flags: flagsOf(sub) });
+    for (const sub of c.commands)
+      commands.push({ name: `${c.name()} ${sub.name()}`, description: sub.description(), flags: flagsOf(sub) });
   }
   commands.push({ name: 'help', description: 'show the help of tsops or of a command', flags: [] });
   return { root, commands };
@@ -68,8 +69,17 @@ complete -o default -o bashdefault -F ${fn} ${name}
 function zsh(program: Command, name: string): string {
   const { root, commands } = entries(program);
   const top = commands.filter((c) => !c.name.includes(' '));
-  const described = top.map((c) => `    '${single(`${c.name}:${firstLine(c.description)}`.replace(/:(?=.*:)/g, '\\:'))}'`).join('\n');
-  const cases = top.map((c) => `    ${c.name}) flags=(${words(c).map((w) => `'${w}'`).join(' ')}) ;;`).join('\n');
+  const described = top
+    .map((c) => `    '${single(`${c.name}:${firstLine(c.description)}`.replace(/:(?=.*:)/g, '\\:'))}'`)
+    .join('\n');
+  const cases = top
+    .map(
+      (c) =>
+        `    ${c.name}) flags=(${words(c)
+          .map((w) => `'${w}'`)
+          .join(' ')}) ;;`,
+    )
+    .join('\n');
   const fn = `_${shellWord(name)}`;
   return `#compdef ${name}
 # zsh completion for ${name} (tsops). Load it with: source <(${name} completion zsh)
@@ -85,7 +95,9 @@ ${described}
   fi
   case "\${words[2]}" in
 ${cases}
-    *) flags=(${words(root).map((w) => `'${w}'`).join(' ')}) ;;
+    *) flags=(${words(root)
+      .map((w) => `'${w}'`)
+      .join(' ')}) ;;
   esac
   if [[ "\${words[CURRENT]}" == -* ]]; then
     compadd -- $flags
@@ -101,8 +113,12 @@ function fish(program: Command, name: string): string {
   const { root, commands } = entries(program);
   const top = commands.filter((c) => !c.name.includes(' '));
   const q = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  const lines = [`# fish completion for ${name} (tsops). Load it with: ${name} completion fish | source`, `complete -c ${name} -e`];
-  for (const c of top) lines.push(`complete -c ${name} -n __fish_use_subcommand -a ${c.name} -d ${q(firstLine(c.description))}`);
+  const lines = [
+    `# fish completion for ${name} (tsops). Load it with: ${name} completion fish | source`,
+    `complete -c ${name} -e`,
+  ];
+  for (const c of top)
+    lines.push(`complete -c ${name} -n __fish_use_subcommand -a ${c.name} -d ${q(firstLine(c.description))}`);
   const flagLine = (cond: string, f: Entry['flags'][number]) => {
     const parts = [`complete -c ${name} -n ${q(cond)}`];
     if (f.long) parts.push(`-l ${f.long.replace(/^--/, '')}`);

@@ -12,12 +12,18 @@ export async function configCheckCommand(o: { config?: string }): Promise<void> 
   const cfgMod = await import('../config/config.js');
   const path = cfgMod.findConfigFile({ explicit: o.config, cwd: process.cwd(), warn: cfgMod.warnOnStderr });
   if (!path) {
-    throw new SopsError(`config file not found: no ${cfgMod.CONFIG_FILE_NAME} in the working directory or above it (give one with --config)`, ExitCode.ConfigFileNotFound);
+    throw new SopsError(
+      `config file not found: no ${cfgMod.CONFIG_FILE_NAME} in the working directory or above it (give one with --config)`,
+      ExitCode.ConfigFileNotFound,
+    );
   }
   const problems = cfgMod.checkConfig(path);
   for (const p of problems) process.stdout.write(`${p.severity}: ${p.message}\n`);
   if (problems.length > 0) {
-    throw new SopsError(`${path}: ${problems.length} problem${problems.length === 1 ? '' : 's'} (TSOPS_STRICT_CONFIG=1 refuses this file)`, ExitCode.ErrorReadingConfig);
+    throw new SopsError(
+      `${path}: ${problems.length} problem${problems.length === 1 ? '' : 's'} (TSOPS_STRICT_CONFIG=1 refuses this file)`,
+      ExitCode.ErrorReadingConfig,
+    );
   }
   process.stdout.write(`${path}: no problems\n`);
 }

@@ -75,7 +75,10 @@ function parseFormat(s: string, flag: string): Format {
   const alias: Record<string, Format> = { yml: 'yaml', env: 'dotenv' };
   const out = alias[f] ?? f;
   if (!(FORMATS as readonly string[]).includes(out)) {
-    throw new SopsError(`invalid ${flag} ${JSON.stringify(s)}: use one of ${FORMATS.join(', ')}`, ExitCode.ErrorGeneric);
+    throw new SopsError(
+      `invalid ${flag} ${JSON.stringify(s)}: use one of ${FORMATS.join(', ')}`,
+      ExitCode.ErrorGeneric,
+    );
   }
   return out as Format;
 }
@@ -97,7 +100,10 @@ export function planIo(file: string | undefined, o: CliOptions): IoPlan {
   if (o.inputType) inFormat = parseFormat(o.inputType, '--input-type');
   else if (path) inFormat = formatFromPath(path);
   else {
-    throw new SopsError('reading standard input: give --input-type (or --filename-override) so tsops knows its format', ExitCode.NoFileSpecified);
+    throw new SopsError(
+      'reading standard input: give --input-type (or --filename-override) so tsops knows its format',
+      ExitCode.NoFileSpecified,
+    );
   }
   // as sops: the output format comes from --output-type, else from the file name (not from
   // --input-type); standard input with no name keeps the input format
@@ -105,7 +111,11 @@ export function planIo(file: string | undefined, o: CliOptions): IoPlan {
   let indent: number | undefined;
   if (o.indent !== undefined) {
     indent = Number(o.indent);
-    if (!Number.isInteger(indent) || indent < 0 || indent > 16) throw new SopsError(`invalid --indent ${JSON.stringify(o.indent)}: a whole number from 0 to 16`, ExitCode.ErrorGeneric);
+    if (!Number.isInteger(indent) || indent < 0 || indent > 16)
+      throw new SopsError(
+        `invalid --indent ${JSON.stringify(o.indent)}: a whole number from 0 to 16`,
+        ExitCode.ErrorGeneric,
+      );
   }
   return { file: stdin ? undefined : file, path, inFormat, outFormat, indent };
 }
@@ -146,7 +156,10 @@ export function decryptionOrder(o: CliOptions) {
   // sops orders the types it knows and passes over the others: warn, never refuse
   const known = [...seen].filter((t) => {
     const ok = (KEY_TYPES as readonly string[]).includes(t.trim()) || t.trim() === '';
-    if (!ok) sopsWarn(`unknown key type ${JSON.stringify(t)} in the decryption order is ignored (known: ${KEY_TYPES.join(', ')})`);
+    if (!ok)
+      sopsWarn(
+        `unknown key type ${JSON.stringify(t)} in the decryption order is ignored (known: ${KEY_TYPES.join(', ')})`,
+      );
     return ok;
   });
   return parseDecryptionOrder(known.join(','));
@@ -241,7 +254,12 @@ export interface EncryptionPlan {
  * creation rule of the `.sops.yaml` found from the file's folder upward, then from the working
  * directory upward (or --config / SOPS_CONFIG). Scope flags override the rule's scope.
  */
-export async function planEncryption(path: string | undefined, o: CliOptions, format: Format, log: (m: string) => void): Promise<EncryptionPlan> {
+export async function planEncryption(
+  path: string | undefined,
+  o: CliOptions,
+  format: Format,
+  log: (m: string) => void,
+): Promise<EncryptionPlan> {
   // as sops: a malformed --encryption-context stops encryption whatever the keys (exit 6)
   if (o.encryptionContext) (await import('../keys/identity.js')).parseEncryptionContext(o.encryptionContext);
   const flagKeys = await keysFromFlags(o);
@@ -253,8 +271,14 @@ export async function planEncryption(path: string | undefined, o: CliOptions, fo
   const indent = cfgMod.storesIndent(cfg, format);
   if (flagKeys.length) {
     log(`using the keys given on the command line (${flagKeys.length})`);
-    const ruleScope = cfg && configPath ? cfgMod.matchRule(cfg, path ?? '')?.rule.scope ?? {} : {};
-    return { keyGroups: [flagKeys], shamirThreshold: threshold ?? 0, scope: resolveScope({ ...ruleScope, ...flagScope }), indent, source: 'command line' };
+    const ruleScope = cfg && configPath ? (cfgMod.matchRule(cfg, path ?? '')?.rule.scope ?? {}) : {};
+    return {
+      keyGroups: [flagKeys],
+      shamirThreshold: threshold ?? 0,
+      scope: resolveScope({ ...ruleScope, ...flagScope }),
+      indent,
+      source: 'command line',
+    };
   }
   if (!cfg || !configPath) {
     // sops's words (helm-secrets and other tools match them), then what to do about it
@@ -273,10 +297,18 @@ export async function planEncryption(path: string | undefined, o: CliOptions, fo
     );
   }
   log(`using creation rule ${match.index} of ${configPath}`);
-  const context = o.encryptionContext ? (await import('../keys/identity.js')).parseEncryptionContext(o.encryptionContext) : undefined;
+  const context = o.encryptionContext
+    ? (await import('../keys/identity.js')).parseEncryptionContext(o.encryptionContext)
+    : undefined;
   const s = cfgMod.ruleToEncryptionSettings(match.rule, { kmsEncryptionContext: context });
   const scope = resolveScope({ ...match.rule.scope, ...flagScope });
-  return { keyGroups: s.keyGroups, shamirThreshold: threshold ?? s.shamirThreshold, scope, indent, source: `${configPath} rule ${match.index}` };
+  return {
+    keyGroups: s.keyGroups,
+    shamirThreshold: threshold ?? s.shamirThreshold,
+    scope,
+    indent,
+    source: `${configPath} rule ${match.index}`,
+  };
 }
 
 /**

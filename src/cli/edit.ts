@@ -21,7 +21,18 @@
  * its temporary file and the terminal.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, chmodSync, closeSync, constants as fsConstants, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  closeSync,
+  constants as fsConstants,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
 import { Option, type Command } from 'commander';
@@ -62,7 +73,8 @@ export function editorCommand(env: NodeJS.ProcessEnv = process.env): string[] {
     } catch (e) {
       throw new SopsError(`Could not run editor: invalid $${which}: ${messageOf(e)}`, ExitCode.NoEditorFound);
     }
-    if (words.length === 0) throw new SopsError(`Could not run editor: $${which} holds no command`, ExitCode.NoEditorFound);
+    if (words.length === 0)
+      throw new SopsError(`Could not run editor: $${which} holds no command`, ExitCode.NoEditorFound);
     return words;
   }
   for (const name of FALLBACK_EDITORS) {
@@ -182,7 +194,9 @@ export function runEditor(argv: readonly string[], ws: EditWorkspace): Promise<v
       return;
     }
     ws.child = child;
-    child.on('error', (e: NodeJS.ErrnoException) => fail(e.code === 'ENOENT' ? `${argv[0]}: command not found` : e.message));
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      fail(e.code === 'ENOENT' ? `${argv[0]}: command not found` : e.message),
+    );
     child.on('exit', (code, signal) => {
       if (code === 0) {
         if (settled) return;
@@ -219,7 +233,14 @@ function waitForKey(onInterrupt: () => never): Promise<void> {
 
 const PRESS_A_KEY = 'Press a key to return to the editor, or Ctrl+C to exit.';
 
-async function editLoop(ws: EditWorkspace, editor: string[], original: Buffer, store: Store, showMasterKeys: boolean, name: string): Promise<Edited> {
+async function editLoop(
+  ws: EditWorkspace,
+  editor: string[],
+  original: Buffer,
+  store: Store,
+  showMasterKeys: boolean,
+  name: string,
+): Promise<Edited> {
   for (;;) {
     await runEditor(editor, ws);
     const edited = ws.read();
@@ -230,7 +251,8 @@ async function editLoop(ws: EditWorkspace, editor: string[], original: Buffer, s
     if (!process.stdin.isTTY) {
       // as sops: wait for a byte on standard input (a pipe too), then reopen the editor; at the end
       // of input stop (sops would reopen the editor forever)
-      if (!readStdinByte()) throw new SopsError(`${r} (standard input ended; ${name} was left unchanged)`, ExitCode.CouldNotReadInputFile);
+      if (!readStdinByte())
+        throw new SopsError(`${r} (standard input ended; ${name} was left unchanged)`, ExitCode.CouldNotReadInputFile);
       continue;
     }
     await waitForKey(() => ws.abort('SIGINT'));
@@ -280,12 +302,21 @@ export function addEditCommand(program: Command): Command {
     .command('edit')
     .description('edit an encrypted file in $SOPS_EDITOR / $EDITOR (a new file starts from an example)')
     .argument('[file]', 'the encrypted file (created when it does not exist)')
-    .addOption(new Option('--input-type <type>', 'input format: yaml, json, dotenv, ini or binary (default: from the file extension)'))
+    .addOption(
+      new Option(
+        '--input-type <type>',
+        'input format: yaml, json, dotenv, ini or binary (default: from the file extension)',
+      ),
+    )
     .addOption(new Option('--output-type <type>', 'output format (default: the input format)'))
     .addOption(new Option('--indent <n>', 'indentation of YAML/JSON output'))
     .addOption(new Option('-s, --show-master-keys', 'show the sops metadata (master keys) in the editor'))
     .addOption(new Option('--ignore-mac', 'open the file even if its MAC does not match'))
-    .addOption(new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env('SOPS_DECRYPTION_ORDER'));
+    .addOption(
+      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env(
+        'SOPS_DECRYPTION_ORDER',
+      ),
+    );
   addGlobalOptions(addScopeOptions(addKeyOptions(cmd)));
   cmd.action((file: string | undefined, _o: unknown, c: Command) => editCommand(file, subcommandOptions(c)));
   return cmd;

@@ -229,8 +229,15 @@ class FifoWriter {
 function mkfifo(path: string): void {
   const r = spawnSync('mkfifo', ['-m', '600', path], { stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.error || r.status !== 0) {
-    const why = r.error ? ((r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'the mkfifo command was not found' : messageOf(r.error)) : (r.stderr.toString('utf8').trim() || `mkfifo exited with ${r.status}`);
-    throw new SopsError(`could not create a FIFO for the plaintext: ${why} (use --no-fifo for a temporary file)`, ExitCode.ErrorGeneric);
+    const why = r.error
+      ? (r.error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'the mkfifo command was not found'
+        : messageOf(r.error)
+      : r.stderr.toString('utf8').trim() || `mkfifo exited with ${r.status}`;
+    throw new SopsError(
+      `could not create a FIFO for the plaintext: ${why} (use --no-fifo for a temporary file)`,
+      ExitCode.ErrorGeneric,
+    );
   }
 }
 
@@ -252,8 +259,14 @@ function commonChecks(args: string[], o: ExecCliOptions, which: string): [string
     );
   }
   if (o.background) {
-    process.stderr.write(`${which}'s --background option is deprecated and will be removed in a future version of sops\n`);
-    if (o.sameProcess) throw new SopsError('Error: The --same-process flag cannot be used with --background', ExitCode.ErrorConflictingParameters);
+    process.stderr.write(
+      `${which}'s --background option is deprecated and will be removed in a future version of sops\n`,
+    );
+    if (o.sameProcess)
+      throw new SopsError(
+        'Error: The --same-process flag cannot be used with --background',
+        ExitCode.ErrorConflictingParameters,
+      );
   }
   return [args[0]!, args[1]!];
 }
@@ -285,8 +298,18 @@ export async function execEnvCommand(args: string[], o: ExecCliOptions): Promise
 
 /** Refuse a `--filename` that would leave the private folder. */
 function checkFilename(name: string): string {
-  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name.includes('\0')) {
-    throw new SopsError(`invalid --filename ${JSON.stringify(name)}: give a file name, without any folder`, ExitCode.ErrorGeneric);
+  if (
+    name === '' ||
+    name === '.' ||
+    name === '..' ||
+    name.includes('/') ||
+    name.includes('\\') ||
+    name.includes('\0')
+  ) {
+    throw new SopsError(
+      `invalid --filename ${JSON.stringify(name)}: give a file name, without any folder`,
+      ExitCode.ErrorGeneric,
+    );
   }
   return name;
 }
@@ -350,9 +373,18 @@ function execOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--background', "background the process and don't wait for it to complete (DEPRECATED)"))
     .addOption(new Option('--user <user>', 'the user to run the command as (not supported by tsops)').hideHelp())
-    .addOption(new Option('--input-type <type>', 'input format: yaml, json, dotenv, ini or binary (default: from the file extension)'))
+    .addOption(
+      new Option(
+        '--input-type <type>',
+        'input format: yaml, json, dotenv, ini or binary (default: from the file extension)',
+      ),
+    )
     .addOption(new Option('--ignore-mac', 'decrypt even if the MAC does not match (the file was changed outside sops)'))
-    .addOption(new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env('SOPS_DECRYPTION_ORDER'));
+    .addOption(
+      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env(
+        'SOPS_DECRYPTION_ORDER',
+      ),
+    );
 }
 
 export function addExecCommands(program: Command): void {
@@ -361,11 +393,24 @@ export function addExecCommands(program: Command): void {
     .description('execute a command with decrypted values inserted into the environment')
     .argument('[file]', 'the file to decrypt')
     .argument('[command]', 'the command to run, one argument (run with /bin/sh -c)')
-    .addOption(new Option('--pristine', 'insert only the decrypted values into the environment without forwarding existing environment variables'))
-    .addOption(new Option('--same-process', 'run command in the current process instead of in a child process (tsops: a child process, its exit status passed on)'));
+    .addOption(
+      new Option(
+        '--pristine',
+        'insert only the decrypted values into the environment without forwarding existing environment variables',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--same-process',
+        'run command in the current process instead of in a child process (tsops: a child process, its exit status passed on)',
+      ),
+    );
   addGlobalOptions(execOptions(env));
   env.action((f: string | undefined, command: string | undefined, _o: unknown, c: Command) =>
-    execEnvCommand([f, command].filter((x): x is string => x !== undefined), commandOptions<ExecCliOptions>(c)),
+    execEnvCommand(
+      [f, command].filter((x): x is string => x !== undefined),
+      commandOptions<ExecCliOptions>(c),
+    ),
   );
 
   const file = program
@@ -373,11 +418,16 @@ export function addExecCommands(program: Command): void {
     .description('execute a command with the decrypted contents as a temporary file ({} in the command is its path)')
     .argument('[file]', 'the file to decrypt')
     .argument('[command]', "the command to run, one argument (run with /bin/sh -c), e.g. 'cat {}'")
-    .addOption(new Option('--no-fifo', 'use a regular file instead of a fifo to temporarily hold the decrypted contents'))
+    .addOption(
+      new Option('--no-fifo', 'use a regular file instead of a fifo to temporarily hold the decrypted contents'),
+    )
     .addOption(new Option('--filename <name>', `filename for the temporarily file (default: ${FALLBACK_FILENAME})`))
     .addOption(new Option('--output-type <type>', 'format of the decrypted file (default: the input format)'));
   addGlobalOptions(execOptions(file));
   file.action((f: string | undefined, command: string | undefined, _o: unknown, c: Command) =>
-    execFileCommand([f, command].filter((x): x is string => x !== undefined), commandOptions<ExecCliOptions>(c)),
+    execFileCommand(
+      [f, command].filter((x): x is string => x !== undefined),
+      commandOptions<ExecCliOptions>(c),
+    ),
   );
 }

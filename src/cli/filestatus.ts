@@ -29,7 +29,14 @@ export function addFilestatusCommand(program: Command): Command {
     .command('filestatus')
     .description('check the status of the file, returning encryption status')
     .argument('[file]', 'the file to check')
-    .addOption(new Option('--input-type <type>', 'input format: yaml, json, dotenv, ini or binary (default: from the file extension)'));
-  cmd.action((file: string | undefined, _o: unknown, c: Command) => filestatusCommand(file, commandOptions<{ inputType?: string; verbose?: boolean }>(c)));
+    .addOption(
+      new Option(
+        '--input-type <type>',
+        'input format: yaml, json, dotenv, ini or binary (default: from the file extension)',
+      ),
+    );
+  cmd.action((file: string | undefined, _o: unknown, c: Command) =>
+    filestatusCommand(file, commandOptions<{ inputType?: string; verbose?: boolean }>(c)),
+  );
   return cmd;
 }

@@ -14,7 +14,10 @@ import { parseThresholdFlag } from '../shamir/threshold.js';
 import { commandOptions, decryptionOrder, makeLog, planIo, readForChange, writeResult } from './context.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
 
-export interface GroupsCliOptions extends Omit<CliOptions, 'pgp' | 'kms' | 'gcpKms' | 'azureKv' | 'hcVaultTransit' | 'age'> {
+export interface GroupsCliOptions extends Omit<
+  CliOptions,
+  'pgp' | 'kms' | 'gcpKms' | 'azureKv' | 'hcVaultTransit' | 'age'
+> {
   file?: string;
   // for `groups add`, each repeatable and comma-separated
   pgp?: string[];
@@ -26,7 +29,11 @@ export interface GroupsCliOptions extends Omit<CliOptions, 'pgp' | 'kms' | 'gcpK
 }
 
 /** Read the file, change its groups with `op`, write the result. */
-async function regroupFile(o: GroupsCliOptions, threshold: number, op: (data: Buffer, opts: GroupsOptions) => Promise<Buffer>): Promise<void> {
+async function regroupFile(
+  o: GroupsCliOptions,
+  threshold: number,
+  op: (data: Buffer, opts: GroupsOptions) => Promise<Buffer>,
+): Promise<void> {
   if (!o.file) throw new SopsError('Error: no file specified: use --file FILE', ExitCode.NoFileSpecified);
   const io = planIo(o.file, { inputType: o.inputType, indent: o.indent });
   const data = await readForChange(io, o);
@@ -54,10 +61,14 @@ export async function groupsAddCommand(args: string[], o: GroupsCliOptions): Pro
 }
 
 export async function groupsDeleteCommand(args: string[], o: GroupsCliOptions): Promise<void> {
-  if (args.length !== 1) throw new SopsError('error: exactly one positional argument (index) required', ExitCode.ErrorGeneric);
+  if (args.length !== 1)
+    throw new SopsError('error: exactly one positional argument (index) required', ExitCode.ErrorGeneric);
   const arg = args[0]!;
   if (!/^\d+$/.test(arg) || Number(arg) > 0xffffffff) {
-    throw new SopsError(`failed to parse [index] argument: ${JSON.stringify(arg)} is not a whole number (groups are numbered from 0)`, ExitCode.ErrorGeneric);
+    throw new SopsError(
+      `failed to parse [index] argument: ${JSON.stringify(arg)} is not a whole number (groups are numbered from 0)`,
+      ExitCode.ErrorGeneric,
+    );
   }
   const index = Number(arg);
   const threshold = parseThresholdFlag(o.shamirSecretSharingThreshold) ?? 0;
@@ -66,7 +77,9 @@ export async function groupsDeleteCommand(args: string[], o: GroupsCliOptions): 
 
 /** A repeatable option whose values may also be comma-separated. */
 function listOption(flags: string, description: string): Option {
-  return new Option(flags, `${description} (repeatable; comma-separated lists too)`).argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
+  return new Option(flags, `${description} (repeatable; comma-separated lists too)`).argParser(
+    (v: string, prev: string[] | undefined) => [...(prev ?? []), v],
+  );
 }
 
 function commonOptions(cmd: Command): Command {
@@ -74,8 +87,17 @@ function commonOptions(cmd: Command): Command {
     .addOption(new Option('-f, --file <file>', 'the sops file'))
     .addOption(new Option('-i, --in-place', 'write output back to the same file instead of stdout'))
     .addOption(new Option('--shamir-secret-sharing-threshold <n>', 'the number of key groups needed to decrypt'))
-    .addOption(new Option('--input-type <type>', 'input format: yaml, json, dotenv, ini or binary (default: from the file extension)'))
-    .addOption(new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env('SOPS_DECRYPTION_ORDER'));
+    .addOption(
+      new Option(
+        '--input-type <type>',
+        'input format: yaml, json, dotenv, ini or binary (default: from the file extension)',
+      ),
+    )
+    .addOption(
+      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env(
+        'SOPS_DECRYPTION_ORDER',
+      ),
+    );
 }
 
 export function addGroupsCommand(program: Command): Command {
@@ -87,7 +109,9 @@ export function addGroupsCommand(program: Command): Command {
     .addOption(listOption('--pgp <fingerprint>', 'a PGP fingerprint the new group should contain'))
     .addOption(listOption('--kms <arn>', 'an AWS KMS key ARN the new group should contain'))
     .addOption(new Option('--aws-profile <name>', 'the AWS profile to use for the KMS keys'))
-    .addOption(new Option('--encryption-context <pairs>', 'comma separated list of KMS encryption context key:value pairs'))
+    .addOption(
+      new Option('--encryption-context <pairs>', 'comma separated list of KMS encryption context key:value pairs'),
+    )
     .addOption(listOption('--gcp-kms <id>', 'a GCP KMS resource ID the new group should contain'))
     .addOption(listOption('--azure-kv <url>', 'an Azure Key Vault key URL the new group should contain'))
     .addOption(listOption('--hc-vault-transit <uri>', 'a HashiCorp Vault transit key URI the new group should contain'))
@@ -95,8 +119,13 @@ export function addGroupsCommand(program: Command): Command {
   addGlobalOptions(commonOptions(add));
   add.action((args: string[], _o: unknown, c: Command) => groupsAddCommand(args, commandOptions<GroupsCliOptions>(c)));
 
-  const del = groups.command('delete').description('delete a key group from a SOPS file').argument('[index...]', 'the group to delete, counting from 0');
+  const del = groups
+    .command('delete')
+    .description('delete a key group from a SOPS file')
+    .argument('[index...]', 'the group to delete, counting from 0');
   addGlobalOptions(commonOptions(del));
-  del.action((args: string[], _o: unknown, c: Command) => groupsDeleteCommand(args, commandOptions<GroupsCliOptions>(c)));
+  del.action((args: string[], _o: unknown, c: Command) =>
+    groupsDeleteCommand(args, commandOptions<GroupsCliOptions>(c)),
+  );
   return groups;
 }

@@ -15,7 +15,15 @@ import { completionScript } from './completion.js';
 import { sopsWarn } from './context.js';
 import { canDeepen, mayNestDeeply, runDeep } from '../util/deep.js';
 import { addReuseOptions } from './reuse.js';
-import { addDecryptOptions, addGlobalOptions, addIoOptions, addKeyOptions, addScopeOptions, subcommandOptions, type CliOptions } from './options.js';
+import {
+  addDecryptOptions,
+  addGlobalOptions,
+  addIoOptions,
+  addKeyOptions,
+  addScopeOptions,
+  subcommandOptions,
+  type CliOptions,
+} from './options.js';
 
 export const VERSION = '0.1.0';
 
@@ -65,7 +73,7 @@ export async function buildProgram(only?: string): Promise<Command> {
         '  tsops decrypt secrets.yaml\n' +
         '  tsops decrypt --extract \'["db"]["password"]\' secrets.yaml\n' +
         '  tsops set secrets.yaml \'["db"]["password"]\' \'"s3cret"\'\n' +
-        '  tsops exec-env secrets.yaml \'./deploy.sh\'',
+        "  tsops exec-env secrets.yaml './deploy.sh'",
     )
     .addOption(new Option('-v, --version', `print the version (${VERSION_LINE})`))
     .helpCommand('help [command]', 'show the help of tsops or of a command (also: h)')
@@ -96,7 +104,8 @@ export async function buildProgram(only?: string): Promise<Command> {
     if (modes > 1) throw new SopsError('use only one of --encrypt, --decrypt, --rotate, --set and --unset', 1);
     // what sops checks first in its legacy mode, before any file is read
     if (!file) throw new NoFileError('Error: no file specified');
-    if (o.inPlace && o.output) throw new ConflictingParametersError('Error: cannot operate on both --output and --in-place');
+    if (o.inPlace && o.output)
+      throw new ConflictingParametersError('Error: cannot operate on both --output and --in-place');
     if (o.encrypt) return encryptCommand(file, o, true);
     if (o.decrypt) return decryptCommand(file, o, true);
     if (o.rotate) return (await import('./rotate.js')).rotateCommand(file, o, { legacy: true });
@@ -154,7 +163,11 @@ function programName(): string {
 /** `--version` anywhere before a command word (sops: `sops --version --disable-version-check`). */
 function wantsVersion(argv: string[]): boolean {
   const first = argv[0];
-  if (first !== undefined && (first === 'encrypt' || first === 'decrypt' || Object.hasOwn(COMMANDS, first) || BUILTIN.has(first))) return false;
+  if (
+    first !== undefined &&
+    (first === 'encrypt' || first === 'decrypt' || Object.hasOwn(COMMANDS, first) || BUILTIN.has(first))
+  )
+    return false;
   return argv.includes('--version') || argv.includes('-v');
 }
 
@@ -178,7 +191,8 @@ export async function main(argv: string[]): Promise<number> {
   quietOnClosedPipe();
   if (wantsVersion(argv)) {
     process.stdout.write(`${VERSION_LINE}\n`);
-    if (argv.includes('--check-for-updates')) process.stderr.write('[info] tsops never checks for updates over the network\n');
+    if (argv.includes('--check-for-updates'))
+      process.stderr.write('[info] tsops never checks for updates over the network\n');
     return 0;
   }
   if (argv[0] === 'help' || argv[0] === 'h') {
@@ -207,7 +221,9 @@ export async function main(argv: string[]): Promise<number> {
   if (canDeepen() && argv.some(isDeepFile)) return runDeep<number>(import.meta.url, 'main', [argv]);
   const keyservices = keyserviceArgs(argv);
   if (keyservices.length) {
-    sopsWarn(`tsops has no key service client yet: ignoring ${keyservices.join(', ')}; keys are used from this machine`);
+    sopsWarn(
+      `tsops has no key service client yet: ignoring ${keyservices.join(', ')}; keys are used from this machine`,
+    );
   }
   // `tsops SUBCOMMAND …` registers just that command; anything else (legacy flags, --help) all of them
   const first = argv[0];

@@ -54,21 +54,48 @@ function collect(value: string, previous: string[] | undefined): string[] {
 export function addGlobalOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--verbose', 'log what tsops does (keys tried, files read) on stderr; never secrets'))
-    .addOption(new Option('--config <path>', 'path to the .sops.yaml to use instead of looking it up').env('SOPS_CONFIG'))
-    .addOption(new Option('--disable-version-check', 'accepted for sops compatibility (tsops never checks for updates)').env('SOPS_DISABLE_VERSION_CHECK'))
-    .addOption(new Option('--check-for-updates', 'accepted for sops compatibility (tsops never checks for updates over the network)'))
+    .addOption(
+      new Option('--config <path>', 'path to the .sops.yaml to use instead of looking it up').env('SOPS_CONFIG'),
+    )
+    .addOption(
+      new Option('--disable-version-check', 'accepted for sops compatibility (tsops never checks for updates)').env(
+        'SOPS_DISABLE_VERSION_CHECK',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--check-for-updates',
+        'accepted for sops compatibility (tsops never checks for updates over the network)',
+      ),
+    )
     .addOption(new Option('--enable-local-keyservice', 'use the local key service (always on in tsops)'))
-    .addOption(new Option('--keyservice <uri>', 'a remote sops key service; tsops has no key service client yet and uses local keys (repeatable)').argParser(collect));
+    .addOption(
+      new Option(
+        '--keyservice <uri>',
+        'a remote sops key service; tsops has no key service client yet and uses local keys (repeatable)',
+      ).argParser(collect),
+    );
 }
 
 export function addIoOptions(cmd: Command, { inPlace = true } = {}): Command {
   cmd
-    .addOption(new Option('--input-type <type>', 'input format: yaml, json, dotenv, ini or binary (default: from the file extension)'))
+    .addOption(
+      new Option(
+        '--input-type <type>',
+        'input format: yaml, json, dotenv, ini or binary (default: from the file extension)',
+      ),
+    )
     .addOption(new Option('--output-type <type>', 'output format (default: the input format)'))
     .addOption(new Option('--output <path>', 'write to this file (atomically) instead of standard output'))
-    .addOption(new Option('--filename-override <path>', 'use this path for the format and the .sops.yaml rule (e.g. when reading standard input)'))
+    .addOption(
+      new Option(
+        '--filename-override <path>',
+        'use this path for the format and the .sops.yaml rule (e.g. when reading standard input)',
+      ),
+    )
     .addOption(new Option('--indent <n>', 'indentation of YAML/JSON output (default: YAML 4, JSON a tab)'));
-  if (inPlace) cmd.addOption(new Option('-i, --in-place', 'write the result back to the file (atomically, keeping its mode)'));
+  if (inPlace)
+    cmd.addOption(new Option('-i, --in-place', 'write the result back to the file (atomically, keeping its mode)'));
   return cmd;
 }
 
@@ -77,30 +104,53 @@ export function addDecryptOptions(cmd: Command): Command {
     .addOption(new Option('--extract <path>', 'print only this part of the tree, e.g. \'["data"]["password"]\''))
     .addOption(new Option('--ignore-mac', 'decrypt even if the MAC does not match (the file was changed outside sops)'))
     .addOption(
-      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env('SOPS_DECRYPTION_ORDER'),
+      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env(
+        'SOPS_DECRYPTION_ORDER',
+      ),
     );
 }
 
 export function addKeyOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('-a, --age <recipients>', 'comma-separated age recipients (age1…, ssh-ed25519 …, ssh-rsa …)').env('SOPS_AGE_RECIPIENTS'))
+    .addOption(
+      new Option('-a, --age <recipients>', 'comma-separated age recipients (age1…, ssh-ed25519 …, ssh-rsa …)').env(
+        'SOPS_AGE_RECIPIENTS',
+      ),
+    )
     .addOption(new Option('-p, --pgp <fingerprints>', 'comma-separated PGP fingerprints').env('SOPS_PGP_FP'))
-    .addOption(new Option('-k, --kms <arns>', 'comma-separated AWS KMS key ARNs (arn or arn+role-arn)').env('SOPS_KMS_ARN'))
+    .addOption(
+      new Option('-k, --kms <arns>', 'comma-separated AWS KMS key ARNs (arn or arn+role-arn)').env('SOPS_KMS_ARN'),
+    )
     .addOption(new Option('--gcp-kms <ids>', 'comma-separated GCP Cloud KMS key resource IDs').env('SOPS_GCP_KMS_IDS'))
-    .addOption(new Option('--azure-kv <urls>', 'comma-separated Azure Key Vault key URLs').env('SOPS_AZURE_KEYVAULT_URLS'))
-    .addOption(new Option('--hc-vault-transit <uris>', 'comma-separated HashiCorp Vault transit key URIs').env('SOPS_VAULT_URIS'))
+    .addOption(
+      new Option('--azure-kv <urls>', 'comma-separated Azure Key Vault key URLs').env('SOPS_AZURE_KEYVAULT_URLS'),
+    )
+    .addOption(
+      new Option('--hc-vault-transit <uris>', 'comma-separated HashiCorp Vault transit key URIs').env(
+        'SOPS_VAULT_URIS',
+      ),
+    )
     .addOption(new Option('--aws-profile <name>', 'AWS profile for the KMS keys given with --kms'))
     .addOption(new Option('--encryption-context <pairs>', 'AWS KMS encryption context, key:value,key2:value2'))
-    .addOption(new Option('--shamir-secret-sharing-threshold <n>', 'number of key groups needed to decrypt (default: all)'));
+    .addOption(
+      new Option('--shamir-secret-sharing-threshold <n>', 'number of key groups needed to decrypt (default: all)'),
+    );
 }
 
 export function addScopeOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--unencrypted-suffix <suffix>', 'leave values whose key ends with this suffix unencrypted (default: _unencrypted)'))
+    .addOption(
+      new Option(
+        '--unencrypted-suffix <suffix>',
+        'leave values whose key ends with this suffix unencrypted (default: _unencrypted)',
+      ),
+    )
     .addOption(new Option('--encrypted-suffix <suffix>', 'encrypt only values whose key ends with this suffix'))
     .addOption(new Option('--unencrypted-regex <re>', 'leave values whose key matches this regex unencrypted'))
     .addOption(new Option('--encrypted-regex <re>', 'encrypt only values whose key matches this regex'))
-    .addOption(new Option('--unencrypted-comment-regex <re>', 'leave values after a comment matching this regex unencrypted'))
+    .addOption(
+      new Option('--unencrypted-comment-regex <re>', 'leave values after a comment matching this regex unencrypted'),
+    )
     .addOption(new Option('--encrypted-comment-regex <re>', 'encrypt only values after a comment matching this regex'))
     .addOption(new Option('--mac-only-encrypted', 'compute the MAC over encrypted values only'));
 }

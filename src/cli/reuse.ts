@@ -30,7 +30,7 @@ export function addReuseOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--reuse-from <file>',
-        "keep the data key and the ciphertext of unchanged values of this encrypted version (minimal Git diffs); " +
+        'keep the data key and the ciphertext of unchanged values of this encrypted version (minimal Git diffs); ' +
           "only when its MAC verifies and its keys are exactly the new file's. Trust: whoever wrote that file chose " +
           'its data key and can read every value you encrypt with it',
       ),
@@ -48,7 +48,8 @@ export async function reuseForEncrypt(
   o: CliOptions & ReuseCliOptions,
   log: (m: string) => void,
 ): Promise<Pick<SealOptions, 'dataKey' | 'stash' | 'keepWrappedKeys'>> {
-  if (o.reuse === false && o.reuseFrom) throw new SopsError('use only one of --reuse-from and --no-reuse', ExitCode.ErrorConflictingParameters);
+  if (o.reuse === false && o.reuseFrom)
+    throw new SopsError('use only one of --reuse-from and --no-reuse', ExitCode.ErrorConflictingParameters);
   if (!o.reuseFrom) return {};
   const target = { keyGroups: metadata.keyGroups, shamirThreshold: metadata.shamirThreshold };
   let data: Buffer;
@@ -57,7 +58,12 @@ export async function reuseForEncrypt(
   } catch (e) {
     throw new SopsError(`cannot read --reuse-from ${o.reuseFrom}: ${messageOf(e)}`, ExitCode.CouldNotReadInputFile);
   }
-  const r = await reuseFrom(data, target, { format: formatFromPath(o.reuseFrom), filename: o.reuseFrom, log, decryptionOrder: decryptionOrder(o) });
+  const r = await reuseFrom(data, target, {
+    format: formatFromPath(o.reuseFrom),
+    filename: o.reuseFrom,
+    log,
+    decryptionOrder: decryptionOrder(o),
+  });
   if (!r.reuse) {
     process.stderr.write(`warning: not reusing ${o.reuseFrom}: ${r.why}; using a new data key\n`);
     return {};

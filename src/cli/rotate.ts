@@ -43,23 +43,45 @@ const KEY_FLAGS: Array<[string, string]> = [
 /** The `--add-…` / `--rm-…` flags (for `rotate` and the legacy `-r`). */
 export function addRotateKeyOptions(cmd: Command): Command {
   for (const [flag, what] of KEY_FLAGS) {
-    cmd.addOption(new Option(`--add-${flag} <list>`, `rotate: add these comma-separated ${what} to the file's master keys (first key group)`));
-    cmd.addOption(new Option(`--rm-${flag} <list>`, `rotate: remove these comma-separated ${what} from the file's master keys`));
+    cmd.addOption(
+      new Option(
+        `--add-${flag} <list>`,
+        `rotate: add these comma-separated ${what} to the file's master keys (first key group)`,
+      ),
+    );
+    cmd.addOption(
+      new Option(`--rm-${flag} <list>`, `rotate: remove these comma-separated ${what} from the file's master keys`),
+    );
   }
   return cmd;
 }
 
 function hasKeyChanges(o: RotateCliOptions): boolean {
-  return [o.addAge, o.rmAge, o.addPgp, o.rmPgp, o.addKms, o.rmKms, o.addGcpKms, o.rmGcpKms, o.addAzureKv, o.rmAzureKv, o.addHcVaultTransit, o.rmHcVaultTransit].some(
-    (v) => v !== undefined && v !== '',
-  );
+  return [
+    o.addAge,
+    o.rmAge,
+    o.addPgp,
+    o.rmPgp,
+    o.addKms,
+    o.rmKms,
+    o.addGcpKms,
+    o.rmGcpKms,
+    o.addAzureKv,
+    o.rmAzureKv,
+    o.addHcVaultTransit,
+    o.rmHcVaultTransit,
+  ].some((v) => v !== undefined && v !== '');
 }
 
 /**
  * `rotate FILE`: with `legacy` (sops's `-r`), a missing file is reported with sops's legacy-mode
  * words and exit code.
  */
-export async function rotateCommand(file: string | undefined, o: RotateCliOptions, { legacy = false } = {}): Promise<void> {
+export async function rotateCommand(
+  file: string | undefined,
+  o: RotateCliOptions,
+  { legacy = false } = {},
+): Promise<void> {
   if (!file || file === '-') throw new SopsError('Error: no file specified', ExitCode.NoFileSpecified);
   if (o.inPlace && o.output) {
     throw new SopsError('Error: cannot operate on both --output and --in-place', ExitCode.ErrorConflictingParameters);
@@ -72,7 +94,11 @@ export async function rotateCommand(file: string | undefined, o: RotateCliOption
         ExitCode.CannotChangeKeysFromNonExistentFile,
       );
     }
-    if (legacy) throw new SopsError(`Error: cannot operate on non-existent file ${JSON.stringify(abs)}`, ExitCode.NoFileSpecified);
+    if (legacy)
+      throw new SopsError(
+        `Error: cannot operate on non-existent file ${JSON.stringify(abs)}`,
+        ExitCode.NoFileSpecified,
+      );
   }
   const log = makeLog(o);
   const io = planIo(file, o);
@@ -80,11 +106,25 @@ export async function rotateCommand(file: string | undefined, o: RotateCliOption
   const kmsOptions = { encryptionContext: o.encryptionContext, awsProfile: o.awsProfile };
   const changes: RotateKeyChanges = {
     add: await keysFromSpecs(
-      { age: o.addAge, pgp: o.addPgp, kms: o.addKms, gcpKms: o.addGcpKms, azureKv: o.addAzureKv, hcVaultTransit: o.addHcVaultTransit },
+      {
+        age: o.addAge,
+        pgp: o.addPgp,
+        kms: o.addKms,
+        gcpKms: o.addGcpKms,
+        azureKv: o.addAzureKv,
+        hcVaultTransit: o.addHcVaultTransit,
+      },
       kmsOptions,
     ),
     remove: await keysFromSpecs(
-      { age: o.rmAge, pgp: o.rmPgp, kms: o.rmKms, gcpKms: o.rmGcpKms, azureKv: o.rmAzureKv, hcVaultTransit: o.rmHcVaultTransit },
+      {
+        age: o.rmAge,
+        pgp: o.rmPgp,
+        kms: o.rmKms,
+        gcpKms: o.rmGcpKms,
+        azureKv: o.rmAzureKv,
+        hcVaultTransit: o.rmHcVaultTransit,
+      },
       kmsOptions,
     ),
   };
@@ -111,11 +151,22 @@ export function addRotateCommand(program: Command): Command {
   addIoOptions(cmd);
   cmd
     .addOption(new Option('--ignore-mac', 'rotate even if the MAC does not match (the file was changed outside sops)'))
-    .addOption(new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env('SOPS_DECRYPTION_ORDER'))
-    .addOption(new Option('--encryption-context <pairs>', 'AWS KMS encryption context for the keys given with --add-kms, key:value,key2:value2'))
+    .addOption(
+      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env(
+        'SOPS_DECRYPTION_ORDER',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--encryption-context <pairs>',
+        'AWS KMS encryption context for the keys given with --add-kms, key:value,key2:value2',
+      ),
+    )
     .addOption(new Option('--aws-profile <name>', 'AWS profile for the keys given with --add-kms'));
   addRotateKeyOptions(cmd);
   addGlobalOptions(cmd);
-  cmd.action((file: string | undefined, _o: unknown, c: Command) => rotateCommand(file, commandOptions<RotateCliOptions>(c)));
+  cmd.action((file: string | undefined, _o: unknown, c: Command) =>
+    rotateCommand(file, commandOptions<RotateCliOptions>(c)),
+  );
   return cmd;
 }

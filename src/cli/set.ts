@@ -40,13 +40,20 @@ function parsePath(s: string, what: 'set' | 'unset'): PathComponent[] {
     throw new SopsError(`Invalid ${what} index format: ${messageOf(e)}`, ExitCode.ErrorInvalidSetFormat);
   }
   if (path.length === 0) {
-    throw new SopsError(`Invalid ${what} index format: the path is empty; give at least one component, e.g. '["key"]'`, ExitCode.ErrorInvalidSetFormat);
+    throw new SopsError(
+      `Invalid ${what} index format: the path is empty; give at least one component, e.g. '["key"]'`,
+      ExitCode.ErrorInvalidSetFormat,
+    );
   }
   return path;
 }
 
 /** Read FILE, change it with `op`, and write it back (unless `op` says there is nothing to write). */
-async function changeFile(file: string, o: SetCliOptions, op: (data: Buffer, opts: SetOptions) => Promise<Buffer | undefined>): Promise<void> {
+async function changeFile(
+  file: string,
+  o: SetCliOptions,
+  op: (data: Buffer, opts: SetOptions) => Promise<Buffer | undefined>,
+): Promise<void> {
   const log = makeLog(o);
   const io = planIo(file, o);
   await lockForUpdate(file, { log });
@@ -80,7 +87,10 @@ function readValue(valueArg: string | undefined, o: SetCliOptions): string {
       return readFileSync(valueArg!, 'utf8');
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw new SopsError(`cannot read the value file ${valueArg}: ${err.code === 'ENOENT' ? 'no such file' : messageOf(e)}`, ExitCode.CouldNotReadInputFile);
+      throw new SopsError(
+        `cannot read the value file ${valueArg}: ${err.code === 'ENOENT' ? 'no such file' : messageOf(e)}`,
+        ExitCode.CouldNotReadInputFile,
+      );
     }
   }
   return valueArg!;
@@ -92,16 +102,27 @@ async function setInFile(file: string, path: PathComponent[], value: Node, o: Se
 }
 
 /** `tsops set FILE PATH VALUE` (VALUE absent with --value-stdin). */
-export async function setCommand(file: string | undefined, pathArg: string | undefined, valueArg: string | undefined, o: SetCliOptions): Promise<void> {
+export async function setCommand(
+  file: string | undefined,
+  pathArg: string | undefined,
+  valueArg: string | undefined,
+  o: SetCliOptions,
+): Promise<void> {
   if (o.valueFile && o.valueStdin) {
     throw new SopsError('Error: cannot use both --value-file and --value-stdin', ExitCode.ErrorGeneric); // sops: exit 1
   }
   if (o.valueStdin) {
     if (file === undefined || pathArg === undefined || valueArg !== undefined) {
-      throw new SopsError('Error: with --value-stdin, give exactly two arguments: the file and the path (the value comes from standard input)', ExitCode.NoFileSpecified);
+      throw new SopsError(
+        'Error: with --value-stdin, give exactly two arguments: the file and the path (the value comes from standard input)',
+        ExitCode.NoFileSpecified,
+      );
     }
   } else if (file === undefined || pathArg === undefined || valueArg === undefined) {
-    throw new SopsError('Error: no file specified, or index and value are missing: tsops set FILE PATH VALUE', ExitCode.NoFileSpecified);
+    throw new SopsError(
+      'Error: no file specified, or index and value are missing: tsops set FILE PATH VALUE',
+      ExitCode.NoFileSpecified,
+    );
   }
   const path = parsePath(pathArg, 'set');
   const value = nodeFromJson(readValue(valueArg, o));
@@ -113,7 +134,10 @@ export async function legacySetCommand(file: string | undefined, spec: string, o
   if (!file) throw new SopsError('Error: no file specified', ExitCode.NoFileSpecified);
   const at = spec.indexOf('] ');
   if (at < 0) {
-    throw new SopsError('Invalid --set format: give the path and the JSON value separated by a space, e.g. --set \'["key"] "value"\'', ExitCode.ErrorInvalidSetFormat);
+    throw new SopsError(
+      'Invalid --set format: give the path and the JSON value separated by a space, e.g. --set \'["key"] "value"\'',
+      ExitCode.ErrorInvalidSetFormat,
+    );
   }
   const value = nodeFromJson(spec.slice(at + 2));
   const path = parsePath(spec.slice(0, at + 1).trimEnd(), 'set');
@@ -121,9 +145,16 @@ export async function legacySetCommand(file: string | undefined, spec: string, o
 }
 
 /** `tsops unset FILE PATH`. */
-export async function unsetCommand(file: string | undefined, pathArg: string | undefined, o: SetCliOptions): Promise<void> {
+export async function unsetCommand(
+  file: string | undefined,
+  pathArg: string | undefined,
+  o: SetCliOptions,
+): Promise<void> {
   if (file === undefined || pathArg === undefined) {
-    throw new SopsError('Error: no file specified, or index is missing: tsops unset FILE PATH', ExitCode.NoFileSpecified);
+    throw new SopsError(
+      'Error: no file specified, or index is missing: tsops unset FILE PATH',
+      ExitCode.NoFileSpecified,
+    );
   }
   const path = parsePath(pathArg, 'unset');
   await changeFile(file, o, (data, opts) => unsetValue(data, path, opts));
@@ -131,11 +162,20 @@ export async function unsetCommand(file: string | undefined, pathArg: string | u
 
 function addCommonSetOptions(cmd: Command): Command {
   cmd
-    .addOption(new Option('--input-type <type>', 'input format: yaml, json, dotenv, ini or binary (default: from the file extension)'))
+    .addOption(
+      new Option(
+        '--input-type <type>',
+        'input format: yaml, json, dotenv, ini or binary (default: from the file extension)',
+      ),
+    )
     .addOption(new Option('--output-type <type>', 'output format (default: the input format)'))
     .addOption(new Option('--indent <n>', 'indentation of YAML/JSON output'))
     .addOption(new Option('--ignore-mac', 'change the file even if its MAC does not match'))
-    .addOption(new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env('SOPS_DECRYPTION_ORDER'));
+    .addOption(
+      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env(
+        'SOPS_DECRYPTION_ORDER',
+      ),
+    );
   return addGlobalOptions(cmd);
 }
 
@@ -143,11 +183,15 @@ function addCommonSetOptions(cmd: Command): Command {
 export function addSetCommands(program: Command): void {
   const set = program
     .command('set')
-    .description('set one value of an encrypted file in place, e.g. tsops set secrets.yaml \'["db"]["password"]\' \'"s3cret"\'')
+    .description(
+      'set one value of an encrypted file in place, e.g. tsops set secrets.yaml \'["db"]["password"]\' \'"s3cret"\'',
+    )
     .argument('[file]', 'the encrypted file')
     .argument('[path]', 'where: \'["key"]["sub"][0]\' (a missing key is created; the list length appends)')
     .argument('[value]', 'the value as JSON: \'"text"\', 42, true, {"a":1}, [1,2]')
-    .addOption(new Option('--value-file', 'VALUE names a file holding the JSON value (keeps secrets out of process listings)'))
+    .addOption(
+      new Option('--value-file', 'VALUE names a file holding the JSON value (keeps secrets out of process listings)'),
+    )
     .addOption(new Option('--value-stdin', 'read the JSON value from standard input (give no VALUE)'))
     .addOption(new Option('--idempotent', 'do nothing (and succeed) when the path already holds the value'));
   addCommonSetOptions(set);
@@ -157,10 +201,14 @@ export function addSetCommands(program: Command): void {
 
   const unset = program
     .command('unset')
-    .description('remove one key or list item of an encrypted file in place, e.g. tsops unset secrets.yaml \'["old_key"]\'')
+    .description(
+      'remove one key or list item of an encrypted file in place, e.g. tsops unset secrets.yaml \'["old_key"]\'',
+    )
     .argument('[file]', 'the encrypted file')
     .argument('[path]', 'what to remove: \'["key"]\' or \'["list"][0]\'')
     .addOption(new Option('--idempotent', 'do nothing (and succeed) when the path does not exist'));
   addCommonSetOptions(unset);
-  unset.action((file: string | undefined, path: string | undefined, _o: unknown, c: Command) => unsetCommand(file, path, subcommandOptions<SetCliOptions>(c)));
+  unset.action((file: string | undefined, path: string | undefined, _o: unknown, c: Command) =>
+    unsetCommand(file, path, subcommandOptions<SetCliOptions>(c)),
+  );
 }

@@ -58,7 +58,10 @@ function confirm(write: (s: string) => void): boolean {
     write('Is this okay? (y/n):');
     const line = readLine();
     if (line === null) {
-      throw new SopsError('no answer to "Is this okay? (y/n)": standard input ended; run with --yes (-y) to apply the changes without asking', ExitCode.ErrorGeneric);
+      throw new SopsError(
+        'no answer to "Is this okay? (y/n)": standard input ended; run with --yes (-y) to apply the changes without asking',
+        ExitCode.ErrorGeneric,
+      );
     }
     const a = line.trim().toLowerCase();
     if (a === 'y' || a === 'yes') return true;
@@ -106,14 +109,30 @@ export async function updatekeysCommand(paths: string[], o: UpdatekeysCliOptions
 export function addUpdatekeysCommand(program: Command): Command {
   const cmd = program
     .command('updatekeys')
-    .description("update the keys of SOPS files using the config file (folders are searched for sops files)")
+    .description('update the keys of SOPS files using the config file (folders are searched for sops files)')
     .argument('[paths...]', 'sops files, or folders holding them')
     .addOption(new Option('-y, --yes', 'pre-approve all changes and run non-interactively'))
-    .addOption(new Option('--input-type <type>', 'input format: yaml, json, dotenv, ini or binary (default: from each file extension)'))
-    .addOption(new Option('--shamir-secret-sharing-threshold <n>', 'the number of key groups needed to decrypt (default: the rule\'s, else the file\'s)'))
+    .addOption(
+      new Option(
+        '--input-type <type>',
+        'input format: yaml, json, dotenv, ini or binary (default: from each file extension)',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--shamir-secret-sharing-threshold <n>',
+        "the number of key groups needed to decrypt (default: the rule's, else the file's)",
+      ),
+    )
     .addOption(new Option('--dry-run', 'only show the changes; write nothing'))
-    .addOption(new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env('SOPS_DECRYPTION_ORDER'));
+    .addOption(
+      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env(
+        'SOPS_DECRYPTION_ORDER',
+      ),
+    );
   addGlobalOptions(cmd);
-  cmd.action((paths: string[], _o: unknown, c: Command) => updatekeysCommand(paths, commandOptions<UpdatekeysCliOptions>(c)));
+  cmd.action((paths: string[], _o: unknown, c: Command) =>
+    updatekeysCommand(paths, commandOptions<UpdatekeysCliOptions>(c)),
+  );
   return cmd;
 }

@@ -23,7 +23,14 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ExitCode, SopsError } from '../errors.js';
-import { conflictMessage, resolveScope, SCOPE_SELECTORS, MAC_ONLY_ENCRYPTED_KEY, selectorsSet, type Scope } from '../scope/scope.js';
+import {
+  conflictMessage,
+  resolveScope,
+  SCOPE_SELECTORS,
+  MAC_ONLY_ENCRYPTED_KEY,
+  selectorsSet,
+  type Scope,
+} from '../scope/scope.js';
 import type { KeyGroup, KmsKey, MasterKey } from '../keys/types.js';
 import type { Format } from '../stores/types.js';
 import { goRegex, GoRegexError, type GoRegex } from '../scope/goregex.js';
@@ -44,7 +51,6 @@ import { shamirSplitProblem } from '../shamir/threshold.js';
 /** The name sops looks for (`.sops.yml` is not read, only warned about). */
 export const CONFIG_FILE_NAME = '.sops.yaml';
 const ALTERNATE_CONFIG_NAME = '.sops.yml';
-
 
 /** One `creation_rules` entry (or a destination rule's `recreation_rule`), parsed and checked. */
 export interface CreationRule {
@@ -125,9 +131,17 @@ export interface SopsConfig {
  * directory's config, and the nearest one otherwise. Like sops, `.sops.yml` is never used: `warn`
  * is told about one seen on the way.
  */
-export function findConfigFile(opts: { explicit?: string; fileDir?: string; cwd: string; warn?: (msg: string) => void }): string | undefined {
+export function findConfigFile(opts: {
+  explicit?: string;
+  fileDir?: string;
+  cwd: string;
+  warn?: (msg: string) => void;
+}): string | undefined {
   if (opts.explicit) return nodePath.resolve(opts.cwd, opts.explicit);
-  const starts = [opts.fileDir === undefined ? undefined : nodePath.resolve(opts.cwd, opts.fileDir), nodePath.resolve(opts.cwd)];
+  const starts = [
+    opts.fileDir === undefined ? undefined : nodePath.resolve(opts.cwd, opts.fileDir),
+    nodePath.resolve(opts.cwd),
+  ];
   const seen = new Set<string>();
   let alternate: string | undefined;
   for (const start of starts) {
@@ -138,7 +152,9 @@ export function findConfigFile(opts: { explicit?: string; fileDir?: string; cwd:
       const candidate = nodePath.join(dir, CONFIG_FILE_NAME);
       if (isFile(candidate)) {
         if (alternate) {
-          opts.warn?.(`ignoring ${JSON.stringify(alternate)} when searching for config file; the config file must be called ${JSON.stringify(CONFIG_FILE_NAME)}; using ${JSON.stringify(candidate)} instead`);
+          opts.warn?.(
+            `ignoring ${JSON.stringify(alternate)} when searching for config file; the config file must be called ${JSON.stringify(CONFIG_FILE_NAME)}; using ${JSON.stringify(candidate)} instead`,
+          );
         }
         return candidate;
       }
@@ -148,7 +164,9 @@ export function findConfigFile(opts: { explicit?: string; fileDir?: string; cwd:
     }
   }
   if (alternate) {
-    opts.warn?.(`ignoring ${JSON.stringify(alternate)} when searching for config file; the config file must be called ${JSON.stringify(CONFIG_FILE_NAME)}`);
+    opts.warn?.(
+      `ignoring ${JSON.stringify(alternate)} when searching for config file; the config file must be called ${JSON.stringify(CONFIG_FILE_NAME)}`,
+    );
   }
   return undefined;
 }
@@ -256,7 +274,8 @@ const GROUP_ALIASES: Record<string, string> = {
 const SPECIAL_HINTS: Record<string, string> = {
   encryption_context:
     'a KMS encryption context is set per key under key_groups (kms: [{arn: …, context: {…}}]) or with --encryption-context',
-  context: 'a KMS encryption context is set per key under key_groups (kms: [{arn: …, context: {…}}]) or with --encryption-context',
+  context:
+    'a KMS encryption context is set per key under key_groups (kms: [{arn: …, context: {…}}]) or with --encryption-context',
   role: 'a KMS role is written ARN+ROLE_ARN in kms, or as role: in a key_groups kms entry',
 };
 
@@ -264,7 +283,12 @@ const SPECIAL_HINTS: Record<string, string> = {
  * Warn about the keys of `o` that are not in `known` (sops ignores them): one warning each, naming
  * the closest valid key. Returns the unknown keys with their suggestion.
  */
-function checkKeys(o: Obj, known: readonly string[], where: Where, aliases: Record<string, string> = {}): Map<string, string | undefined> {
+function checkKeys(
+  o: Obj,
+  known: readonly string[],
+  where: Where,
+  aliases: Record<string, string> = {},
+): Map<string, string | undefined> {
   const unknown = new Map<string, string | undefined>();
   for (const k of Object.keys(o)) {
     if (known.includes(k)) continue;
@@ -298,7 +322,8 @@ function str(o: Obj, key: string, where: Where): string | undefined {
 function int(o: Obj, key: string, where: Where): number | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
+  if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER))
+    return Number(v);
   if (typeof v === 'number' && Number.isInteger(v)) return v;
   return where.invalid(key, `expected an integer, got ${describe(v)}`);
 }
@@ -334,7 +359,8 @@ function compileGo(r: string, key: string, where: Where): GoRegex {
   try {
     return goRegex(r);
   } catch (e) {
-    if (e instanceof GoRegexError) return where.invalid(key, `${JSON.stringify(r)} is not a valid regular expression: ${e.message}`);
+    if (e instanceof GoRegexError)
+      return where.invalid(key, `${JSON.stringify(r)} is not a valid regular expression: ${e.message}`);
     throw e;
   }
 }
@@ -380,16 +406,27 @@ function keyList(o: Obj, key: string, where: Where): string[] {
     v.forEach((item, i) => {
       if (typeof item !== 'string') {
         if (isObj(item) && key === 'kms') {
-          where.child(key).child(i).fail(`${where.child(key).child(i)} is a map: kms entries with arn/role/context/aws_profile are written under key_groups; a rule's kms takes ARN or ARN+ROLE_ARN strings`);
+          where
+            .child(key)
+            .child(i)
+            .fail(
+              `${where.child(key).child(i)} is a map: kms entries with arn/role/context/aws_profile are written under key_groups; a rule's kms takes ARN or ARN+ROLE_ARN strings`,
+            );
         }
-        where.invalid(`${key}[${i}]`, `expected a string, got ${describe(item)}${typeof item === 'number' || typeof item === 'bigint' ? ' (quote it)' : ''}`);
+        where.invalid(
+          `${key}[${i}]`,
+          `expected a string, got ${describe(item)}${typeof item === 'number' || typeof item === 'bigint' ? ' (quote it)' : ''}`,
+        );
       }
       out.push(...split(item));
     });
     return out;
   }
   if (isObj(v) && key === 'kms') {
-    where.invalid(key, 'got a map: kms entries with arn/role/context/aws_profile are written under key_groups; a rule\'s kms takes a comma-separated string or a list of ARN[+ROLE_ARN] strings');
+    where.invalid(
+      key,
+      "got a map: kms entries with arn/role/context/aws_profile are written under key_groups; a rule's kms takes a comma-separated string or a list of ARN[+ROLE_ARN] strings",
+    );
   }
   const hint = typeof v === 'number' || typeof v === 'bigint' ? ' (quote it)' : '';
   return where.invalid(key, `expected a comma-separated string or a list of strings, got ${describe(v)}${hint}`);
@@ -454,7 +491,8 @@ function parseGroup(v: unknown, where: Where, depth = 0): GroupResult {
       const context: Record<string, string> = {};
       for (const k of Object.keys(c)) {
         const val = c[k];
-        if (val !== null && typeof val === 'object') return w.child('context').invalid(k, `expected a string, got ${describe(val)}`);
+        if (val !== null && typeof val === 'object')
+          return w.child('context').invalid(k, `expected a string, got ${describe(val)}`);
         context[k] = val === null || val === undefined ? '' : scalarText(val as string | number | boolean | bigint);
       }
       if (Object.keys(context).length > 0) key.context = context;
@@ -463,7 +501,8 @@ function parseGroup(v: unknown, where: Where, depth = 0): GroupResult {
   });
   groupList(o, 'gcp_kms', where).forEach((item, i) => {
     const w = where.child('gcp_kms').child(i);
-    if (typeof item === 'string') w.fail(`${w} must be a map like {resource_id: projects/…/cryptoKeys/KEY}, got ${describe(item)}`);
+    if (typeof item === 'string')
+      w.fail(`${w} must be a map like {resource_id: projects/…/cryptoKeys/KEY}, got ${describe(item)}`);
     const e = mapAt(item, w, 'resource_id');
     checkKeys(e, ['resource_id'], w);
     const id = str(e, 'resource_id', w);
@@ -473,7 +512,10 @@ function parseGroup(v: unknown, where: Where, depth = 0): GroupResult {
   if (groupList(o, 'hckms', where).length > 0) unsupported.add('hckms');
   groupList(o, 'azure_keyvault', where).forEach((item, i) => {
     const w = where.child('azure_keyvault').child(i);
-    if (typeof item === 'string') w.fail(`${w} must be a map like {vaultUrl: https://VAULT.vault.azure.net, key: NAME, version: VERSION}, got ${describe(item)}`);
+    if (typeof item === 'string')
+      w.fail(
+        `${w} must be a map like {vaultUrl: https://VAULT.vault.azure.net, key: NAME, version: VERSION}, got ${describe(item)}`,
+      );
     const e = mapAt(item, w, 'vaultUrl, key, version');
     checkKeys(e, ['vaultUrl', 'key', 'version'], w);
     const vaultUrl = str(e, 'vaultUrl', w);
@@ -530,7 +572,14 @@ function readPathRegex(rule: CreationRule | DestinationRule, o: Obj, where: Wher
  */
 function parseCreationRule(v: unknown, at: Where, loud: string[]): CreationRule {
   const where = at.fresh();
-  const rule: CreationRule = { location: where.toString(), keyGroups: [], fromKeyGroups: false, shamirThreshold: 0, scope: {}, unsupported: [] };
+  const rule: CreationRule = {
+    location: where.toString(),
+    keyGroups: [],
+    fromKeyGroups: false,
+    shamirThreshold: 0,
+    scope: {},
+    unsupported: [],
+  };
   const state: RuleState = { warnings: where.sink.warnings, useProblems: [] };
   ruleStates.set(rule, state);
   try {
@@ -541,7 +590,9 @@ function parseCreationRule(v: unknown, at: Where, loud: string[]): CreationRule 
     if (o['path_regex'] === undefined) {
       for (const [key, suggestion] of unknown) {
         if (suggestion === 'path_regex') {
-          loud.push(`${where} has no path_regex, so it matches EVERY file (and hides the rules after it): did you mean path_regex instead of ${key}?`);
+          loud.push(
+            `${where} has no path_regex, so it matches EVERY file (and hides the rules after it): did you mean path_regex instead of ${key}?`,
+          );
         }
       }
     }
@@ -564,17 +615,22 @@ function readCreationRule(rule: CreationRule, o: Obj, where: Where, state: RuleS
     if (value) (scope as Record<string, string>)[field] = value;
   }
   const selectors = selectorsSet(scope);
-  if (selectors.length > 1) where.fail(`conflicting settings in ${where}: ${conflictMessage(selectors, 'for the same rule')}`);
+  if (selectors.length > 1)
+    where.fail(`conflicting settings in ${where}: ${conflictMessage(selectors, 'for the same rule')}`);
   const mac = bool(o, MAC_ONLY_ENCRYPTED_KEY, where);
   if (mac) scope.macOnlyEncrypted = true;
 
   // Keys: key_groups, or else the rule's top-level key settings.
-  const topLevel = TOP_KEY_SETTINGS.filter((k) => o[k] !== undefined && o[k] !== null && o[k] !== '' && !(Array.isArray(o[k]) && (o[k] as unknown[]).length === 0));
+  const topLevel = TOP_KEY_SETTINGS.filter(
+    (k) =>
+      o[k] !== undefined && o[k] !== null && o[k] !== '' && !(Array.isArray(o[k]) && (o[k] as unknown[]).length === 0),
+  );
   const rawGroups = o['key_groups'];
   let keyGroups: KeyGroup[];
   let fromKeyGroups = false;
   if (rawGroups !== undefined && rawGroups !== null && !(Array.isArray(rawGroups) && rawGroups.length === 0)) {
-    if (!Array.isArray(rawGroups)) where.invalid('key_groups', `expected a list of key groups, got ${describe(rawGroups)}`);
+    if (!Array.isArray(rawGroups))
+      where.invalid('key_groups', `expected a list of key groups, got ${describe(rawGroups)}`);
     const ignored = [...topLevel, ...(awsProfile ? ['aws_profile'] : [])];
     if (ignored.length > 0) {
       where.warn(
@@ -587,7 +643,9 @@ function readCreationRule(rule: CreationRule, o: Obj, where: Where, state: RuleS
       const parsed = parseGroup(g, gw);
       parsed.unsupported.forEach((u) => unsupported.add(u));
       if (parsed.keys.length === 0 && parsed.unsupported.size === 0) {
-        state.useProblems.push(`${gw} has no keys: a key group needs at least one key, or nothing can decrypt its share (sops: Could not generate data key: [empty key group provided])`);
+        state.useProblems.push(
+          `${gw} has no keys: a key group needs at least one key, or nothing can decrypt its share (sops: Could not generate data key: [empty key group provided])`,
+        );
       }
       return parsed.keys;
     });
@@ -595,11 +653,17 @@ function readCreationRule(rule: CreationRule, o: Obj, where: Where, state: RuleS
     const group: MasterKey[] = [];
     keyList(o, 'age', where).forEach((r) => group.push(keyAt(where, 'age', () => parseAgeRecipient(r))));
     keyList(o, 'pgp', where).forEach((fp) => group.push(keyAt(where, 'pgp', () => parsePgpFingerprint(fp))));
-    keyList(o, 'kms', where).forEach((arn) => group.push(keyAt(where, 'kms', () => parseKmsArn(arn, undefined, awsProfile))));
+    keyList(o, 'kms', where).forEach((arn) =>
+      group.push(keyAt(where, 'kms', () => parseKmsArn(arn, undefined, awsProfile))),
+    );
     keyList(o, 'gcp_kms', where).forEach((id) => group.push(keyAt(where, 'gcp_kms', () => parseGcpKmsId(id))));
     if (keyList(o, 'hckms', where).length > 0) unsupported.add('hckms');
-    keyList(o, 'azure_keyvault', where).forEach((u) => group.push(keyAt(where, 'azure_keyvault', () => parseAzureKeyUrl(u))));
-    keyList(o, 'hc_vault_transit_uri', where).forEach((u) => group.push(keyAt(where, 'hc_vault_transit_uri', () => parseVaultUri(u))));
+    keyList(o, 'azure_keyvault', where).forEach((u) =>
+      group.push(keyAt(where, 'azure_keyvault', () => parseAzureKeyUrl(u))),
+    );
+    keyList(o, 'hc_vault_transit_uri', where).forEach((u) =>
+      group.push(keyAt(where, 'hc_vault_transit_uri', () => parseVaultUri(u))),
+    );
     keyGroups = group.length > 0 ? [group] : [];
   }
 
@@ -607,7 +671,9 @@ function readCreationRule(rule: CreationRule, o: Obj, where: Where, state: RuleS
   if (shamirThreshold < 0) where.invalid('shamir_threshold', `${shamirThreshold} is negative`);
   const groupCount = fromKeyGroups ? keyGroups.length : Math.max(keyGroups.length, unsupported.size > 0 ? 1 : 0);
   if (shamirThreshold > groupCount && groupCount <= 1) {
-    where.warn(`shamir_threshold ${shamirThreshold} in ${where} is larger than the number of key groups (${groupCount}); with one key group it is not used`);
+    where.warn(
+      `shamir_threshold ${shamirThreshold} in ${where} is larger than the number of key groups (${groupCount}); with one key group it is not used`,
+    );
   } else {
     const problem = shamirSplitProblem(groupCount, shamirThreshold);
     if (problem !== undefined) {
@@ -679,7 +745,8 @@ function parseDestinationRule(v: unknown, at: Where, loud: string[]): Destinatio
       );
     }
     const rec = o['recreation_rule'];
-    if (rec !== undefined && rec !== null) rule.recreationRule = parseCreationRule(rec, where.child('recreation_rule'), loud);
+    if (rec !== undefined && rec !== null)
+      rule.recreationRule = parseCreationRule(rec, where.child('recreation_rule'), loud);
   } catch (e) {
     if (!(e instanceof SopsError)) throw e;
     state.error = e;
@@ -700,7 +767,8 @@ function parseStores(v: unknown, where: Where): StoresConfig {
     checkKeys(m, ['indent'], w);
     const indent = int(m, 'indent', w);
     if (indent === undefined) return {};
-    if (indent < min) w.invalid('indent', `${indent} is too small (${key === 'yaml' ? 'use 2 to 9' : '0 = none, -1 = one tab'})`);
+    if (indent < min)
+      w.invalid('indent', `${indent} is too small (${key === 'yaml' ? 'use 2 to 9' : '0 = none, -1 = one tab'})`);
     return { indent };
   };
   const yaml = indentOf('yaml', 0);
@@ -719,7 +787,11 @@ function parseStores(v: unknown, where: Where): StoresConfig {
 }
 
 const TOP_KEYS = ['creation_rules', 'destination_rules', 'stores'] as const;
-const TOP_ALIASES: Record<string, string> = { rules: 'creation_rules', creation_rule: 'creation_rules', creationRules: 'creation_rules' };
+const TOP_ALIASES: Record<string, string> = {
+  rules: 'creation_rules',
+  creation_rule: 'creation_rules',
+  creationRules: 'creation_rules',
+};
 
 /** How a config file is read. */
 export interface ConfigReadOptions {
@@ -767,7 +839,14 @@ export function loadConfig(path: string, opts: ConfigReadOptions = {}): SopsConf
     text = readFileSync(abs, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (e as Error).message;
     throw new SopsError(`could not read config file ${abs}: ${why}`, ExitCode.ErrorReadingConfig);
   }
   return parseConfig(text, abs, { strict: opts.strict ?? strictFromEnv(), warn: opts.warn ?? warnOnStderr });
@@ -781,7 +860,10 @@ export interface ConfigProblem {
 }
 
 function fileProblems(cfg: SopsConfig): ConfigProblem[] {
-  const out: ConfigProblem[] = (fileWarnings.get(cfg) ?? []).map((message) => ({ severity: 'warning' as const, message }));
+  const out: ConfigProblem[] = (fileWarnings.get(cfg) ?? []).map((message) => ({
+    severity: 'warning' as const,
+    message,
+  }));
   const rules: object[] = [...cfg.creationRules];
   for (const d of cfg.destinationRules) {
     rules.push(d);
@@ -837,16 +919,25 @@ export function parseConfig(text: string, path: string, opts: ConfigReadOptions 
       root.fail(`could not parse config file ${abs}: ${(e as Error).message.split('\n')[0]}`);
     }
   }
-  const cfg: SopsConfig = { path: abs, dir: nodePath.dirname(abs), creationRules: [], destinationRules: [], stores: {}, ignoredKeys: [] };
+  const cfg: SopsConfig = {
+    path: abs,
+    dir: nodePath.dirname(abs),
+    creationRules: [],
+    destinationRules: [],
+    stores: {},
+    ignoredKeys: [],
+  };
   configStates.set(cfg, { ...(opts.warn ? { warn: opts.warn } : {}), warned: new Set() });
   if (data === null || data === undefined) return cfg;
-  if (!isObj(data)) return root.fail(`invalid config file ${abs}: expected a map with creation_rules, got ${describe(data)}`);
+  if (!isObj(data))
+    return root.fail(`invalid config file ${abs}: expected a map with creation_rules, got ${describe(data)}`);
   const top: Obj = data;
 
   for (const k of Object.keys(top)) {
     if ((TOP_KEYS as readonly string[]).includes(k)) continue;
     const suggestion = TOP_ALIASES[k] ?? closest(k, TOP_KEYS);
-    if (suggestion) root.warn(`unknown key ${k} in ${abs} (did you mean ${suggestion}?); sops ignores it, and so does tsops`);
+    if (suggestion)
+      root.warn(`unknown key ${k} in ${abs} (did you mean ${suggestion}?); sops ignores it, and so does tsops`);
     else cfg.ignoredKeys.push(k);
   }
 
@@ -857,15 +948,22 @@ export function parseConfig(text: string, path: string, opts: ConfigReadOptions 
     return v;
   };
   const loud: string[] = [];
-  cfg.creationRules = list('creation_rules').map((r, i) => parseCreationRule(r, root.child('creation_rules').child(i), loud));
-  cfg.destinationRules = list('destination_rules').map((r, i) => parseDestinationRule(r, root.child('destination_rules').child(i), loud));
+  cfg.creationRules = list('creation_rules').map((r, i) =>
+    parseCreationRule(r, root.child('creation_rules').child(i), loud),
+  );
+  cfg.destinationRules = list('destination_rules').map((r, i) =>
+    parseDestinationRule(r, root.child('destination_rules').child(i), loud),
+  );
   cfg.stores = parseStores(top['stores'], root.child('stores'));
   fileWarnings.set(cfg, [...loud, ...root.sink.warnings]);
 
   if (opts.strict) {
     const first = fileProblems(cfg)[0];
     if (first) {
-      throw new SopsError(`${first.message} [TSOPS_STRICT_CONFIG: every config warning is an error]`, ExitCode.ErrorReadingConfig);
+      throw new SopsError(
+        `${first.message} [TSOPS_STRICT_CONFIG: every config warning is an error]`,
+        ExitCode.ErrorReadingConfig,
+      );
     }
   } else if (opts.warn) {
     for (const w of fileWarnings.get(cfg)!) opts.warn(w);
@@ -886,7 +984,10 @@ function ruleRegex(rule: { pathRegex?: string; location: string }): GoRegex | un
       re = goRegex(rule.pathRegex);
     } catch (e) {
       if (e instanceof GoRegexError) {
-        throw new SopsError(`invalid path_regex in ${rule.location}: ${JSON.stringify(rule.pathRegex)} is not a valid regular expression: ${e.message}`, ExitCode.ErrorReadingConfig);
+        throw new SopsError(
+          `invalid path_regex in ${rule.location}: ${JSON.stringify(rule.pathRegex)} is not a valid regular expression: ${e.message}`,
+          ExitCode.ErrorReadingConfig,
+        );
       }
       throw e;
     }
@@ -913,7 +1014,11 @@ export function pathForMatching(cfg: Pick<SopsConfig, 'dir'>, filePath: string, 
  * unanchored search, as Go's `MatchString`); a rule without `path_regex` matches every file.
  * Undefined if none matches (sops: "no matching creation rules found").
  */
-export function matchRule(cfg: SopsConfig, filePath: string, opts: { cwd?: string } = {}): { rule: CreationRule; index: number } | undefined {
+export function matchRule(
+  cfg: SopsConfig,
+  filePath: string,
+  opts: { cwd?: string } = {},
+): { rule: CreationRule; index: number } | undefined {
   const target = pathForMatching(cfg, filePath, opts.cwd);
   for (let index = 0; index < cfg.creationRules.length; index++) {
     const rule = cfg.creationRules[index]!;
@@ -946,7 +1051,10 @@ function use(cfg: SopsConfig, ...rules: object[]): void {
  * The first destination rule matching `filePath` — matched against the path exactly as given
  * (sops's `publish` does not make it relative to the config's folder). Undefined if none.
  */
-export function matchDestinationRule(cfg: SopsConfig, filePath: string): { rule: DestinationRule; index: number } | undefined {
+export function matchDestinationRule(
+  cfg: SopsConfig,
+  filePath: string,
+): { rule: DestinationRule; index: number } | undefined {
   const target = nodePath.sep === '/' ? filePath : filePath.split(nodePath.sep).join('/');
   for (let index = 0; index < cfg.destinationRules.length; index++) {
     const rule = cfg.destinationRules[index]!;
@@ -984,7 +1092,12 @@ export function indentFor(
   if (o.flag !== undefined) return o.flag;
   if (format !== 'yaml' && format !== 'json' && format !== 'binary') return undefined;
   const cwd = o.cwd ?? process.cwd();
-  const configPath = findConfigFile({ explicit: o.config, fileDir: o.path ? nodePath.dirname(nodePath.resolve(cwd, o.path)) : undefined, cwd, warn: o.warn });
+  const configPath = findConfigFile({
+    explicit: o.config,
+    fileDir: o.path ? nodePath.dirname(nodePath.resolve(cwd, o.path)) : undefined,
+    cwd,
+    warn: o.warn,
+  });
   if (!configPath || !existsSync(configPath)) return undefined;
   return storesIndent(loadConfig(configPath), format);
 }
@@ -1019,7 +1132,10 @@ export function ruleToEncryptionSettings(
       ExitCode.ErrorReadingConfig,
     );
   }
-  const ctx = opts.kmsEncryptionContext && Object.keys(opts.kmsEncryptionContext).length > 0 ? opts.kmsEncryptionContext : undefined;
+  const ctx =
+    opts.kmsEncryptionContext && Object.keys(opts.kmsEncryptionContext).length > 0
+      ? opts.kmsEncryptionContext
+      : undefined;
   const keyGroups = rule.keyGroups.map((g) =>
     g.map((k) => {
       const c = cloneKey(k);
@@ -1027,6 +1143,7 @@ export function ruleToEncryptionSettings(
       return c;
     }),
   );
-  if (keyGroups.length === 0 || keyGroups.some((g) => g.length === 0)) throw new SopsError(EMPTY_KEY_GROUP, ExitCode.ErrorGeneric);
+  if (keyGroups.length === 0 || keyGroups.some((g) => g.length === 0))
+    throw new SopsError(EMPTY_KEY_GROUP, ExitCode.ErrorGeneric);
   return { keyGroups, shamirThreshold: rule.shamirThreshold, scope: resolveScope(rule.scope) };
 }

@@ -18,7 +18,11 @@ function withKey(k: MasterKey, e: unknown): string {
 
 /** The errors behind a failure, as one `cause`. */
 function oneCause(causes: unknown[]): unknown {
-  return causes.length === 1 ? causes[0] : causes.length ? new AggregateError(causes, 'the master keys failed') : undefined;
+  return causes.length === 1
+    ? causes[0]
+    : causes.length
+      ? new AggregateError(causes, 'the master keys failed')
+      : undefined;
 }
 
 export function defaultContext(env: NodeJS.ProcessEnv = process.env): KeyContext {
@@ -29,7 +33,9 @@ export function defaultContext(env: NodeJS.ProcessEnv = process.env): KeyContext
 export async function wrapDataKey(m: Metadata, dataKey: Buffer, ctx: KeyContext): Promise<void> {
   const groups = m.keyGroups.filter((g) => g.length > 0);
   if (groups.length === 0) {
-    throw new NoKeysError('no master keys were given: use --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit, or a .sops.yaml creation rule');
+    throw new NoKeysError(
+      'no master keys were given: use --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit, or a .sops.yaml creation rule',
+    );
   }
   m.keyGroups = groups;
   let parts: Buffer[];
@@ -67,7 +73,10 @@ export async function wrapDataKey(m: Metadata, dataKey: Buffer, ctx: KeyContext)
   });
   await Promise.all(jobs);
   if (failures.length) {
-    throw new KeyRetrievalError(`could not encrypt the data key with ${failures.length === 1 ? 'a master key' : 'some master keys'}: ${failures.join('; ')}`, { cause: oneCause(causes) });
+    throw new KeyRetrievalError(
+      `could not encrypt the data key with ${failures.length === 1 ? 'a master key' : 'some master keys'}: ${failures.join('; ')}`,
+      { cause: oneCause(causes) },
+    );
   }
 }
 
@@ -79,7 +88,9 @@ export function parseDecryptionOrder(s: string | undefined): KeyType[] | undefin
     const t = raw.trim();
     if (!t) continue;
     if (!(KEY_TYPES as readonly string[]).includes(t)) {
-      throw new SopsError(`unknown key type ${JSON.stringify(t)} in the decryption order (known: ${KEY_TYPES.join(', ')})`);
+      throw new SopsError(
+        `unknown key type ${JSON.stringify(t)} in the decryption order (known: ${KEY_TYPES.join(', ')})`,
+      );
     }
     out.push(t as KeyType);
   }
@@ -92,7 +103,10 @@ function orderKeys(g: KeyGroup, order: readonly KeyType[]): MasterKey[] {
     const i = order.indexOf(k.type);
     return i < 0 ? order.length : i;
   };
-  return g.map((k, i) => ({ k, i })).sort((a, b) => rank(a.k) - rank(b.k) || a.i - b.i).map((x) => x.k);
+  return g
+    .map((k, i) => ({ k, i }))
+    .sort((a, b) => rank(a.k) - rank(b.k) || a.i - b.i)
+    .map((x) => x.k);
 }
 
 /**
@@ -100,7 +114,11 @@ function orderKeys(g: KeyGroup, order: readonly KeyType[]): MasterKey[] {
  * time in the decryption order (offline keys first, as sops: age, then pgp) until one works; it
  * returns as soon as enough groups are open. On failure one message lists every key tried and why.
  */
-export async function recoverDataKey(m: Metadata, ctx: KeyContext, order: readonly KeyType[] = ['age', 'pgp']): Promise<Buffer> {
+export async function recoverDataKey(
+  m: Metadata,
+  ctx: KeyContext,
+  order: readonly KeyType[] = ['age', 'pgp'],
+): Promise<Buffer> {
   const groups = m.keyGroups;
   if (groups.length === 0 || groups.every((g) => g.length === 0)) {
     throw new KeyRetrievalError('the file lists no master keys, so its data key cannot be recovered');
@@ -117,13 +135,18 @@ export async function recoverDataKey(m: Metadata, ctx: KeyContext, order: readon
       if (settled) return;
       if (shares.length >= needed) {
         settled = true;
-        if (groups.length === 1) { resolve(shares[0]!); return; }
+        if (groups.length === 1) {
+          resolve(shares[0]!);
+          return;
+        }
         combineShares(shares.slice(0, needed)).then(resolve, (e: unknown) =>
           reject(new KeyRetrievalError(`could not combine the key shares: ${messageOf(e)}`, { cause: e })),
         );
       } else if (pending === 0) {
         settled = true;
-        reject(new KeyRetrievalError(failureMessage(groups, errors, shares.length, needed), { cause: oneCause(causes) }));
+        reject(
+          new KeyRetrievalError(failureMessage(groups, errors, shares.length, needed), { cause: oneCause(causes) }),
+        );
       }
     };
     groups.forEach((g, gi) => {

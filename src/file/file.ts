@@ -5,7 +5,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { decryptParsed, encryptValue, parseEncrypted } from '../aes/cipher.js';
-import { DecryptionError, DumpError, EmptyFileError, EncryptionError, FileError, KeyRetrievalError, MacMismatchError, MetadataNotFoundError, ReadError, SopsError, messageOf, withPrefix } from '../errors.js';
+import {
+  DecryptionError,
+  DumpError,
+  EmptyFileError,
+  EncryptionError,
+  FileError,
+  KeyRetrievalError,
+  MacMismatchError,
+  MetadataNotFoundError,
+  ReadError,
+  SopsError,
+  messageOf,
+  withPrefix,
+} from '../errors.js';
 import type { KeyContext, KeyGroup, KeyType } from '../keys/types.js';
 import {
   SOPS_FORMAT_VERSION,
@@ -66,7 +79,10 @@ function named(o: CommonOptions, msg: string): string {
 }
 
 /** Parse an encrypted file into its (still encrypted) tree and metadata. */
-export async function loadEncrypted(data: Buffer, o: OpenOptions): Promise<{ tree: Tree; metadata: Metadata; store: Store }> {
+export async function loadEncrypted(
+  data: Buffer,
+  o: OpenOptions,
+): Promise<{ tree: Tree; metadata: Metadata; store: Store }> {
   const store = await storeFor(o.format, o.storeOptions);
   let loaded;
   try {
@@ -78,7 +94,14 @@ export async function loadEncrypted(data: Buffer, o: OpenOptions): Promise<{ tre
   }
   if (loaded.metadata === undefined) {
     syntaxCheck(store, data, o);
-    throw new MetadataNotFoundError(named(o, 'sops metadata not found: the file is not encrypted with sops (or its type is not ' + o.format + '; see --input-type)'));
+    throw new MetadataNotFoundError(
+      named(
+        o,
+        'sops metadata not found: the file is not encrypted with sops (or its type is not ' +
+          o.format +
+          '; see --input-type)',
+      ),
+    );
   }
   let metadata: Metadata;
   try {
@@ -128,18 +151,29 @@ export async function openEncrypted(data: Buffer, o: OpenOptions): Promise<Opene
 
 function verifyMac(m: Metadata, dataKey: Buffer, computed: string, o: CommonOptions): void {
   if (!m.mac) {
-    throw new MacMismatchError(named(o, 'the file has no MAC, so its integrity cannot be checked (use --ignore-mac to decrypt it anyway)'));
+    throw new MacMismatchError(
+      named(o, 'the file has no MAC, so its integrity cannot be checked (use --ignore-mac to decrypt it anyway)'),
+    );
   }
   let stored: string;
   try {
     stored = decryptParsed(parseEncrypted(m.mac), dataKey, macAad(m.lastModified)).toString('utf8');
   } catch (e) {
     // sops 3.13 (cmd/sops/common DecryptTree): a MAC that does not decrypt is a MAC mismatch
-    throw new MacMismatchError(named(o, 'could not decrypt the MAC: the mac or lastmodified value was changed (use --ignore-mac to decrypt anyway)'), { cause: e });
+    throw new MacMismatchError(
+      named(
+        o,
+        'could not decrypt the MAC: the mac or lastmodified value was changed (use --ignore-mac to decrypt anyway)',
+      ),
+      { cause: e },
+    );
   }
   if (stored !== computed) {
     throw new MacMismatchError(
-      named(o, 'MAC mismatch: the file was changed outside sops (a value, key or its order differs from what was encrypted); use --ignore-mac to decrypt anyway'),
+      named(
+        o,
+        'MAC mismatch: the file was changed outside sops (a value, key or its order differs from what was encrypted); use --ignore-mac to decrypt anyway',
+      ),
     );
   }
 }
@@ -220,7 +254,11 @@ export function newMetadata(s: EncryptSettings): Metadata {
 }
 
 /** Parse a plaintext file with a store, naming the file in errors. */
-export async function loadPlain(data: Buffer, format: Format, o: CommonOptions & { storeOptions?: StoreOptions }): Promise<{ tree: Tree; store: Store }> {
+export async function loadPlain(
+  data: Buffer,
+  format: Format,
+  o: CommonOptions & { storeOptions?: StoreOptions },
+): Promise<{ tree: Tree; store: Store }> {
   const store = await storeFor(format, o.storeOptions);
   let tree: Tree;
   try {
@@ -230,7 +268,8 @@ export async function loadPlain(data: Buffer, format: Format, o: CommonOptions &
     throw new FileError(named(o, `could not parse the ${format} file: ${messageOf(e)}`), undefined, { cause: e });
   }
   // (an empty YAML file has no document: sops refuses to encrypt it)
-  if (tree.docs.length === 0) throw new EmptyFileError('File cannot be completely empty, it must contain at least one document');
+  if (tree.docs.length === 0)
+    throw new EmptyFileError('File cannot be completely empty, it must contain at least one document');
   return { tree, store };
 }
 
@@ -242,6 +281,7 @@ export function renderPlain(tree: Tree, store: Store, path: readonly PathCompone
   if (path.length === 0) return store.emitPlain(tree);
   const node = getAtPath(tree.docs[0]!, path);
   if (node.kind === 'map') return store.emitPlain({ docs: [node] });
-  if (node.kind === 'scalar' && (node.type === 'str' || node.type === 'bytes')) return node.raw ?? Buffer.from(node.text, 'utf8');
+  if (node.kind === 'scalar' && (node.type === 'str' || node.type === 'bytes'))
+    return node.raw ?? Buffer.from(node.text, 'utf8');
   return store.emitValue(node);
 }

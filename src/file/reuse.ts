@@ -63,7 +63,11 @@ export function keyChange(
   const b = groups(before.keyGroups);
   const a = groups(after.keyGroups);
   const threshold = (t: number, n: number) => (n <= 1 ? 0 : t || n);
-  if (a.length !== b.length || threshold(before.shamirThreshold, b.length) !== threshold(after.shamirThreshold, a.length)) return 'rotate';
+  if (
+    a.length !== b.length ||
+    threshold(before.shamirThreshold, b.length) !== threshold(after.shamirThreshold, a.length)
+  )
+    return 'rotate';
   let added = false;
   for (let i = 0; i < a.length; i++) {
     const now = new Set(a[i]);

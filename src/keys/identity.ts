@@ -80,7 +80,12 @@ export function keyString(k: MasterKey): string {
   const extra: string[] = [];
   if (k.role) extra.push(`role: ${k.role}`);
   if (k.context && Object.keys(k.context).length) {
-    extra.push(`context: ${Object.keys(k.context).sort().map((c) => `${c}:${k.context![c]}`).join(',')}`);
+    extra.push(
+      `context: ${Object.keys(k.context)
+        .sort()
+        .map((c) => `${c}:${k.context![c]}`)
+        .join(',')}`,
+    );
   }
   if (k.awsProfile) extra.push(`profile: ${k.awsProfile}`);
   return extra.length ? `${k.arn} (${extra.join('; ')})` : k.arn;
@@ -99,7 +104,11 @@ export function describeKey(k: MasterKey): string {
 export function matchesRemoval(spec: MasterKey, k: MasterKey): boolean {
   if (spec.type === 'kms' && k.type === 'kms') return k.arn === spec.arn && (!spec.role || k.role === spec.role);
   if (spec.type === 'azure_kv' && k.type === 'azure_kv') {
-    return azureVaultId(k.vaultUrl) === azureVaultId(spec.vaultUrl) && k.name === spec.name && (!spec.version || k.version === spec.version);
+    return (
+      azureVaultId(k.vaultUrl) === azureVaultId(spec.vaultUrl) &&
+      k.name === spec.name &&
+      (!spec.version || k.version === spec.version)
+    );
   }
   return keyId(spec) === keyId(k);
 }

@@ -45,7 +45,9 @@ function parseProxyUrl(value: string, variable: string): URL {
     }
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new Error(`${variable}: ${u.protocol.slice(0, -1)} proxies are not supported (use an http:// or https:// proxy)`);
+    throw new Error(
+      `${variable}: ${u.protocol.slice(0, -1)} proxies are not supported (use an http:// or https:// proxy)`,
+    );
   }
   return u;
 }
@@ -167,19 +169,28 @@ export function openTunnel(proxy: URL, host: string, port: number, timeoutMs = 3
     req.once('connect', (res, socket, head) => {
       if (res.statusCode !== 200) {
         socket.destroy();
-        reject(new Error(`the proxy ${proxyLabel(proxy)} refused the tunnel to ${authority}: HTTP ${res.statusCode ?? '?'}`));
+        reject(
+          new Error(`the proxy ${proxyLabel(proxy)} refused the tunnel to ${authority}: HTTP ${res.statusCode ?? '?'}`),
+        );
         return;
       }
       if (head.length > 0) socket.unshift(head);
       resolve(socket);
     });
-    req.once('timeout', () => req.destroy(new Error(`the proxy ${proxyLabel(proxy)} did not answer within ${timeoutMs / 1000} s`)));
-    req.once('error', (e: Error & { code?: string }) => reject(new Error(`cannot reach the proxy ${proxyLabel(proxy)}: ${e.code ?? e.message}`)));
+    req.once('timeout', () =>
+      req.destroy(new Error(`the proxy ${proxyLabel(proxy)} did not answer within ${timeoutMs / 1000} s`)),
+    );
+    req.once('error', (e: Error & { code?: string }) =>
+      reject(new Error(`cannot reach the proxy ${proxyLabel(proxy)}: ${e.code ?? e.message}`)),
+    );
     req.end();
   });
 }
 
-type CreateConnection = (options: tls.ConnectionOptions & { host?: string; port?: number }, cb: (err: Error | null, s?: Duplex) => void) => Duplex | undefined;
+type CreateConnection = (
+  options: tls.ConnectionOptions & { host?: string; port?: number },
+  cb: (err: Error | null, s?: Duplex) => void,
+) => Duplex | undefined;
 
 /**
  * An `https.Agent` that tunnels each connection through the proxy `proxyFor` picks for its host

@@ -19,7 +19,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { DumpError, ReadError, WriteError, messageOf } from '../errors.js';
 import { wrapDataKey } from '../file/datakey.js';
-import { hasSopsMetadata, keyContext, newMetadata, openEncrypted, sealTree, type EncryptSettings, type SealOptions } from '../file/file.js';
+import {
+  hasSopsMetadata,
+  keyContext,
+  newMetadata,
+  openEncrypted,
+  sealTree,
+  type EncryptSettings,
+  type SealOptions,
+} from '../file/file.js';
 import { reuseOpened, SingleUseIvStash } from '../file/reuse.js';
 import type { KeyType } from '../keys/types.js';
 import { metadataToPlain, parseMetadata, type Metadata } from '../metadata/metadata.js';
@@ -62,7 +70,11 @@ export function exampleTree(format: Format): Tree {
           map([
             entry(
               'Welcome!',
-              map([{ kind: 'comment', text: ' This is an example file.' }, entry('hello', str(WELCOME)), entry('example_key', str('example_value'))]),
+              map([
+                { kind: 'comment', text: ' This is an example file.' },
+                entry('hello', str(WELCOME)),
+                entry('example_key', str('example_value')),
+              ]),
             ),
           ]),
         ],
@@ -186,7 +198,8 @@ export function parseEdited(data: Buffer, store: Store, showMasterKeys: boolean)
   try {
     if (!showMasterKeys) {
       const tree = store.loadPlain(data);
-      if (hasSopsMetadata(tree, store.format)) return 'Could not load tree: the file has a top-level "sops" key, which is reserved for the metadata.';
+      if (hasSopsMetadata(tree, store.format))
+        return 'Could not load tree: the file has a top-level "sops" key, which is reserved for the metadata.';
       return { tree };
     }
     const loaded = store.loadEncrypted(data);
@@ -197,7 +210,8 @@ export function parseEdited(data: Buffer, store: Store, showMasterKeys: boolean)
     } catch (e) {
       return `SOPS metadata is invalid: ${messageOf(e)}.`;
     }
-    if (metadata.keyGroups.every((g) => g.length === 0)) return "No master keys were provided, so tsops can't encrypt the file.";
+    if (metadata.keyGroups.every((g) => g.length === 0))
+      return "No master keys were provided, so tsops can't encrypt the file.";
     return { tree: loaded.tree, metadata };
   } catch (e) {
     return `Could not load tree, probably due to invalid syntax: ${messageOf(e)}`;
@@ -207,10 +221,21 @@ export function parseEdited(data: Buffer, store: Store, showMasterKeys: boolean)
 // --- sealing ---------------------------------------------------------------------------------------
 
 /** The edited file, encrypted again (see the module comment for which key it gets). */
-export async function finishEdit(session: EditSession, edited: Edited, o: { filename?: string; log?: (msg: string) => void; env?: NodeJS.ProcessEnv }): Promise<Buffer> {
+export async function finishEdit(
+  session: EditSession,
+  edited: Edited,
+  o: { filename?: string; log?: (msg: string) => void; env?: NodeJS.ProcessEnv },
+): Promise<Buffer> {
   const log = o.log ?? (() => {});
   const { metadata, dataKey, stash, store } = session;
-  const seal: SealOptions = { filename: o.filename, log, env: o.env, dataKey, stash: stash && new SingleUseIvStash(stash), keepWrappedKeys: true };
+  const seal: SealOptions = {
+    filename: o.filename,
+    log,
+    env: o.env,
+    dataKey,
+    stash: stash && new SingleUseIvStash(stash),
+    keepWrappedKeys: true,
+  };
   let outMetadata = metadata;
   if (edited.metadata) {
     // --show-master-keys: the settings come from the edited metadata; the wrapped keys are kept

@@ -21,12 +21,16 @@ export function envFromTree(tree: Tree): Record<string, string> {
     if (it.kind !== 'entry') continue;
     const v = it.value;
     if (v.kind === 'map' || v.kind === 'list') {
-      throw new SopsError(`cannot use complex value in environment: the value of ${JSON.stringify(it.key)} is a ${v.kind}`);
+      throw new SopsError(
+        `cannot use complex value in environment: the value of ${JSON.stringify(it.key)} is a ${v.kind}`,
+      );
     }
     if (it.key.includes('=')) throw new SopsError(`cannot use keys with '=' in environment: ${JSON.stringify(it.key)}`);
     const text = scalarText(v);
     if (it.key.includes('\0') || text.includes('\0')) {
-      throw new SopsError(`cannot use ${JSON.stringify(it.key.replace(/\0/g, '\\0'))} in environment: its key or value holds a NUL byte`);
+      throw new SopsError(
+        `cannot use ${JSON.stringify(it.key.replace(/\0/g, '\\0'))} in environment: its key or value holds a NUL byte`,
+      );
     }
     if (it.key === '') throw new SopsError('cannot use an empty key in environment');
     vars[it.key] = text;

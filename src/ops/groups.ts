@@ -76,7 +76,7 @@ async function regroup(data: Buffer, o: GroupsOptions, change: (m: Metadata) => 
 export function checkNewGroup(group: KeyGroup): void {
   if (group.length === 0) {
     throw new NoKeysError(
-      'no keys given for the new group: use --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit'
+      'no keys given for the new group: use --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit',
     );
   }
 }
@@ -98,15 +98,16 @@ export async function deleteKeyGroup(data: Buffer, index: number, o: GroupsOptio
   return regroup(data, o, (m) => {
     if (index >= m.keyGroups.length) {
       throw new SopsError(
-        `there is no key group ${index}: the file has ${m.keyGroups.length} key group${m.keyGroups.length === 1 ? '' : 's'}, numbered from 0`
+        `there is no key group ${index}: the file has ${m.keyGroups.length} key group${m.keyGroups.length === 1 ? '' : 's'}, numbered from 0`,
       );
     }
-    if (m.keyGroups.length === 1) throw new SopsError('cannot delete the only key group: the file would have no master keys');
+    if (m.keyGroups.length === 1)
+      throw new SopsError('cannot delete the only key group: the file would have no master keys');
     m.keyGroups.splice(index, 1);
     if (o.shamirThreshold) m.shamirThreshold = o.shamirThreshold;
     if (m.keyGroups.length < m.shamirThreshold) {
       throw new SopsError(
-        `removing this key group will make the Shamir threshold impossible to satisfy: Shamir threshold is ${m.shamirThreshold}, but we only have ${m.keyGroups.length} key groups (lower it with --shamir-secret-sharing-threshold)`
+        `removing this key group will make the Shamir threshold impossible to satisfy: Shamir threshold is ${m.shamirThreshold}, but we only have ${m.keyGroups.length} key groups (lower it with --shamir-secret-sharing-threshold)`,
       );
     }
   });

@@ -26,7 +26,10 @@ function joined(v: string | string[] | undefined): string {
  * (src/keys/identity.ts). `encryptionContext` (`key:value,…`) and `awsProfile` apply to the KMS keys.
  * Order: KMS, GCP KMS, Azure Key Vault, PGP, Vault, age — the order sops builds a group in.
  */
-export async function keysFromSpecs(specs: KeySpecs, kmsOptions: { encryptionContext?: string; awsProfile?: string } = {}): Promise<MasterKey[]> {
+export async function keysFromSpecs(
+  specs: KeySpecs,
+  kmsOptions: { encryptionContext?: string; awsProfile?: string } = {},
+): Promise<MasterKey[]> {
   const ids = await import('../keys/identity.js');
   const keys: MasterKey[] = [];
   const kms = joined(specs.kms);

@@ -38,7 +38,8 @@ export function changeKeys(m: { keyGroups: KeyGroup[]; shamirThreshold: number }
   for (const spec of changes.remove) {
     const count = m.keyGroups.flat().length;
     m.keyGroups = m.keyGroups.map((g) => g.filter((k) => !matchesRemoval(spec, k)));
-    if (m.keyGroups.flat().length === count) notes.push(`${keyString(spec)} is not a master key of the file; nothing removed for it`);
+    if (m.keyGroups.flat().length === count)
+      notes.push(`${keyString(spec)} is not a master key of the file; nothing removed for it`);
   }
   const before = m.keyGroups.length;
   m.keyGroups = m.keyGroups.filter((g) => g.length > 0);
@@ -81,7 +82,7 @@ export async function rotate(data: Buffer, o: RotateOptions): Promise<Buffer> {
     for (const n of notes) (o.warn ?? ((s) => process.stderr.write(`${s}\n`)))(n);
     if (m.keyGroups.length === 0) {
       throw new NoKeysError(
-        `${o.filename ? `${o.filename}: ` : ''}removing these keys would leave the file without master keys, so nobody could decrypt it`
+        `${o.filename ? `${o.filename}: ` : ''}removing these keys would leave the file without master keys, so nobody could decrypt it`,
       );
     }
   }

@@ -50,19 +50,30 @@ export function checkValueForFormat(format: Format, path: readonly PathComponent
   // the metadata's place: a second `sops` key (dotenv: a `sops_` line) makes a file nobody can open
   const top = path[0];
   if (typeof top === 'string' && (format === 'dotenv' ? top.startsWith(SOPS_PREFIX) : top === 'sops')) {
-    throw bad(format === 'dotenv' ? `keys starting with "${SOPS_PREFIX}" hold the file's sops metadata` : 'the top-level "sops" key holds the file\'s sops metadata');
+    throw bad(
+      format === 'dotenv'
+        ? `keys starting with "${SOPS_PREFIX}" hold the file's sops metadata`
+        : 'the top-level "sops" key holds the file\'s sops metadata',
+    );
   }
   switch (format) {
     case 'dotenv':
-      if (path.length !== 1 || typeof path[0] !== 'string') throw bad('a dotenv file is flat: the path is one key, e.g. \'["API_KEY"]\'');
+      if (path.length !== 1 || typeof path[0] !== 'string')
+        throw bad('a dotenv file is flat: the path is one key, e.g. \'["API_KEY"]\'');
       if (!flat(value)) throw bad('a dotenv value is a single string (or number or boolean), not a map, list or null');
       return;
     case 'ini':
       if (path.some((c) => typeof c !== 'string') || path.length > 2) {
-        throw bad('an INI file holds sections of keys: the path is \'["section"]["key"]\' (or \'["section"]\' with a map of strings)');
+        throw bad(
+          'an INI file holds sections of keys: the path is \'["section"]["key"]\' (or \'["section"]\' with a map of strings)',
+        );
       }
-      if (path.length === 2 && !flat(value)) throw bad('an INI value is a single string (or number or boolean), not a map, list or null');
-      if (path.length === 1 && (value.kind !== 'map' || value.items.some((it) => it.kind === 'entry' && !flat(it.value)))) {
+      if (path.length === 2 && !flat(value))
+        throw bad('an INI value is a single string (or number or boolean), not a map, list or null');
+      if (
+        path.length === 1 &&
+        (value.kind !== 'map' || value.items.some((it) => it.kind === 'entry' && !flat(it.value)))
+      ) {
         throw bad('a section is a map of keys to strings, e.g. {"key": "value"}');
       }
       return;
@@ -80,7 +91,12 @@ export function checkValueForFormat(format: Format, path: readonly PathComponent
  * Open the file, apply `change` to its first document, and re-encrypt it. `change` returns false
  * when nothing changed; with `skipUnchanged` the result is then undefined (nothing to write).
  */
-async function modify(data: Buffer, o: SetOptions, change: (doc: MapNode, format: Format) => boolean, skipUnchanged: boolean): Promise<Buffer | undefined> {
+async function modify(
+  data: Buffer,
+  o: SetOptions,
+  change: (doc: MapNode, format: Format) => boolean,
+  skipUnchanged: boolean,
+): Promise<Buffer | undefined> {
   const log = o.log ?? (() => {});
   const file = o.filename;
   const outFormat = o.outFormat ?? o.format;
@@ -112,7 +128,12 @@ async function modify(data: Buffer, o: SetOptions, change: (doc: MapNode, format
 }
 
 /** Set the value at `path` (a missing key is created; the list length appends); returns the new encrypted file. */
-export async function setValue(data: Buffer, path: readonly PathComponent[], value: Node, o: SetOptions): Promise<Buffer | undefined> {
+export async function setValue(
+  data: Buffer,
+  path: readonly PathComponent[],
+  value: Node,
+  o: SetOptions,
+): Promise<Buffer | undefined> {
   return modify(
     data,
     o,
@@ -128,7 +149,11 @@ export async function setValue(data: Buffer, path: readonly PathComponent[], val
  * Remove the key or list item at `path`; returns the new encrypted file. Nothing at the path is a
  * PathNotFoundError, or (with `idempotent`) undefined.
  */
-export async function unsetValue(data: Buffer, path: readonly PathComponent[], o: SetOptions): Promise<Buffer | undefined> {
+export async function unsetValue(
+  data: Buffer,
+  path: readonly PathComponent[],
+  o: SetOptions,
+): Promise<Buffer | undefined> {
   try {
     return await modify(
       data,

@@ -17,7 +17,19 @@
 import { readFileSync, readdirSync, lstatSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { decryptParsed, parseEncrypted } from '../aes/cipher.js';
-import { ConfigError, ConfigNotFoundError, DumpError, ExitCode, KeyRetrievalError, MacDecryptionError, NoKeysError, ReadError, SopsError, messageOf, withPrefix } from '../errors.js';
+import {
+  ConfigError,
+  ConfigNotFoundError,
+  DumpError,
+  ExitCode,
+  KeyRetrievalError,
+  MacDecryptionError,
+  NoKeysError,
+  ReadError,
+  SopsError,
+  messageOf,
+  withPrefix,
+} from '../errors.js';
 import { recoverDataKey, wrapDataKey } from '../file/datakey.js';
 import { keyContext } from '../file/file.js';
 import type { KeyGroup, KeyType, MasterKey } from '../keys/types.js';
@@ -139,14 +151,16 @@ interface Run {
 
 class Skip extends Error {}
 
-
 /** The data key opens the file's MAC: it is the file's data key (and not, say, a wrong share). */
 function checkDataKey(m: Metadata, dataKey: Buffer): void {
   if (!m.mac) return;
   try {
     decryptParsed(parseEncrypted(m.mac), dataKey, macAad(m.lastModified));
   } catch (e) {
-    throw new MacDecryptionError('the data key recovered from the master keys does not open this file (its MAC does not decrypt with it); the file was not changed', { cause: e });
+    throw new MacDecryptionError(
+      'the data key recovered from the master keys does not open this file (its MAC does not decrypt with it); the file was not changed',
+      { cause: e },
+    );
   }
 }
 
@@ -161,14 +175,22 @@ async function updateFile(path: string, explicit: boolean, run: Run): Promise<Om
   }
 }
 
-async function updateLocked(path: string, abs: string, explicit: boolean, run: Run): Promise<Omit<UpdateOutcome, 'file'>> {
+async function updateLocked(
+  path: string,
+  abs: string,
+  explicit: boolean,
+  run: Run,
+): Promise<Omit<UpdateOutcome, 'file'>> {
   const { o, cfgMod } = run;
   let data: Buffer;
   try {
     data = readFileSync(abs);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ReadError(`cannot read the file: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : messageOf(e)}`, { cause: e });
+    throw new ReadError(
+      `cannot read the file: ${code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : messageOf(e)}`,
+      { cause: e },
+    );
   }
   const format = o.inputType ?? formatFromPath(abs);
   const notSops = (why: string): never => {
@@ -187,21 +209,30 @@ async function updateLocked(path: string, abs: string, explicit: boolean, run: R
   const metadata = parseMetadata(loaded.metadata);
 
   run.report(`Syncing keys for file ${abs}`);
-  const configPath = cfgMod.findConfigFile({ explicit: o.config, fileDir: dirname(abs), cwd: run.cwd, warn: (m) => run.report(m) });
+  const configPath = cfgMod.findConfigFile({
+    explicit: o.config,
+    fileDir: dirname(abs),
+    cwd: run.cwd,
+    warn: (m) => run.report(m),
+  });
   if (!configPath) {
-    throw new ConfigNotFoundError(`config file not found: no ${cfgMod.CONFIG_FILE_NAME} in ${dirname(abs)} or above it, nor in the working directory or above it (give one with --config)`);
+    throw new ConfigNotFoundError(
+      `config file not found: no ${cfgMod.CONFIG_FILE_NAME} in ${dirname(abs)} or above it, nor in the working directory or above it (give one with --config)`,
+    );
   }
   let cfg = run.configs.get(configPath);
   if (!cfg) {
     cfg = cfgMod.loadConfig(configPath);
     run.configs.set(configPath, cfg);
   }
-  if (cfg.creationRules.length === 0) throw new ConfigError(`The config file ${configPath} does not contain any creation rule`);
+  if (cfg.creationRules.length === 0)
+    throw new ConfigError(`The config file ${configPath} does not contain any creation rule`);
   const match = cfgMod.matchRule(cfg, abs, { cwd: run.cwd });
   if (!match) throw new ConfigError(`error loading config: no matching creation rules found in ${configPath}`);
   const settings = cfgMod.ruleToEncryptionSettings(match.rule);
   const groups = settings.keyGroups.filter((g) => g.length > 0);
-  if (groups.length === 0) throw new NoKeysError(`${match.rule.location} lists no keys, so the file would have no master keys`);
+  if (groups.length === 0)
+    throw new NoKeysError(`${match.rule.location} lists no keys, so the file would have no master keys`);
 
   let threshold = o.shamirThreshold ?? (settings.shamirThreshold || metadata.shamirThreshold);
   threshold = Math.min(threshold, groups.length);
@@ -254,14 +285,19 @@ async function updateLocked(path: string, abs: string, explicit: boolean, run: R
   }
   let output: Buffer;
   try {
-    output = (await storeFor(format, { indent: cfgMod.storesIndent(cfg, format) })).emitEncrypted(loaded.tree, metadataToPlain(updated));
+    output = (await storeFor(format, { indent: cfgMod.storesIndent(cfg, format) })).emitEncrypted(
+      loaded.tree,
+      metadataToPlain(updated),
+    );
   } catch (e) {
     throw new DumpError(`Could not marshal tree: ${messageOf(e)}`, { cause: e });
   }
   writeFileAtomic(abs, output);
   run.report(`File ${abs} synced with new keys`);
   if (diffs.some((d) => d.removed.length > 0)) {
-    run.report(`Note: the removed keys can still decrypt earlier copies of ${path} (the data key is unchanged); run "tsops rotate -i ${path}" to give it a new data key`);
+    run.report(
+      `Note: the removed keys can still decrypt earlier copies of ${path} (the data key is unchanged); run "tsops rotate -i ${path}" to give it a new data key`,
+    );
   }
   return { status: 'updated' };
 }
@@ -280,7 +316,9 @@ interface Target {
 
 /** The files under a folder, depth first in name order. */
 function walk(dir: string, into: Target[]): void {
-  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
   for (const e of entries) {
     const p = join(dir, e.name);
     if (e.isDirectory()) {

@@ -26,7 +26,11 @@ export interface Scope {
 export type ScopeSelector = Exclude<keyof Scope, 'macOnlyEncrypted'>;
 
 /** Each selector: its Scope field, its key in `.sops.yaml` and the metadata, whether it is a regex. */
-export const SCOPE_SELECTORS: ReadonlyArray<{ readonly field: ScopeSelector; readonly key: string; readonly regex: boolean }> = [
+export const SCOPE_SELECTORS: ReadonlyArray<{
+  readonly field: ScopeSelector;
+  readonly key: string;
+  readonly regex: boolean;
+}> = [
   { field: 'unencryptedSuffix', key: 'unencrypted_suffix', regex: false },
   { field: 'encryptedSuffix', key: 'encrypted_suffix', regex: false },
   { field: 'unencryptedRegex', key: 'unencrypted_regex', regex: true },

@@ -13,7 +13,8 @@ import { randomBytes } from 'node:crypto';
 
 export async function splitKey(secret: Buffer, parts: number, threshold: number): Promise<Buffer[]> {
   if (parts < 1 || parts > 255) throw new Error(`cannot split a key into ${parts} parts (1 to 255)`);
-  if (threshold < 1 || threshold > parts) throw new Error(`shamir threshold ${threshold} must be between 1 and the number of key groups (${parts})`);
+  if (threshold < 1 || threshold > parts)
+    throw new Error(`shamir threshold ${threshold} must be between 1 and the number of key groups (${parts})`);
   if (threshold === 1) {
     // distinct non-zero x coordinates, as the library would choose them
     const xs = new Set<number>();

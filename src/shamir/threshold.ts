@@ -33,7 +33,10 @@ export function checkShamirThreshold(groups: number, threshold: number): void {
       : groups > 255
         ? 'use at most 255 key groups'
         : `${t} of ${groups} key groups can never be found: lower the threshold or add key groups`;
-  throw new SopsError(`Could not generate data key: [could not split data key into parts for Shamir: ${problem}] (${advice})`, ExitCode.ErrorGeneric);
+  throw new SopsError(
+    `Could not generate data key: [could not split data key into parts for Shamir: ${problem}] (${advice})`,
+    ExitCode.ErrorGeneric,
+  );
 }
 
 /**
@@ -47,10 +50,16 @@ export function parseThresholdFlag(text: string | undefined): number | undefined
   if (text === undefined) return undefined;
   const n = parseGoInt(text);
   if (n === undefined) {
-    throw new SopsError(`invalid value ${JSON.stringify(text)} for flag --shamir-secret-sharing-threshold: parse error (a whole number, e.g. 2)`, ExitCode.ErrorGeneric);
+    throw new SopsError(
+      `invalid value ${JSON.stringify(text)} for flag --shamir-secret-sharing-threshold: parse error (a whole number, e.g. 2)`,
+      ExitCode.ErrorGeneric,
+    );
   }
   if (n > BigInt(Number.MAX_SAFE_INTEGER) || n < -BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new SopsError(`invalid value ${JSON.stringify(text)} for flag --shamir-secret-sharing-threshold: value out of range`, ExitCode.ErrorGeneric);
+    throw new SopsError(
+      `invalid value ${JSON.stringify(text)} for flag --shamir-secret-sharing-threshold: value out of range`,
+      ExitCode.ErrorGeneric,
+    );
   }
   return n === 0n ? undefined : Number(n);
 }

@@ -27,7 +27,8 @@ export function createBinaryStore(opts?: StoreOptions): Store {
       return json.loadEncrypted(data);
     },
     emitPlain(tree: Tree): Buffer {
-      if (tree.docs.length !== 1) throw new FileError('error emitting binary store: there must be exactly one tree branch', 4);
+      if (tree.docs.length !== 1)
+        throw new FileError('error emitting binary store: there must be exactly one tree branch', 4);
       const e = getEntry(tree.docs[0]!, 'data');
       if (!e) throw new FileError('error emitting binary store: no binary data found in tree', 4);
       const v = e.value;

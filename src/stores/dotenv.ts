@@ -13,7 +13,17 @@
  *   sorted by key.
  */
 import { ExitCode, FileError, SopsError } from '../errors.js';
-import { entry, map, str, type Comment, type MapEntry, type MapNode, type Node, type Plain, type Tree } from '../tree/types.js';
+import {
+  entry,
+  map,
+  str,
+  type Comment,
+  type MapEntry,
+  type MapNode,
+  type Node,
+  type Plain,
+  type Tree,
+} from '../tree/types.js';
 import { flattenMetadata, unflattenMetadata } from './flatten.js';
 import { decodeGoBytes, encodeGoBytes, goStringScalar } from '../util/gostring.js';
 import { goTypeName, scalarText } from './scalar-text.js';
@@ -67,7 +77,11 @@ function print(items: ReadonlyArray<MapEntry | Comment>): Buffer {
     // Beyond sops, which writes such a key and so a file that reads back differently (or not at all):
     // refused, since a dotenv line has no quoting.
     const why = badKey(it.key);
-    if (why) throw new SopsError(`cannot write the dotenv key ${JSON.stringify(it.key.toWellFormed())}: it ${why}`, ExitCode.ErrorDumpingTree);
+    if (why)
+      throw new SopsError(
+        `cannot write the dotenv key ${JSON.stringify(it.key.toWellFormed())}: it ${why}`,
+        ExitCode.ErrorDumpingTree,
+      );
     out += `${it.key}=${goText(it.value).replaceAll('\n', '\\n')}\n`;
   }
   // keys keep the bytes they were read with, values their raw bytes (util/gostring.ts)
@@ -114,8 +128,12 @@ export function createDotenvStore(_opts: StoreOptions = {}): Store {
     },
 
     emitValue(node: Node): Buffer {
-      if (node.kind === 'scalar' && node.type === 'str') return node.raw ? Buffer.from(node.raw) : Buffer.from(node.text, 'utf8');
-      throw new SopsError(`the dotenv store only supports emitting strings, got ${goTypeName(node)}`, ExitCode.ErrorDumpingTree);
+      if (node.kind === 'scalar' && node.type === 'str')
+        return node.raw ? Buffer.from(node.raw) : Buffer.from(node.text, 'utf8');
+      throw new SopsError(
+        `the dotenv store only supports emitting strings, got ${goTypeName(node)}`,
+        ExitCode.ErrorDumpingTree,
+      );
     },
   };
 }

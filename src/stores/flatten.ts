@@ -173,7 +173,8 @@ export function unflattenMetadata(pairs: Iterable<readonly [string, string]>): P
     if (k === 'mac_only_encrypted') v = v === 'true';
     else if (k === 'shamir_threshold') {
       const n = atoi(v);
-      if (n === undefined) throw new FileError(`invalid sops metadata: shamir_threshold ${JSON.stringify(v)} is not an integer`);
+      if (n === undefined)
+        throw new FileError(`invalid sops metadata: shamir_threshold ${JSON.stringify(v)} is not an integer`);
       v = n;
     }
     decoded.push([k, v]);

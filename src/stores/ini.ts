@@ -17,7 +17,17 @@
  *   map or list cannot be written, nor a top-level value that is not a map.
  */
 import { ExitCode, FileError, SopsError, messageOf } from '../errors.js';
-import { entry, map, str, type Comment, type MapEntry, type MapNode, type Node, type Plain, type Tree } from '../tree/types.js';
+import {
+  entry,
+  map,
+  str,
+  type Comment,
+  type MapEntry,
+  type MapNode,
+  type Node,
+  type Plain,
+  type Tree,
+} from '../tree/types.js';
 import { flattenMetadata, unflattenMetadata } from './flatten.js';
 import { IniFile, parseIni, writeIni, type IniKey, type IniSection } from './goini.js';
 import { decodeGoBytes, encodeGoBytes, goStringScalar } from '../util/gostring.js';
@@ -84,12 +94,16 @@ function fill(file: IniFile, items: ReadonlyArray<MapEntry | Comment>): void {
         continue;
       }
       if (x.value.kind === 'map' || x.value.kind === 'list') {
-        throw dumpError(`the value of ${JSON.stringify(x.key)} in section ${JSON.stringify(it.key)} is a ${x.value.kind}`);
+        throw dumpError(
+          `the value of ${JSON.stringify(x.key)} in section ${JSON.stringify(it.key)} is a ${x.value.kind}`,
+        );
       }
       if (x.key === '') throw dumpError(`a key name in section ${JSON.stringify(it.key)} is empty`);
-      if (x.key.includes('\n')) throw dumpError(`the key ${JSON.stringify(x.key)} in section ${JSON.stringify(it.key)} holds a newline`);
+      if (x.key.includes('\n'))
+        throw dumpError(`the key ${JSON.stringify(x.key)} in section ${JSON.stringify(it.key)} holds a newline`);
       // go-ini would keep only the last of two keys of one name (beyond sops: refused, never lost)
-      if (seen.has(x.key)) throw dumpError(`the key ${JSON.stringify(x.key)} appears twice in section ${JSON.stringify(it.key)}`);
+      if (seen.has(x.key))
+        throw dumpError(`the key ${JSON.stringify(x.key)} appears twice in section ${JSON.stringify(it.key)}`);
       seen.add(x.key);
       last = file.setKey(sec, x.key, goText(x.value));
     }
@@ -125,7 +139,8 @@ function goJsonString(s: string): string {
     else if (ch === '\n') out += '\\n';
     else if (ch === '\r') out += '\\r';
     else if (ch === '\t') out += '\\t';
-    else if (c >= 0xd800 && c <= 0xdfff) out += '\\ufffd'; // a lone surrogate: not valid UTF-8
+    else if (c >= 0xd800 && c <= 0xdfff)
+      out += '\\ufffd'; // a lone surrogate: not valid UTF-8
     else if (c < 0x20 || ch === '<' || ch === '>' || ch === '&' || c === 0x2028 || c === 0x2029) {
       out += `\\u${c.toString(16).padStart(4, '0')}`;
     } else out += ch;
@@ -143,7 +158,11 @@ function goJson(n: Node | Comment): string {
       return `[${n.items.map(goJson).join(',')}]`;
     case 'map': // a sops.TreeBranch: a list of {Key, Value} items
       return `[${n.items
-        .map((it) => (it.kind === 'entry' ? `{"Key":${goJsonString(it.key)},"Value":${goJson(it.value)}}` : `{"Key":${goJson(it)},"Value":null}`))
+        .map((it) =>
+          it.kind === 'entry'
+            ? `{"Key":${goJsonString(it.key)},"Value":${goJson(it.value)}}`
+            : `{"Key":${goJson(it)},"Value":null}`,
+        )
         .join(',')}]`;
     case 'scalar':
       switch (n.type) {
@@ -187,7 +206,9 @@ export function createIniStore(_opts: StoreOptions = {}): Store {
       const secs = file.sections.filter((s) => s.name === SOPS_SECTION);
       if (secs.length === 0) return { tree: toTree(file), metadata: undefined };
       // sops reads the metadata with unique sections: repeated [sops] sections merge, the last value wins
-      const metadata = unflattenMetadata(secs.flatMap((sec) => sec.keys.map((k) => [k.name, k.value.toWellFormed()] as const)));
+      const metadata = unflattenMetadata(
+        secs.flatMap((sec) => sec.keys.map((k) => [k.name, k.value.toWellFormed()] as const)),
+      );
       return { tree: toTree(file, SOPS_SECTION), metadata };
     },
 
@@ -208,7 +229,8 @@ export function createIniStore(_opts: StoreOptions = {}): Store {
 
     emitValue(node: Node): Buffer {
       // --extract prints a string as it is; anything else as sops's INI store does, in Go's JSON
-      if (node.kind === 'scalar' && (node.type === 'str' || node.type === 'bytes')) return node.raw ? Buffer.from(node.raw) : Buffer.from(node.text, 'utf8');
+      if (node.kind === 'scalar' && (node.type === 'str' || node.type === 'bytes'))
+        return node.raw ? Buffer.from(node.raw) : Buffer.from(node.text, 'utf8');
       return Buffer.from(goJson(node), 'utf8');
     },
   };

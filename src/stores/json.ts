@@ -7,7 +7,16 @@
  * `--indent N` spaces), `": "` after keys, empty `{}` / `[]` kept on one line, a final newline.
  */
 import { FileError } from '../errors.js';
-import { entry, fromPlain, toPlain, type MapNode, type Node, type Plain, type Scalar, type Tree } from '../tree/types.js';
+import {
+  entry,
+  fromPlain,
+  toPlain,
+  type MapNode,
+  type Node,
+  type Plain,
+  type Scalar,
+  type Tree,
+} from '../tree/types.js';
 import { decodeGoBytes, decodeUtf8GoJson } from '../util/gostring.js';
 import type { Store, StoreOptions } from './types.js';
 
@@ -19,7 +28,10 @@ const INT64_MAX = 2n ** 63n - 1n;
 // Reading
 
 class JsonSyntaxError extends Error {
-  constructor(message: string, readonly offset: number) {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
     super(message);
   }
 }
@@ -66,7 +78,16 @@ class JsonParser {
       else {
         // the value itself is not shown (it may be a secret): only its JSON type
         const v = this.value();
-        const type = v.kind === 'list' ? 'array' : v.kind === 'scalar' ? (v.type === 'str' ? 'string' : v.type === 'bool' ? 'boolean' : 'number') : v.kind;
+        const type =
+          v.kind === 'list'
+            ? 'array'
+            : v.kind === 'scalar'
+              ? v.type === 'str'
+                ? 'string'
+                : v.type === 'bool'
+                  ? 'boolean'
+                  : 'number'
+              : v.kind;
         what = `other JSON types. Got a ${type} instead`;
       }
       throw new FileError(
@@ -292,12 +313,23 @@ export function goJsonString(s: string): string {
     let rep: string | null = null;
     if (c < 0x20) {
       switch (c) {
-        case 8: rep = '\\b'; break;
-        case 9: rep = '\\t'; break;
-        case 10: rep = '\\n'; break;
-        case 12: rep = '\\f'; break;
-        case 13: rep = '\\r'; break;
-        default: rep = '\\u00' + HEX[c >> 4]! + HEX[c & 15]!;
+        case 8:
+          rep = '\\b';
+          break;
+        case 9:
+          rep = '\\t';
+          break;
+        case 10:
+          rep = '\\n';
+          break;
+        case 12:
+          rep = '\\f';
+          break;
+        case 13:
+          rep = '\\r';
+          break;
+        default:
+          rep = '\\u00' + HEX[c >> 4]! + HEX[c & 15]!;
       }
     } else if (c === 0x22) rep = '\\"';
     else if (c === 0x5c) rep = '\\\\';
@@ -328,7 +360,11 @@ const JSON_NUMBER = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 
 /** Go's `json.Marshal` of a float64. */
 export function goJsonFloat(f: number): string {
-  if (!Number.isFinite(f)) throw new FileError(`Error marshaling to json: json: unsupported value: ${f > 0 ? '+Inf' : f < 0 ? '-Inf' : 'NaN'}`, 4);
+  if (!Number.isFinite(f))
+    throw new FileError(
+      `Error marshaling to json: json: unsupported value: ${f > 0 ? '+Inf' : f < 0 ? '-Inf' : 'NaN'}`,
+      4,
+    );
   if (f === 0) return Object.is(f, -0) ? '-0' : '0';
   const abs = Math.abs(f);
   if (abs < 1e-6 || abs >= 1e21) {
@@ -363,7 +399,9 @@ function scalarJson(v: Scalar): string {
       return v.text;
     case 'float': {
       if (JSON_NUMBER.test(v.text)) return v.text;
-      return goJsonFloat(Number(v.text === '+Inf' || v.text === 'Inf' ? Infinity : v.text === '-Inf' ? -Infinity : v.text));
+      return goJsonFloat(
+        Number(v.text === '+Inf' || v.text === 'Inf' ? Infinity : v.text === '-Inf' ? -Infinity : v.text),
+      );
     }
     case 'bool':
       return v.text === 'true' ? 'true' : 'false';

@@ -12,7 +12,16 @@ import { decryptParsed, encryptValue, parseEncrypted } from '../aes/cipher.js';
 import { parseGoRfc3339 } from '../util/gotime.js';
 import { ExitCode, SopsError } from '../errors.js';
 import { compileScope, type CompiledScope, type Scope } from '../scope/scope.js';
-import { floatValue, formatFloat, type Comment, type ListNode, type MapNode, type Node, type Scalar, type Tree } from './types.js';
+import {
+  floatValue,
+  formatFloat,
+  type Comment,
+  type ListNode,
+  type MapNode,
+  type Node,
+  type Scalar,
+  type Tree,
+} from './types.js';
 
 /** SHA-256("sops"): the MAC's first input when only encrypted values are MACed. */
 const MAC_ONLY_ENCRYPTED_INIT = Buffer.from('8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69', 'hex');
@@ -39,13 +48,19 @@ export class IvStash {
 }
 
 /** sops's shouldBeEncrypted: the settings are applied in this order, later ones overriding. */
-function shouldEncrypt(s: CompiledScope, path: readonly string[], comments: readonly string[][], isComment: boolean): boolean {
+function shouldEncrypt(
+  s: CompiledScope,
+  path: readonly string[],
+  comments: readonly string[][],
+  isComment: boolean,
+): boolean {
   let enc = true;
   if (s.unencryptedSuffix && path.some((k) => k.endsWith(s.unencryptedSuffix))) enc = false;
   if (s.encryptedSuffix) enc = path.some((k) => k.endsWith(s.encryptedSuffix));
   if (s.unencryptedRegex && path.some((k) => s.unencryptedRegex!.test(k))) enc = false;
   if (s.encryptedRegex) enc = path.some((k) => s.encryptedRegex!.test(k));
-  if (s.unencryptedCommentRegex && comments.some((cs) => cs.some((c) => s.unencryptedCommentRegex!.test(c)))) enc = false;
+  if (s.unencryptedCommentRegex && comments.some((cs) => cs.some((c) => s.unencryptedCommentRegex!.test(c))))
+    enc = false;
   if (s.encryptedCommentRegex) {
     enc = false;
     const last = comments.length - 1;
@@ -102,7 +117,10 @@ const GO_FLOAT_RE = /^[+-]?(?:(?:\d[\d_]*)?\.?\d[\d_]*(?:[eE][+-]?\d+)?|\d+\.|in
 function leafFromPlaintext(bytes: Buffer, type: string, path: readonly string[]): Scalar {
   const text = bytes.toString('utf8');
   const bad = (what: string) =>
-    new SopsError(`the value at ${describePath(path)} decrypted to ${what}, which is not a valid ${type}`, ExitCode.ErrorDecryptingTree);
+    new SopsError(
+      `the value at ${describePath(path)} decrypted to ${what}, which is not a valid ${type}`,
+      ExitCode.ErrorDecryptingTree,
+    );
   switch (type) {
     case 'str':
     case 'bytes':
@@ -127,7 +145,10 @@ function leafFromPlaintext(bytes: Buffer, type: string, path: readonly string[])
       if (!parseGoRfc3339(text)) throw bad('text');
       return { kind: 'scalar', type: 'time', text };
     default:
-      throw new SopsError(`the value at ${describePath(path)} has an unknown type ${JSON.stringify(type)}`, ExitCode.ErrorDecryptingTree);
+      throw new SopsError(
+        `the value at ${describePath(path)} has an unknown type ${JSON.stringify(type)}`,
+        ExitCode.ErrorDecryptingTree,
+      );
   }
 }
 
@@ -145,7 +166,13 @@ type Visitor = (leaf: Scalar | Comment, path: string[], comments: string[][]) =>
  * Walk the items of a map or a list in document order with sops's comment stack: the comments
  * since the last value at this level are visible to the next one. `walkItem` walks a non-comment item.
  */
-function walkItems<T extends { kind: string }>(items: Array<T | Comment>, path: string[], comments: string[][], visit: Visitor, walkItem: (it: T) => T): void {
+function walkItems<T extends { kind: string }>(
+  items: Array<T | Comment>,
+  path: string[],
+  comments: string[][],
+  visit: Visitor,
+  walkItem: (it: T) => T,
+): void {
   const level: string[] = [];
   comments.push(level);
   for (let i = 0; i < items.length; i++) {
@@ -284,7 +311,10 @@ export function decryptTree(
     },
     value(leaf, path) {
       if (leaf.type !== 'str') {
-        throw new SopsError(`the value at ${describePath(path)} is not encrypted, but the file's settings say it should be`, ExitCode.ErrorDecryptingTree);
+        throw new SopsError(
+          `the value at ${describePath(path)} is not encrypted, but the file's settings say it should be`,
+          ExitCode.ErrorDecryptingTree,
+        );
       }
       if (leaf.text === '') return leaf;
       const aad = pathAad(path);
@@ -304,7 +334,10 @@ function parseEncryptedAt(text: string, path: string[]): ReturnType<typeof parse
   try {
     return parseEncrypted(text);
   } catch {
-    throw new SopsError(`the value at ${describePath(path)} is not an encrypted sops value`, ExitCode.ErrorDecryptingTree);
+    throw new SopsError(
+      `the value at ${describePath(path)} is not an encrypted sops value`,
+      ExitCode.ErrorDecryptingTree,
+    );
   }
 }
 

@@ -11,7 +11,17 @@
  */
 import { ExitCode, SopsError } from '../errors.js';
 import { formatTreePath, type PathComponent } from './path.js';
-import { entry, floatValue, formatFloat, map, NULL, type Comment, type ListNode, type MapNode, type Node } from './types.js';
+import {
+  entry,
+  floatValue,
+  formatFloat,
+  map,
+  NULL,
+  type Comment,
+  type ListNode,
+  type MapNode,
+  type Node,
+} from './types.js';
 
 /** A key or list index on the path does not exist. */
 export class PathNotFoundError extends SopsError {
@@ -22,7 +32,11 @@ export class PathNotFoundError extends SopsError {
 }
 
 function describe(n: Node): string {
-  return n.kind === 'scalar' ? `a ${n.type === 'str' ? 'string' : n.type} value` : n.kind === 'null' ? 'null' : `a ${n.kind}`;
+  return n.kind === 'scalar'
+    ? `a ${n.type === 'str' ? 'string' : n.type} value`
+    : n.kind === 'null'
+      ? 'null'
+      : `a ${n.kind}`;
 }
 
 /** Position in `l.items` of the `index`-th value (comments skipped), or -1. */
@@ -69,7 +83,11 @@ function checkBuildable(path: readonly PathComponent[], from: number): void {
  * tree changed (false when the same value was already there).
  */
 export function setAtPath(root: MapNode, path: readonly PathComponent[], value: Node): boolean {
-  if (path.length === 0) throw new SopsError('cannot set the whole document: give a path such as \'["key"]\'', ExitCode.ErrorInvalidSetFormat);
+  if (path.length === 0)
+    throw new SopsError(
+      'cannot set the whole document: give a path such as \'["key"]\'',
+      ExitCode.ErrorInvalidSetFormat,
+    );
   let cur: MapNode | ListNode = root;
   for (let i = 0; i < path.length; i++) {
     const c = path[i]!;
@@ -79,7 +97,10 @@ export function setAtPath(root: MapNode, path: readonly PathComponent[], value: 
     let replace: (n: Node) => void;
     if (cur.kind === 'map') {
       if (typeof c !== 'string') {
-        throw new SopsError(`cannot set ${formatTreePath(path)}: ${where} is a list index, but the value there is a map`, ExitCode.ErrorInvalidSetFormat);
+        throw new SopsError(
+          `cannot set ${formatTreePath(path)}: ${where} is a list index, but the value there is a map`,
+          ExitCode.ErrorInvalidSetFormat,
+        );
       }
       const m: MapNode = cur;
       const e = m.items.find((it) => it.kind === 'entry' && it.key === c);
@@ -92,7 +113,10 @@ export function setAtPath(root: MapNode, path: readonly PathComponent[], value: 
       replace = (n) => (e.value = n);
     } else {
       if (typeof c !== 'number') {
-        throw new SopsError(`cannot set ${formatTreePath(path)}: ${where} is a map key, but the value there is a list`, ExitCode.ErrorInvalidSetFormat);
+        throw new SopsError(
+          `cannot set ${formatTreePath(path)}: ${where} is a map key, but the value there is a list`,
+          ExitCode.ErrorInvalidSetFormat,
+        );
       }
       const l: ListNode = cur;
       const len = listLength(l);
@@ -131,7 +155,11 @@ export function setAtPath(root: MapNode, path: readonly PathComponent[], value: 
 
 /** Remove the map key or list item at `path` (at least one component), in place. */
 export function unsetAtPath(root: MapNode, path: readonly PathComponent[]): void {
-  if (path.length === 0) throw new SopsError('cannot unset the whole document: give a path such as \'["key"]\'', ExitCode.ErrorInvalidSetFormat);
+  if (path.length === 0)
+    throw new SopsError(
+      'cannot unset the whole document: give a path such as \'["key"]\'',
+      ExitCode.ErrorInvalidSetFormat,
+    );
   let cur: Node = root;
   for (let i = 0; i < path.length; i++) {
     const c = path[i]!;
@@ -139,7 +167,10 @@ export function unsetAtPath(root: MapNode, path: readonly PathComponent[]): void
     const where = formatTreePath(path.slice(0, i + 1));
     if (cur.kind === 'map') {
       if (typeof c !== 'string') {
-        throw new SopsError(`cannot unset ${formatTreePath(path)}: ${where} is a list index, but the value there is a map`, ExitCode.ErrorGeneric);
+        throw new SopsError(
+          `cannot unset ${formatTreePath(path)}: ${where} is a list index, but the value there is a map`,
+          ExitCode.ErrorGeneric,
+        );
       }
       const pos = cur.items.findIndex((it) => it.kind === 'entry' && it.key === c);
       if (pos < 0) throw new PathNotFoundError(`cannot unset ${formatTreePath(path)}: key ${where} not found`);
@@ -150,12 +181,17 @@ export function unsetAtPath(root: MapNode, path: readonly PathComponent[]): void
       cur = (cur.items[pos] as { value: Node }).value;
     } else if (cur.kind === 'list') {
       if (typeof c !== 'number') {
-        throw new SopsError(`cannot unset ${formatTreePath(path)}: ${where} is a map key, but the value there is a list`, ExitCode.ErrorGeneric);
+        throw new SopsError(
+          `cannot unset ${formatTreePath(path)}: ${where} is a map key, but the value there is a list`,
+          ExitCode.ErrorGeneric,
+        );
       }
       const pos = c < 0 ? -1 : itemPosition(cur, c);
       if (pos < 0) {
         const len = listLength(cur);
-        throw new PathNotFoundError(`cannot unset ${formatTreePath(path)}: index ${c} is out of bounds (the list has ${len} item${len === 1 ? '' : 's'})`);
+        throw new PathNotFoundError(
+          `cannot unset ${formatTreePath(path)}: index ${c} is out of bounds (the list has ${len} item${len === 1 ? '' : 's'})`,
+        );
       }
       if (last) {
         cur.items.splice(pos, 1);
@@ -176,7 +212,10 @@ function sameType(a: string, b: string): boolean {
   return norm(a) === norm(b);
 }
 
-function itemsEqual(a: ReadonlyArray<Node | Comment | { kind: 'entry'; key: string; value: Node }>, b: typeof a): boolean {
+function itemsEqual(
+  a: ReadonlyArray<Node | Comment | { kind: 'entry'; key: string; value: Node }>,
+  b: typeof a,
+): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;

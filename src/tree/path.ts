@@ -11,7 +11,10 @@ export function parseTreePath(s: string): PathComponent[] {
   const out: PathComponent[] = [];
   let rest = s.trim();
   const bad = () =>
-    new SopsError(`invalid tree path ${JSON.stringify(s)}: expected components like ["key"] or [0], e.g. '["a"]["b"][0]'`, ExitCode.InvalidTreePathFormat);
+    new SopsError(
+      `invalid tree path ${JSON.stringify(s)}: expected components like ["key"] or [0], e.g. '["a"]["b"][0]'`,
+      ExitCode.InvalidTreePathFormat,
+    );
   while (rest.length) {
     let m = /^\[\s*"((?:[^"\\]|\\.)*)"\s*\]/.exec(rest);
     if (m) {
@@ -43,14 +46,20 @@ export function getAtPath(root: MapNode, path: readonly PathComponent[]): Node {
     const c = path[i]!;
     const where = formatTreePath(path.slice(0, i + 1));
     if (typeof c === 'string') {
-      if (cur.kind !== 'map') throw new SopsError(`component ${where} not found: not a map there`, ExitCode.ErrorGeneric);
+      if (cur.kind !== 'map')
+        throw new SopsError(`component ${where} not found: not a map there`, ExitCode.ErrorGeneric);
       const e = getEntry(cur, c);
       if (!e) throw new SopsError(`component ${where} not found`, ExitCode.ErrorGeneric);
       cur = e.value;
     } else {
-      if (cur.kind !== 'list') throw new SopsError(`component ${where} is an index, but the tree there is not a list`, ExitCode.ErrorGeneric);
+      if (cur.kind !== 'list')
+        throw new SopsError(`component ${where} is an index, but the tree there is not a list`, ExitCode.ErrorGeneric);
       const vals = listValues(cur);
-      if (c < 0 || c >= vals.length) throw new SopsError(`component ${where} is out of bounds (the list has ${vals.length} items)`, ExitCode.ErrorGeneric);
+      if (c < 0 || c >= vals.length)
+        throw new SopsError(
+          `component ${where} is out of bounds (the list has ${vals.length} items)`,
+          ExitCode.ErrorGeneric,
+        );
       cur = vals[c]!;
     }
   }

@@ -134,7 +134,8 @@ async function revive(posted: unknown): Promise<unknown> {
   const proto = typeof cls === 'function' ? (cls as { prototype: object }).prototype : Error.prototype;
   const e = Object.create(proto) as Error;
   Object.defineProperty(e, 'message', { value: p.message, writable: true, configurable: true });
-  if (p.name && p.name !== (proto as Error).name) Object.defineProperty(e, 'name', { value: p.name, writable: true, configurable: true });
+  if (p.name && p.name !== (proto as Error).name)
+    Object.defineProperty(e, 'name', { value: p.name, writable: true, configurable: true });
   Object.assign(e, p.props ?? {});
   return e;
 }

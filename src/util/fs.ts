@@ -50,11 +50,25 @@ import { lockResolved, releaseLock } from './lock.js';
 export function readInput(path: string | undefined): Buffer {
   try {
     // /dev/stdin cannot be opened when standard input is a socket (as Node gives its children): read fd 0
-    if (path === undefined || path === '-' || path === '/dev/stdin' || path === '/dev/fd/0' || path === '/proc/self/fd/0') return readFileSync(0);
+    if (
+      path === undefined ||
+      path === '-' ||
+      path === '/dev/stdin' ||
+      path === '/dev/fd/0' ||
+      path === '/proc/self/fd/0'
+    )
+      return readFileSync(0);
     return readFileSync(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EISDIR' ? 'is a directory' : messageOf(e);
+    const why =
+      err.code === 'ENOENT'
+        ? 'no such file'
+        : err.code === 'EACCES'
+          ? 'permission denied'
+          : err.code === 'EISDIR'
+            ? 'is a directory'
+            : messageOf(e);
     throw new SopsError(`cannot read ${path ?? 'standard input'}: ${why}`, ExitCode.CouldNotReadInputFile);
   }
 }
@@ -87,7 +101,10 @@ export function resolveWriteTarget(target: string): string {
  * Take the advisory lock of a file a command is about to read, change and write back (see
  * lock.ts): held until writeFileAtomic writes it or the process exits.
  */
-export async function lockForUpdate(target: string, o: { log?: (m: string) => void; env?: NodeJS.ProcessEnv } = {}): Promise<void> {
+export async function lockForUpdate(
+  target: string,
+  o: { log?: (m: string) => void; env?: NodeJS.ProcessEnv } = {},
+): Promise<void> {
   await lockResolved(resolveWriteTarget(target), o);
 }
 
@@ -114,7 +131,10 @@ function processAlive(pid: number): boolean {
  * Remove the temp files a killed tsops left beside `path` (only ours: named by this module, owned by
  * this user, their process gone), saying so on stderr. Returns the names removed.
  */
-export function removeStaleTempFiles(path: string, warn: (msg: string) => void = (m) => process.stderr.write(`${m}\n`)): string[] {
+export function removeStaleTempFiles(
+  path: string,
+  warn: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
+): string[] {
   const dir = dirname(path);
   const prefix = TEMP_PREFIX(basename(path));
   let names: string[];
@@ -136,7 +156,9 @@ export function removeStaleTempFiles(path: string, warn: (msg: string) => void =
       if (!st.isFile() || (uid !== undefined && st.uid !== uid)) continue;
       rmSync(p, { force: true });
       removed.push(n);
-      warn(`tsops: removed ${p}, a temporary file left by an interrupted tsops run (process ${pid}); it may have held part of a decrypted file`);
+      warn(
+        `tsops: removed ${p}, a temporary file left by an interrupted tsops run (process ${pid}); it may have held part of a decrypted file`,
+      );
     } catch {
       /* gone meanwhile, or not ours to remove */
     }
@@ -194,7 +216,12 @@ class KeepInPlace extends Error {}
  * new file (default 0600); an existing file keeps its own. Errors are SopsErrors with exit code 3;
  * on any failure the original is left as it was (in place: as long as the disk has room to grow).
  */
-export function writeFileAtomic(target: string, data: Buffer | string, mode?: number, log: (m: string) => void = () => {}): void {
+export function writeFileAtomic(
+  target: string,
+  data: Buffer | string,
+  mode?: number,
+  log: (m: string) => void = () => {},
+): void {
   const path = resolveWriteTarget(target);
   try {
     writeResolved(path, data, mode, log);
@@ -207,7 +234,14 @@ function writeResolved(path: string, data: Buffer | string, mode: number | undef
   const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
   const fail = (e: unknown): never => {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'ENOENT' ? 'no such folder' : code === 'EROFS' ? 'read-only file system' : messageOf(e);
+    const why =
+      code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied'
+        : code === 'ENOENT'
+          ? 'no such folder'
+          : code === 'EROFS'
+            ? 'read-only file system'
+            : messageOf(e);
     throw new SopsError(`cannot write ${path}: ${why}`, ExitCode.CouldNotWriteOutputFile);
   };
 
@@ -250,7 +284,8 @@ function writeResolved(path: string, data: Buffer | string, mode: number | undef
         tmpMade = true;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (existing && (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')) throw new KeepInPlace(`no temp file in ${dir} (${code})`);
+        if (existing && (code === 'EACCES' || code === 'EPERM' || code === 'EROFS'))
+          throw new KeepInPlace(`no temp file in ${dir} (${code})`);
         throw e;
       }
       writeAll(tfd, buf, 0);
@@ -273,7 +308,8 @@ function writeResolved(path: string, data: Buffer | string, mode: number | undef
         tmpMade = false;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (existing && (code === 'EBUSY' || code === 'EPERM' || code === 'EACCES' || code === 'EXDEV')) throw new KeepInPlace(`${path} cannot be renamed over (${code})`);
+        if (existing && (code === 'EBUSY' || code === 'EPERM' || code === 'EACCES' || code === 'EXDEV'))
+          throw new KeepInPlace(`${path} cannot be renamed over (${code})`);
         throw e;
       }
       fsyncFolder(dir);

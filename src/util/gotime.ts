@@ -25,7 +25,14 @@ function daysIn(month: number, year: number): number {
 export function parseGoRfc3339(s: string): GoTime | undefined {
   const m = RFC3339.exec(s);
   if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   if (month < 1 || month > 12 || day < 1 || day > daysIn(month, year)) return undefined;
   if (hour > 23 || minute > 59 || second > 59) return undefined;
   const offsetMinutes = m[7] ? (m[7] === '-' ? -1 : 1) * (Number(m[8]) * 60 + Number(m[9])) : 0;

@@ -58,7 +58,8 @@ function timeoutSeconds(env: NodeJS.ProcessEnv): number {
   const s = env.TSOPS_LOCK_TIMEOUT;
   if (s === undefined || s.trim() === '') return DEFAULT_LOCK_TIMEOUT;
   const n = Number(s);
-  if (!Number.isFinite(n) || n < 0) throw new SopsError(`invalid TSOPS_LOCK_TIMEOUT ${JSON.stringify(s)}: a number of seconds`, ExitCode.ErrorGeneric);
+  if (!Number.isFinite(n) || n < 0)
+    throw new SopsError(`invalid TSOPS_LOCK_TIMEOUT ${JSON.stringify(s)}: a number of seconds`, ExitCode.ErrorGeneric);
   return n;
 }
 
@@ -141,7 +142,9 @@ export async function lockResolved(
       } catch {
         /* gone meanwhile */
       }
-      warn(`tsops: removed ${lock}, a stale lock left by an interrupted tsops run${who ? ` (process ${who.pid})` : ''}`);
+      warn(
+        `tsops: removed ${lock}, a stale lock left by an interrupted tsops run${who ? ` (process ${who.pid})` : ''}`,
+      );
       continue;
     }
     const holder = who ? `tsops process ${who.pid}${who.host === host ? '' : ` on ${who.host}`}` : 'another tsops';

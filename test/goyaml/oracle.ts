@@ -20,7 +20,8 @@ export function goyamlUnavailableReason(): string | null {
   } catch {
     return 'go is not installed (apt-get install golang-go)';
   }
-  if (!existsSync(join(YAML_V3, 'decode.go'))) return `${YAML_V3} is missing (apt-get install golang-gopkg-yaml.v3-dev)`;
+  if (!existsSync(join(YAML_V3, 'decode.go')))
+    return `${YAML_V3} is missing (apt-get install golang-gopkg-yaml.v3-dev)`;
   return null;
 }
 
@@ -69,7 +70,10 @@ export function goyaml(reqs: GoRequest[]): GoAnswer[] {
   }
   const res = spawnSync(exe, [], { input: Buffer.concat(parts), maxBuffer: 1 << 30, timeout: 120_000 });
   if (res.status !== 0) throw new Error(`goyaml failed (${res.status ?? res.signal}): ${res.stderr?.toString()}`);
-  const lines = res.stdout.toString('utf8').split('\n').filter((l) => l !== '');
+  const lines = res.stdout
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => l !== '');
   if (lines.length !== reqs.length) throw new Error(`goyaml answered ${lines.length} of ${reqs.length} requests`);
   return lines.map((l) => JSON.parse(l) as GoAnswer);
 }
@@ -110,13 +114,19 @@ export function typedOf(n: Node, comments = false): Typed {
     case 'list':
       return {
         t: 'list',
-        v: n.items.flatMap((i): Typed[] => (i.kind === 'comment' ? (comments ? [{ t: 'comment', v: i.text }] : []) : [typedOf(i, comments)])),
+        v: n.items.flatMap((i): Typed[] =>
+          i.kind === 'comment' ? (comments ? [{ t: 'comment', v: i.text }] : []) : [typedOf(i, comments)],
+        ),
       };
     case 'map':
       return {
         t: 'map',
         v: n.items.flatMap((i): Array<[string, Typed]> =>
-          i.kind === 'comment' ? (comments ? [['', { t: 'comment', v: i.text }]] : []) : [[i.key, typedOf(i.value, comments)]],
+          i.kind === 'comment'
+            ? comments
+              ? [['', { t: 'comment', v: i.text }]]
+              : []
+            : [[i.key, typedOf(i.value, comments)]],
         ),
       };
   }
@@ -156,9 +166,11 @@ export function firstDifference(go: Typed, ts: Typed, path = '$'): string | null
     }
     case 'map': {
       const b = (ts as typeof go).v;
-      if (b.length !== go.v.length) return `${path}: go-yaml has ${go.v.length} keys (${go.v.map((p) => p[0]).join(',')}), tsops ${b.length} (${b.map((p) => p[0]).join(',')})`;
+      if (b.length !== go.v.length)
+        return `${path}: go-yaml has ${go.v.length} keys (${go.v.map((p) => p[0]).join(',')}), tsops ${b.length} (${b.map((p) => p[0]).join(',')})`;
       for (let i = 0; i < b.length; i++) {
-        if (go.v[i]![0] !== b[i]![0]) return `${path}: key ${i} go-yaml ${JSON.stringify(go.v[i]![0])} / tsops ${JSON.stringify(b[i]![0])}`;
+        if (go.v[i]![0] !== b[i]![0])
+          return `${path}: key ${i} go-yaml ${JSON.stringify(go.v[i]![0])} / tsops ${JSON.stringify(b[i]![0])}`;
         const d = firstDifference(go.v[i]![1], b[i]![1], `${path}.${go.v[i]![0]}`);
         if (d) return d;
       }

@@ -20,7 +20,8 @@ interface Request {
   options: Record<string, unknown>;
 }
 
-type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; name: string; message: string; code?: number };
+type Reply =
+  { id: number; ok: true; value: unknown } | { id: number; ok: false; name: string; message: string; code?: number };
 
 /** An error the API threw in the worker: its class name, one-line message and exit code. */
 export class ApiError extends Error {
@@ -45,7 +46,11 @@ export interface ApiWorker {
 
 /** Start a worker whose process environment is exactly `env`. */
 export function startApiWorker(env: NodeJS.ProcessEnv): ApiWorker {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], { env, serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
+    env,
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let next = 1;
   let gone: string | undefined;
@@ -93,7 +98,12 @@ async function serve(): Promise<void> {
       let reply: Reply;
       try {
         const o = m.options as never;
-        const value = m.op === 'encrypt' ? await api.encrypt(m.input, o) : m.op === 'decrypt' ? await api.decrypt(m.input, o) : await api.decryptData(m.input, o);
+        const value =
+          m.op === 'encrypt'
+            ? await api.encrypt(m.input, o)
+            : m.op === 'decrypt'
+              ? await api.decrypt(m.input, o)
+              : await api.decryptData(m.input, o);
         reply = { id: m.id, ok: true, value };
       } catch (e) {
         const err = e as { name?: string; message?: string; code?: unknown; constructor?: { name?: string } };

@@ -12,7 +12,6 @@ import type { Format } from '../../src/stores/types.js';
 export const AGE_IDENTITY = 'AGE-SECRET-KEY-1G0Q5K9TV4REQ3ZSQRMTMG8NSWQGYT0T7TZ33RAZEE0GZYVZN0APSU24RK7';
 export const AGE_RECIPIENT = 'age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun';
 
-
 export const BIN = path.join(ROOT, 'bin', 'tsops');
 
 /** A private sandbox: a temp folder (removed by `cleanup`) with a HOME inside and a clean env. */
@@ -57,7 +56,10 @@ export interface RunResult {
 }
 
 /** Start `node bin/tsops ARGS` (stdin: `input`, or /dev/null). */
-export function start(args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string; input?: string | Buffer }): { child: ChildProcess; done: Promise<RunResult> } {
+export function start(
+  args: string[],
+  o: { env: NodeJS.ProcessEnv; cwd?: string; input?: string | Buffer },
+): { child: ChildProcess; done: Promise<RunResult> } {
   const child = spawn(process.execPath, [BIN, ...args], { env: o.env, cwd: o.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -71,7 +73,10 @@ export function start(args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string;
   return { child, done };
 }
 
-export function run(args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string; input?: string | Buffer }): Promise<RunResult> {
+export function run(
+  args: string[],
+  o: { env: NodeJS.ProcessEnv; cwd?: string; input?: string | Buffer },
+): Promise<RunResult> {
   return start(args, o).done;
 }
 
@@ -80,7 +85,12 @@ export function run(args: string[], o: { env: NodeJS.ProcessEnv; cwd?: string; i
  * extension); returns its path. In-process through the library: only the commands under test
  * run as child processes.
  */
-export async function encryptFile(sb: Sandbox, name: string, plain: string | Buffer, encName = `enc.${name}`): Promise<string> {
+export async function encryptFile(
+  sb: Sandbox,
+  name: string,
+  plain: string | Buffer,
+  encName = `enc.${name}`,
+): Promise<string> {
   const format = formatFromPath(name);
   const { tree, store } = await loadPlain(Buffer.from(plain), format, { filename: name });
   const metadata = newMetadata({ keyGroups: [[{ type: 'age', recipient: AGE_RECIPIENT, enc: '' }]] });

@@ -34,7 +34,10 @@ export function sopsMeta(yamlText: string): Record<string, unknown> {
 
 /** The age recipients per key group of an encrypted YAML file. */
 export function ageGroups(yamlText: string): string[][] {
-  const m = sopsMeta(yamlText) as { age?: Array<{ recipient: string }>; key_groups?: Array<{ age?: Array<{ recipient: string }> }> };
+  const m = sopsMeta(yamlText) as {
+    age?: Array<{ recipient: string }>;
+    key_groups?: Array<{ age?: Array<{ recipient: string }> }>;
+  };
   if (m.key_groups) return m.key_groups.map((g) => (g.age ?? []).map((k) => k.recipient));
   return [(m.age ?? []).map((k) => k.recipient)];
 }

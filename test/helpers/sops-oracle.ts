@@ -32,7 +32,14 @@
 // module keeps the pool and the public API.
 import fs from 'node:fs';
 import crypto from 'node:crypto';
-import { MAX_WORKERS, debug, type OracleFormat, type OracleResult, type OracleServices, type Prepared } from './oracle/common.js';
+import {
+  MAX_WORKERS,
+  debug,
+  type OracleFormat,
+  type OracleResult,
+  type OracleServices,
+  type Prepared,
+} from './oracle/common.js';
 import { prepare } from './oracle/prepare.js';
 import { live, removeProcTmp, Worker, type Job } from './oracle/lambda.js';
 export type { OracleFormat, OracleResult, OracleServices } from './oracle/common.js';
@@ -58,12 +65,18 @@ function ensureExitHook(): void {
 
 function preparedOnce(): Promise<Prepared | null> {
   prepared ??= (async () => {
-    if (process.platform !== 'linux') throw new Error(`the Lambda binary runs on Linux only (here: ${process.platform})`);
+    if (process.platform !== 'linux')
+      throw new Error(`the Lambda binary runs on Linux only (here: ${process.platform})`);
     const prep = await prepare();
     const head = Buffer.alloc(20);
     const fd = fs.openSync(prep.bin, 'r');
-    try { fs.readSync(fd, head, 0, 20, 0); } finally { fs.closeSync(fd); }
-    if (head.readUInt16LE(18) !== 0x3e && process.arch !== 'x64') debug('the Lambda binary is x86-64; trying it on', process.arch);
+    try {
+      fs.readSync(fd, head, 0, 20, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (head.readUInt16LE(18) !== 0x3e && process.arch !== 'x64')
+      debug('the Lambda binary is x86-64; trying it on', process.arch);
     return prep;
   })().catch((e: unknown) => {
     unavailable = e instanceof Error ? e.message : String(e);
@@ -87,7 +100,10 @@ export async function oracleAvailable(): Promise<boolean> {
     if (!r.ok && r.error && !r.error.startsWith('sops-oracle:')) return true;
     unavailable = `the Lambda binary did not answer as expected: ${r.ok ? 'it accepted a plain file' : r.error}`;
     return false;
-  })().catch((e: unknown) => { unavailable = String(e); return false; });
+  })().catch((e: unknown) => {
+    unavailable = String(e);
+    return false;
+  });
   return smoke;
 }
 
@@ -102,45 +118,90 @@ export function oracleUnavailableReason(): string | undefined {
  * to loopback servers (see OracleServices). Throws only when the oracle is not available;
  * sops refusing the file is { ok: false, error }.
  */
-export async function sopsDecrypt(content: string | Buffer, format: OracleFormat, env: Record<string, string> = {}, services?: OracleServices): Promise<OracleResult> {
+export async function sopsDecrypt(
+  content: string | Buffer,
+  format: OracleFormat,
+  env: Record<string, string> = {},
+  services?: OracleServices,
+): Promise<OracleResult> {
   if (!(await oracleAvailable())) throw new Error(`sops-oracle not available: ${unavailable ?? 'unknown reason'}`);
   return run(typeof content === 'string' ? Buffer.from(content, 'utf8') : content, format, env, services);
 }
 
-async function run(content: Buffer, format: OracleFormat, env: Record<string, string>, services?: OracleServices): Promise<OracleResult> {
+async function run(
+  content: Buffer,
+  format: OracleFormat,
+  env: Record<string, string>,
+  services?: OracleServices,
+): Promise<OracleResult> {
   const prep = await preparedOnce();
   if (!prep) throw new Error(`sops-oracle not available: ${unavailable ?? 'unknown reason'}`);
   ensureExitHook();
   // the caller's keys only: identities or a keyring in the developer's own environment must not leak
   // into a test (SOPS_AGE_KEY_FILE, GNUPGHOME, …)
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(SOPS_|GNUPGHOME$|VAULT_|GOOGLE_|AZURE_)/.test(k)));
+  const inherited = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(SOPS_|GNUPGHOME$|VAULT_|GOOGLE_|AZURE_)/.test(k)),
+  );
   const childEnv: NodeJS.ProcessEnv = { ...inherited, ...env };
-  const key = JSON.stringify([Object.entries(childEnv).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), services ?? null]);
+  const key = JSON.stringify([
+    Object.entries(childEnv).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    services ?? null,
+  ]);
   return new Promise<OracleResult>((resolve) => {
-    submit(key, prep, childEnv, services, { id: crypto.randomUUID(), content: content.toString('base64'), format, resolve, dispatched: false, attempts: 0 });
+    submit(key, prep, childEnv, services, {
+      id: crypto.randomUUID(),
+      content: content.toString('base64'),
+      format,
+      resolve,
+      dispatched: false,
+      attempts: 0,
+    });
   });
 }
 
-function submit(key: string, prep: Prepared, env: NodeJS.ProcessEnv, services: OracleServices | undefined, job: Job): void {
+function submit(
+  key: string,
+  prep: Prepared,
+  env: NodeJS.ProcessEnv,
+  services: OracleServices | undefined,
+  job: Job,
+): void {
   if (closing) return job.resolve({ ok: false, output: '', error: 'sops-oracle: closed' });
-  if (++job.attempts > 2) return job.resolve({ ok: false, output: '', error: `sops-oracle: the Lambda binary stopped twice before answering${lastDeath ? ` (${lastDeath})` : ''}` });
+  if (++job.attempts > 2)
+    return job.resolve({
+      ok: false,
+      output: '',
+      error: `sops-oracle: the Lambda binary stopped twice before answering${lastDeath ? ` (${lastDeath})` : ''}`,
+    });
   const existing = pool.get(key);
   if (existing && !existing.dead) {
-    pool.delete(key); pool.set(key, existing); // most recently used
+    pool.delete(key);
+    pool.set(key, existing); // most recently used
     return existing.enqueue(job);
   }
-  const w = new Worker(key, prep, env, (dead, orphans, reason) => {
-    if (pool.get(dead.key) === dead) pool.delete(dead.key);
-    lastDeath = reason;
-    for (const o of orphans) submit(dead.key, prep, env, services, o);
-  }, services);
+  const w = new Worker(
+    key,
+    prep,
+    env,
+    (dead, orphans, reason) => {
+      if (pool.get(dead.key) === dead) pool.delete(dead.key);
+      lastDeath = reason;
+      for (const o of orphans) submit(dead.key, prep, env, services, o);
+    },
+    services,
+  );
   pool.set(key, w);
   w.enqueue(job); // from here on the new worker is busy, so never evicted below
   for (const [k, old] of pool) {
     if (pool.size <= MAX_WORKERS) break;
-    if (old.idle) { pool.delete(k); old.die('evicted'); }
+    if (old.idle) {
+      pool.delete(k);
+      old.die('evicted');
+    }
   }
-  w.start().catch((e: unknown) => w.die(`could not start the Lambda binary: ${e instanceof Error ? e.message : String(e)}`));
+  w.start().catch((e: unknown) =>
+    w.die(`could not start the Lambda binary: ${e instanceof Error ? e.message : String(e)}`),
+  );
 }
 
 /** Stops every Lambda process and server still running. */
@@ -150,10 +211,18 @@ export async function closeOracle(): Promise<void> {
   closing = true;
   try {
     for (const w of all) w.die('closed');
-    await Promise.all(all.map((w) => new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, 5_000);
-      void w.exited.then(() => { clearTimeout(t); resolve(); });
-    })));
+    await Promise.all(
+      all.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, 5_000);
+            void w.exited.then(() => {
+              clearTimeout(t);
+              resolve();
+            });
+          }),
+      ),
+    );
   } finally {
     closing = false;
   }

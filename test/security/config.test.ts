@@ -33,12 +33,16 @@ const EVIL_KEY = `${'a'.repeat(32)}!`;
 /** Run `body` (an ES module script given the library as `api`) in a child process; a hang is a failure. */
 function inChild(body: string): { status: number | null; signal: string | null; stdout: string; stderr: string } {
   const script = `const api = await import(${JSON.stringify(join(ROOT, 'dist', 'src', 'api.js'))});\n${body}`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: env(), timeout: 60_000, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    env: env(),
+    timeout: 60_000,
+    encoding: 'utf8',
+  });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
 describe('ReDoS: scope regexes run in linear time', () => {
-  test('unencrypted_regex ^(a+)+$ planted in a file\'s metadata, with a key of 32 a and !, decrypts (it hung a backtracking engine)', async () => {
+  test("unencrypted_regex ^(a+)+$ planted in a file's metadata, with a key of 32 a and !, decrypts (it hung a backtracking engine)", async () => {
     const plain = `${EVIL_KEY}: secret\nother: value\n`;
     const enc = await encrypt(plain, { format: 'yaml', age: [recipient], env: env() });
     // the scope is outside the MAC: anyone who can write the file can change it
@@ -90,7 +94,12 @@ describe('valid RE2 that the old translation refused', () => {
 
   for (const [re, plain, encrypted] of patterns) {
     test(`in a file's metadata: encrypted_regex ${re} encrypts, decrypts, and real sops reads it`, async (t) => {
-      const text = await encrypt(JSON.stringify(plain), { format: 'json', age: [recipient], scope: { encryptedRegex: re }, env: env() });
+      const text = await encrypt(JSON.stringify(plain), {
+        format: 'json',
+        age: [recipient],
+        scope: { encryptedRegex: re },
+        env: env(),
+      });
       const parsed = JSON.parse(text) as Record<string, unknown> & { sops: Record<string, unknown> };
       assert.equal(parsed.sops['encrypted_regex'], re);
       for (const k of Object.keys(plain)) {

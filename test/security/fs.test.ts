@@ -23,14 +23,17 @@ after(() => sb.cleanup());
 async function plant(name: string, plain: string, dataKey: Buffer, recipients = [AGE_RECIPIENT]): Promise<string> {
   const format = formatFromPath(name);
   const { tree, store } = await loadPlain(Buffer.from(plain), format, { filename: name });
-  const metadata = newMetadata({ keyGroups: [recipients.map((recipient) => ({ type: 'age' as const, recipient, enc: '' }))] });
+  const metadata = newMetadata({
+    keyGroups: [recipients.map((recipient) => ({ type: 'age' as const, recipient, enc: '' }))],
+  });
   const p = sb.path(name);
   fs.writeFileSync(p, await sealTree(tree, metadata, store, { env: sb.env, dataKey }));
   return p;
 }
 
 async function dataKeyOf(file: string): Promise<Buffer> {
-  return (await openEncrypted(fs.readFileSync(file), { format: formatFromPath(file), env: sb.env, filename: file })).dataKey;
+  return (await openEncrypted(fs.readFileSync(file), { format: formatFromPath(file), env: sb.env, filename: file }))
+    .dataKey;
 }
 
 describe('planted data key', { concurrency: 2 }, () => {
@@ -49,13 +52,19 @@ describe('planted data key', { concurrency: 2 }, () => {
     const src = sb.write('rf-src.yaml', 'db_password: hunter2\n');
     // exactly the same keys: the opt-in keeps the data key (the trust the help states)
     const same = await plant('rf-same.yaml', 'old: value\n', chosen);
-    let r = await run(['encrypt', '--age', AGE_RECIPIENT, '--reuse-from', same, '--output', sb.path('rf-out1.yaml'), src], { env: sb.env, cwd: sb.dir });
+    let r = await run(
+      ['encrypt', '--age', AGE_RECIPIENT, '--reuse-from', same, '--output', sb.path('rf-out1.yaml'), src],
+      { env: sb.env, cwd: sb.dir },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await dataKeyOf(sb.path('rf-out1.yaml')), chosen);
     // an extra recipient in the planted file: not reused, with a warning
     const extra = await identityToRecipient(await generateIdentity());
     const more = await plant('rf-more.yaml', 'old: value\n', chosen, [AGE_RECIPIENT, extra]);
-    r = await run(['encrypt', '--age', AGE_RECIPIENT, '--reuse-from', more, '--output', sb.path('rf-out2.yaml'), src], { env: sb.env, cwd: sb.dir });
+    r = await run(['encrypt', '--age', AGE_RECIPIENT, '--reuse-from', more, '--output', sb.path('rf-out2.yaml'), src], {
+      env: sb.env,
+      cwd: sb.dir,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /not reusing/);
     assert.notDeepEqual(await dataKeyOf(sb.path('rf-out2.yaml')), chosen);
@@ -66,7 +75,10 @@ describe('planted data key', { concurrency: 2 }, () => {
     let mixed = fs.readFileSync(same, 'utf8');
     for (const k of ['mac', 'lastmodified']) mixed = mixed.replace(metaLine(mixed, k), metaLine(other, k));
     const tampered = sb.write('rf-tampered.yaml', mixed);
-    r = await run(['encrypt', '--age', AGE_RECIPIENT, '--reuse-from', tampered, '--output', sb.path('rf-out3.yaml'), src], { env: sb.env, cwd: sb.dir });
+    r = await run(
+      ['encrypt', '--age', AGE_RECIPIENT, '--reuse-from', tampered, '--output', sb.path('rf-out3.yaml'), src],
+      { env: sb.env, cwd: sb.dir },
+    );
     assert.equal(r.code, 51, r.stderr);
     assert.match(r.stderr, /MAC/);
     assert.ok(!fs.existsSync(sb.path('rf-out3.yaml')));
@@ -84,9 +96,19 @@ const ROOT = process.getuid?.() === 0;
 const NOBODY = 65534;
 
 /** Run tsops as the user `nobody` (only when the tests run as root). */
-function runAs(uid: number, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runAs(
+  uid: number,
+  args: string[],
+  cwd: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...sb.env, HOME: cwd }, cwd, uid, gid: uid, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...sb.env, HOME: cwd },
+      cwd,
+      uid,
+      gid: uid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -201,7 +223,10 @@ describe('stale temp files', () => {
     const r = await run(['decrypt', '--output', out, enc], { env: sb.env, cwd: sb.dir });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!fs.existsSync(stale));
-    assert.match(r.stderr, new RegExp(`removed .*\\.st-out\\.yaml\\.tsops-${dead.pid}-0123456789ab\\.tmp.*interrupted`));
+    assert.match(
+      r.stderr,
+      new RegExp(`removed .*\\.st-out\\.yaml\\.tsops-${dead.pid}-0123456789ab\\.tmp.*interrupted`),
+    );
     assert.ok(fs.existsSync(live) && fs.existsSync(unrelated));
     assert.equal(fs.readFileSync(out, 'utf8'), PLAIN_SECRET);
   });
@@ -210,7 +235,9 @@ describe('stale temp files', () => {
 describe('advisory lock', () => {
   test('8 parallel sets on one file keep all 8 keys', async () => {
     const file = await plant('lock-8.yaml', 'start: 0\n', Buffer.alloc(32, 9));
-    const runs = Array.from({ length: 8 }, (_, i) => run(['set', file, `["k${i}"]`, `"v${i}"`], { env: sb.env, cwd: sb.dir }));
+    const runs = Array.from({ length: 8 }, (_, i) =>
+      run(['set', file, `["k${i}"]`, `"v${i}"`], { env: sb.env, cwd: sb.dir }),
+    );
     const results = await Promise.all(runs);
     for (const r of results) assert.equal(r.code, 0, r.stderr);
     const opened = await openEncrypted(fs.readFileSync(file), { format: 'yaml', env: sb.env, filename: file });
@@ -280,7 +307,12 @@ setTimeout(() => process.exit(3), 15000);
       const ready = sb.path(`sig-ready-${cmd}`);
       const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(script)} ${JSON.stringify(marker)} ${JSON.stringify(ready)}${cmd === 'exec-file' ? ' {}' : ''}; true`;
       // detached: no controlling terminal, as under CI or systemd
-      const child = spawn(process.execPath, [BIN, cmd, enc, command], { env: sb.env, cwd: sb.dir, detached: true, stdio: 'ignore' });
+      const child = spawn(process.execPath, [BIN, cmd, enc, command], {
+        env: sb.env,
+        cwd: sb.dir,
+        detached: true,
+        stdio: 'ignore',
+      });
       const closed = new Promise<number | null>((res) => child.on('close', (code) => res(code)));
       try {
         await waitFor(() => fs.existsSync(ready), 20_000, 'the command to start');
@@ -310,7 +342,10 @@ describe('messages never show values', { concurrency: 2 }, () => {
 
   test("a value that is not in sops's format: none of it is printed", async () => {
     const enc = fs.readFileSync(await plant('fmt.yaml', 'pw: x\n', Buffer.alloc(32, 13)), 'utf8');
-    const file = sb.write('fmt-bad.yaml', enc.replace(/^pw: ENC\[[^\]]*\]/m, 'pw: ENC[AES256_GCM,data:SECRETXYZSECRETXYZ]'));
+    const file = sb.write(
+      'fmt-bad.yaml',
+      enc.replace(/^pw: ENC\[[^\]]*\]/m, 'pw: ENC[AES256_GCM,data:SECRETXYZSECRETXYZ]'),
+    );
     const r = await run(['decrypt', '--verbose', file], { env: sb.env, cwd: sb.dir });
     assert.notEqual(r.code, 0);
     assert.ok(!r.stderr.includes('SECRETXYZ'), r.stderr);

@@ -35,11 +35,16 @@ function thrown(f: () => unknown): string {
 /** 24 levels of 10 aliases each: 10^24 nodes once expanded. */
 function aliasBomb(): string {
   const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x, x]'];
-  for (let i = 1; i < 24; i++) lines.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]`);
+  for (let i = 1; i < 24; i++)
+    lines.push(
+      `a${i}: &a${i} [${Array(10)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]`,
+    );
   return lines.join('\n') + '\n';
 }
 
-test('an alias bomb is refused at once with go-yaml\'s one line, on both load paths', () => {
+test("an alias bomb is refused at once with go-yaml's one line, on both load paths", () => {
   const bomb = Buffer.from(aliasBomb());
   for (const load of [() => store.loadPlain(bomb), () => store.loadEncrypted(bomb)]) {
     const msg = thrown(load);
@@ -48,14 +53,18 @@ test('an alias bomb is refused at once with go-yaml\'s one line, on both load pa
 });
 
 test('go-yaml agrees: the bomb is refused, moderate aliasing is accepted', { skip: goSkip }, () => {
-  const moderate = ['base: &b {a: 1, b: 2, c: [1, 2, 3]}', ...Array.from({ length: 60 }, (_, i) => `k${i}: *b`)].join('\n') + '\n';
-  const [bomb, ok] = goyaml([{ mode: 'value', body: aliasBomb() }, { mode: 'value', body: moderate }]);
+  const moderate =
+    ['base: &b {a: 1, b: 2, c: [1, 2, 3]}', ...Array.from({ length: 60 }, (_, i) => `k${i}: *b`)].join('\n') + '\n';
+  const [bomb, ok] = goyaml([
+    { mode: 'value', body: aliasBomb() },
+    { mode: 'value', body: moderate },
+  ]);
   assert.match(bomb!.error ?? '', /document contains excessive aliasing/);
   assert.equal(ok!.error, undefined);
   assert.equal(store.loadPlain(Buffer.from(moderate)).docs[0]!.items.length, 61);
 });
 
-test('invalid UTF-8 and control characters are refused with go-yaml\'s words, never turned into U+FFFD', () => {
+test("invalid UTF-8 and control characters are refused with go-yaml's words, never turned into U+FFFD", () => {
   const cases: Array<[number[], RegExp]> = [
     [[0x61, 0x3a, 0x20, 0xff, 0x0a], /invalid leading UTF-8 octet/],
     [[0x61, 0x3a, 0x20, 0xc3, 0x0a], /invalid trailing UTF-8 octet/],
@@ -76,19 +85,36 @@ test('invalid UTF-8 and control characters are refused with go-yaml\'s words, ne
 });
 
 test('go-yaml agrees on the invalid UTF-8 it refuses', { skip: goSkip }, () => {
-  const answers = goyaml([[0x61, 0x3a, 0x20, 0xff, 0x0a], [0x61, 0x3a, 0x20, 0xc3], [0x61, 0x3a, 0x20, 0x01, 0x0a]].map((b) => ({ mode: 'sops', body: Buffer.from(b) })));
-  assert.deepEqual(answers.map((a) => a.error), ['yaml: invalid leading UTF-8 octet', 'yaml: incomplete UTF-8 octet sequence', 'yaml: control characters are not allowed']);
+  const answers = goyaml(
+    [
+      [0x61, 0x3a, 0x20, 0xff, 0x0a],
+      [0x61, 0x3a, 0x20, 0xc3],
+      [0x61, 0x3a, 0x20, 0x01, 0x0a],
+    ].map((b) => ({ mode: 'sops', body: Buffer.from(b) })),
+  );
+  assert.deepEqual(
+    answers.map((a) => a.error),
+    [
+      'yaml: invalid leading UTF-8 octet',
+      'yaml: incomplete UTF-8 octet sequence',
+      'yaml: control characters are not allowed',
+    ],
+  );
 });
 
 test('sub-second timestamps keep their fraction (RFC 3339 nanoseconds, as sops >= 3.10)', async () => {
   const src = 't: 2001-12-14T21:59:43.123456789Z\nu: 2001-12-14 21:59:43.10\nv: 2001-12-14T21:59:43,5+01:00\n';
   const t = store.loadPlain(Buffer.from(src)).docs[0]!;
-  assert.deepEqual(t.items.map((i) => (i.kind === 'entry' && i.value.kind === 'scalar' ? `${i.value.type}:${i.value.text}` : '')), [
-    'time:2001-12-14T21:59:43.123456789Z', 'time:2001-12-14T21:59:43.1Z', 'time:2001-12-14T21:59:43.5+01:00',
-  ]);
+  assert.deepEqual(
+    t.items.map((i) => (i.kind === 'entry' && i.value.kind === 'scalar' ? `${i.value.type}:${i.value.text}` : '')),
+    ['time:2001-12-14T21:59:43.123456789Z', 'time:2001-12-14T21:59:43.1Z', 'time:2001-12-14T21:59:43.5+01:00'],
+  );
   const enc = await encrypt(src, { format: 'yaml', age: [AGE_RECIPIENT], env });
   assert.match(enc, /type:time\]/);
-  assert.equal(await decrypt(enc, { format: 'yaml', env }), 't: 2001-12-14T21:59:43.123456789Z\nu: 2001-12-14T21:59:43.1Z\nv: 2001-12-14T21:59:43.5+01:00\n');
+  assert.equal(
+    await decrypt(enc, { format: 'yaml', env }),
+    't: 2001-12-14T21:59:43.123456789Z\nu: 2001-12-14T21:59:43.1Z\nv: 2001-12-14T21:59:43.5+01:00\n',
+  );
 });
 
 test('!!binary values are decoded whole (SECRETXYZ, not SECRETXY), and invalid base64 is refused', async () => {
@@ -96,7 +122,11 @@ test('!!binary values are decoded whole (SECRETXYZ, not SECRETXY), and invalid b
   const enc = await encrypt(src, { format: 'yaml', age: [AGE_RECIPIENT], env });
   assert.deepEqual(await decryptData(enc, { format: 'yaml', env }), { a: 'SECRETXYZ', b: 'SECRETXYZ' });
   for (const bad of ['a: !!binary U0VDUkVUWFl\n', 'a: !!binary "!!!!"\n', 'a: !!binary >\n  U0VDUkVU\n  WFla\n']) {
-    assert.match(thrown(() => store.loadPlain(Buffer.from(bad))), /!!binary value contains invalid base64 data/, bad);
+    assert.match(
+      thrown(() => store.loadPlain(Buffer.from(bad))),
+      /!!binary value contains invalid base64 data/,
+      bad,
+    );
   }
 });
 
@@ -120,7 +150,11 @@ test('decrypt refuses malformed YAML that encrypt and go-yaml refuse (the fast p
   const damaged: Record<string, string> = {
     'stray trailing line': `${enc}stray\n`,
     'tab indentation': enc.replace('\n    c: ', '\n\tc: '),
-    'over-indented key': [...lines.slice(0, bIndex + 2), `      e: ${lines[bIndex + 1]!.trim().slice(3)}`, ...lines.slice(bIndex + 2)].join('\n'),
+    'over-indented key': [
+      ...lines.slice(0, bIndex + 2),
+      `      e: ${lines[bIndex + 1]!.trim().slice(3)}`,
+      ...lines.slice(bIndex + 2),
+    ].join('\n'),
     'truncated last line': enc.slice(0, enc.indexOf('lastmodified: "') + 20),
     'unclosed flow': enc.replace(/\nd:\n( {4}- .*\n)+/, '\nd: [ENC[x], ENC[y]\n'),
   };
@@ -137,7 +171,11 @@ test('decrypt refuses malformed YAML that encrypt and go-yaml refuse (the fast p
 
 test('go-yaml refuses the same damaged files', { skip: goSkip }, async () => {
   const enc = await encrypt('a: 1\nb:\n  c: secret\n', { format: 'yaml', age: [AGE_RECIPIENT], env });
-  const texts = [`${enc}stray\n`, enc.replace('\n    c: ', '\n\tc: '), enc.slice(0, enc.indexOf('lastmodified: "') + 20)];
+  const texts = [
+    `${enc}stray\n`,
+    enc.replace('\n    c: ', '\n\tc: '),
+    enc.slice(0, enc.indexOf('lastmodified: "') + 20),
+  ];
   for (const a of goyaml(texts.map((body) => ({ mode: 'sops', body })))) assert.ok(a.error, 'go-yaml refuses');
 });
 
@@ -146,14 +184,20 @@ test('type errors never print the value (go-yaml quotes it; a file of secrets mu
     const msg = thrown(() => store.loadPlain(Buffer.from(`a: ${tag} SECRETXYZ\n`)));
     assert.match(msg, new RegExp(tag === '!!timestamp' ? '!!timestamp' : `cannot decode a !!str value as a ${tag}`));
     assert.doesNotMatch(msg, /SECRETXYZ/);
-    assert.doesNotMatch(thrown(() => store.loadEncrypted(Buffer.from(`a: ${tag} SECRETXYZ\n`))), /SECRETXYZ/);
+    assert.doesNotMatch(
+      thrown(() => store.loadEncrypted(Buffer.from(`a: ${tag} SECRETXYZ\n`))),
+      /SECRETXYZ/,
+    );
   }
 });
 
 test('±Inf hash as sops hashes them (+Inf / -Inf): flipping an unencrypted .inf breaks the MAC', async () => {
   const src = 'x_unencrypted: .inf\ny_unencrypted: -.inf\nz: .inf\nw: -.Inf\n';
   const enc = await encrypt(src, { format: 'yaml', age: [AGE_RECIPIENT], env });
-  assert.equal(await decrypt(enc, { format: 'yaml', env }), 'x_unencrypted: .inf\ny_unencrypted: -.inf\nz: .inf\nw: -.inf\n');
+  assert.equal(
+    await decrypt(enc, { format: 'yaml', env }),
+    'x_unencrypted: .inf\ny_unencrypted: -.inf\nz: .inf\nw: -.inf\n',
+  );
   const flipped = enc.replace('x_unencrypted: .inf', 'x_unencrypted: -.inf');
   assert.notEqual(flipped, enc);
   await assert.rejects(decrypt(flipped, { format: 'yaml', env }), /MAC/);
@@ -174,20 +218,31 @@ async function dataKeyOf(enc: string): Promise<Buffer> {
 }
 
 test('real sops verifies the MAC of a file with .inf and -.inf values, and refuses the flipped one', async (t) => {
-  if (!(await oracleAvailable())) return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown'}`);
-  const enc = await encrypt('x_unencrypted: .inf\ny_unencrypted: -.inf\nname: v\n', { format: 'yaml', age: [AGE_RECIPIENT], env });
+  if (!(await oracleAvailable()))
+    return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown'}`);
+  const enc = await encrypt('x_unencrypted: .inf\ny_unencrypted: -.inf\nname: v\n', {
+    format: 'yaml',
+    age: [AGE_RECIPIENT],
+    env,
+  });
   const good = await sopsDecrypt(enc, 'yaml', { SOPS_AGE_KEY: AGE_IDENTITY });
   // (sops verifies the MAC and decrypts; only the oracle's JSON output cannot hold +Inf)
   assert.ok(good.ok || /unsupported value: \+Inf/.test(good.error), good.error);
   assert.doesNotMatch(good.error, /integrity|mac/i, good.error);
-  const bad = await sopsDecrypt(enc.replace('y_unencrypted: -.inf', 'y_unencrypted: .inf'), 'yaml', { SOPS_AGE_KEY: AGE_IDENTITY });
+  const bad = await sopsDecrypt(enc.replace('y_unencrypted: -.inf', 'y_unencrypted: .inf'), 'yaml', {
+    SOPS_AGE_KEY: AGE_IDENTITY,
+  });
   assert.equal(bad.ok, false);
   assert.match(bad.error, /Failed to verify data integrity/);
 });
 
 test('tsops opens a file whose MAC sops computed over +Inf/-Inf (both ways)', async () => {
   // written as sops writes it: the MAC over Go's FormatFloat(±Inf) bytes, encrypted with lastmodified
-  const enc = await encrypt('x_unencrypted: .inf\ny_unencrypted: -.inf\n', { format: 'yaml', age: [AGE_RECIPIENT], env });
+  const enc = await encrypt('x_unencrypted: .inf\ny_unencrypted: -.inf\n', {
+    format: 'yaml',
+    age: [AGE_RECIPIENT],
+    env,
+  });
   const key = await dataKeyOf(enc);
   const meta = store.loadEncrypted(Buffer.from(enc)).metadata as { mac: string; lastmodified: string };
   const sopsMac = createHash('sha512').update('+Inf-Inf').digest('hex').toUpperCase();
@@ -195,7 +250,7 @@ test('tsops opens a file whose MAC sops computed over +Inf/-Inf (both ways)', as
   assert.equal(await decrypt(rewritten, { format: 'yaml', env }), 'x_unencrypted: .inf\ny_unencrypted: -.inf\n');
 });
 
-test('nesting: beyond go-yaml\'s 10000 levels is refused with its words; deep nesting never prints a stack error', () => {
+test("nesting: beyond go-yaml's 10000 levels is refused with its words; deep nesting never prints a stack error", () => {
   const tooDeep = Buffer.from('a: ' + '['.repeat(10_001) + ']'.repeat(10_001) + '\n');
   for (const load of [() => store.loadPlain(tooDeep), () => store.loadEncrypted(tooDeep)]) {
     assert.match(thrown(load), /^Error unmarshaling input YAML: exceeded max depth of 10000 at line 1, column \d+$/);
@@ -208,13 +263,16 @@ test('nesting: beyond go-yaml\'s 10000 levels is refused with its words; deep ne
         load();
       } catch (e) {
         // (tsops's recursive reader stops before go-yaml's limit: one clear line, no stack trace text)
-        assert.match((e as Error).message, /^Error unmarshaling input YAML: the document nests deeper than tsops can read/);
+        assert.match(
+          (e as Error).message,
+          /^Error unmarshaling input YAML: the document nests deeper than tsops can read/,
+        );
       }
     }
   }
 });
 
-test('nesting up to go-yaml\'s 10000 levels encrypts and decrypts (YAML flow and block, JSON)', async () => {
+test("nesting up to go-yaml's 10000 levels encrypts and decrypts (YAML flow and block, JSON)", async () => {
   // (levels count the top-level map: `a: [[1]]` nests 3 deep)
   for (const levels of [5_000, 10_000]) {
     const n = levels - 1;
@@ -230,7 +288,10 @@ test('nesting up to go-yaml\'s 10000 levels encrypts and decrypts (YAML flow and
   for (let i = 0; i < 2_499; i++) block += ' '.repeat(i) + `k${i}:\n`;
   block += ' '.repeat(2_499) + 'v: x\n';
   const blockEnc = await encrypt(block, { format: 'yaml', age: [AGE_RECIPIENT], env });
-  assert.equal(await decrypt(blockEnc, { format: 'yaml', env }), block.replace(/^ +/gm, (s) => '    '.repeat(s.length)));
+  assert.equal(
+    await decrypt(blockEnc, { format: 'yaml', env }),
+    block.replace(/^ +/gm, (s) => '    '.repeat(s.length)),
+  );
   const flow = '{' + Array.from({ length: 2_499 }, (_, i) => `k${i}: {`).join('') + 'v: x' + '}'.repeat(2_500) + '\n';
   const flowEnc = await encrypt(flow, { format: 'yaml', age: [AGE_RECIPIENT], env });
   assert.equal(await decrypt(flowEnc, { format: 'yaml', env }), await decrypt(blockEnc, { format: 'yaml', env }));
@@ -258,7 +319,12 @@ test('the CLI encrypts and decrypts a file nested 10000 levels', async () => {
     const file = nodePath.join(dir, 'deep.yaml');
     writeFileSync(file, 'a: ' + '['.repeat(n) + '1' + ']'.repeat(n) + '\n');
     const bin = new URL('../../../bin/tsops', import.meta.url).pathname;
-    const run = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [bin, ...args], {
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+      });
     const enc = run(['encrypt', '--age', AGE_RECIPIENT, '--in-place', file]);
     assert.equal(enc.status, 0, enc.stderr);
     const dec = run(['decrypt', file]);
@@ -274,9 +340,14 @@ test('the CLI encrypts and decrypts a file nested 10000 levels', async () => {
 });
 
 test('real sops decrypts (MAC verified) a file tsops encrypted with 10000 levels of nesting', async (t) => {
-  if (!(await oracleAvailable())) return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown'}`);
+  if (!(await oracleAvailable()))
+    return t.skip(`real-sops oracle not available: ${oracleUnavailableReason() ?? 'unknown'}`);
   const n = 9_999;
-  const enc = await encrypt('a: ' + '['.repeat(n) + '1' + ']'.repeat(n) + '\n', { format: 'yaml', age: [AGE_RECIPIENT], env });
+  const enc = await encrypt('a: ' + '['.repeat(n) + '1' + ']'.repeat(n) + '\n', {
+    format: 'yaml',
+    age: [AGE_RECIPIENT],
+    env,
+  });
   const r = await sopsDecrypt(enc, 'yaml', { SOPS_AGE_KEY: AGE_IDENTITY });
   assert.ok(r.ok, r.error);
 });

@@ -135,9 +135,19 @@ interface SigV4 {
 
 function parseAuthorization(h: string | undefined): SigV4 | undefined {
   if (!h) return undefined;
-  const m = /^AWS4-HMAC-SHA256\s+Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([^,]+),\s*Signature=([0-9a-f]{64})$/.exec(h.trim());
+  const m =
+    /^AWS4-HMAC-SHA256\s+Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([^,]+),\s*Signature=([0-9a-f]{64})$/.exec(
+      h.trim(),
+    );
   if (!m) return undefined;
-  return { accessKeyId: m[1]!, date: m[2]!, region: m[3]!, service: m[4]!, signedHeaders: m[5]!.split(';'), signature: m[6]! };
+  return {
+    accessKeyId: m[1]!,
+    date: m[2]!,
+    region: m[3]!,
+    service: m[4]!,
+    signedHeaders: m[5]!.split(';'),
+    signature: m[6]!,
+  };
 }
 
 /** Recompute a SigV4 signature for a request to `/` with no query string. */
@@ -155,7 +165,14 @@ function expectedSignature(req: http.IncomingMessage, body: Buffer, sig: SigV4, 
     })
     .join('');
   const payloadHash = (req.headers['x-amz-content-sha256'] as string | undefined) ?? sha256hex(body);
-  const canonicalRequest = [req.method, url.pathname || '/', query, canonicalHeaders, sig.signedHeaders.join(';'), payloadHash].join('\n');
+  const canonicalRequest = [
+    req.method,
+    url.pathname || '/',
+    query,
+    canonicalHeaders,
+    sig.signedHeaders.join(';'),
+    payloadHash,
+  ].join('\n');
   const amzDate = String(req.headers['x-amz-date'] ?? '');
   const scope = `${sig.date}/${sig.region}/${sig.service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256hex(canonicalRequest)].join('\n');
@@ -179,20 +196,25 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
   const keySecret = (arn: string) => hmac(master, `kms-key:${arn}`);
 
   function checkKey(arn: unknown, region: string): string {
-    if (typeof arn !== 'string' || !arn) throw new AwsFault('ValidationException', '1 validation error detected: KeyId must not be null');
+    if (typeof arn !== 'string' || !arn)
+      throw new AwsFault('ValidationException', '1 validation error detected: KeyId must not be null');
     const m = KMS_ARN.exec(arn);
     if (!m || (known && !known.has(arn))) throw new AwsFault('NotFoundException', `Key '${arn}' does not exist`);
     // a client of region X only reaches the keys of region X
     if (m[1] !== region) throw new AwsFault('NotFoundException', `Key '${arn}' does not exist in region ${region}`);
     if (denied.has(arn)) {
-      throw new AwsFault('AccessDeniedException', `User is not authorized to perform: kms:* on resource: ${arn} because no identity-based policy allows it`);
+      throw new AwsFault(
+        'AccessDeniedException',
+        `User is not authorized to perform: kms:* on resource: ${arn} because no identity-based policy allows it`,
+      );
     }
     return arn;
   }
 
   function readContext(v: unknown): Record<string, string> | undefined {
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'object' || Array.isArray(v)) throw new AwsFault('ValidationException', 'EncryptionContext must be a map');
+    if (typeof v !== 'object' || Array.isArray(v))
+      throw new AwsFault('ValidationException', 'EncryptionContext must be a map');
     for (const x of Object.values(v)) {
       if (typeof x !== 'string') throw new AwsFault('ValidationException', 'EncryptionContext values must be strings');
     }
@@ -213,7 +235,8 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
     if (action === 'Encrypt') {
       const arn = checkKey(input['KeyId'], call.region);
       const plain = readBlob(input['Plaintext'], 'Plaintext');
-      if (plain.length < 1 || plain.length > 4096) throw new AwsFault('ValidationException', 'Plaintext must be 1 to 4096 bytes');
+      if (plain.length < 1 || plain.length > 4096)
+        throw new AwsFault('ValidationException', 'Plaintext must be 1 to 4096 bytes');
       const iv = crypto.randomBytes(12);
       const c = crypto.createCipheriv('aes-256-gcm', keySecret(arn), iv);
       c.setAAD(contextAad(context));
@@ -227,22 +250,36 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
     }
     if (action === 'Decrypt') {
       const blob = readBlob(input['CiphertextBlob'], 'CiphertextBlob');
-      const bad = () => new AwsFault('InvalidCiphertextException', 'The ciphertext is invalid or was encrypted under a different key or encryption context');
+      const bad = () =>
+        new AwsFault(
+          'InvalidCiphertextException',
+          'The ciphertext is invalid or was encrypted under a different key or encryption context',
+        );
       const rec = opts.recorded?.find((r) => Buffer.from(r.ciphertextBlob, 'base64').equals(blob));
       if (rec) {
         if (input['KeyId'] !== undefined && input['KeyId'] !== rec.keyId) {
-          throw new AwsFault('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation');
+          throw new AwsFault(
+            'IncorrectKeyException',
+            'The key ID in the request does not identify a KMS key that can perform this operation',
+          );
         }
         checkKey(rec.keyId, call.region);
         if (!contextAad(context).equals(contextAad(rec.encryptionContext))) throw bad();
-        return { Plaintext: rec.plaintext.toString('base64'), KeyId: rec.keyId, EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+        return {
+          Plaintext: rec.plaintext.toString('base64'),
+          KeyId: rec.keyId,
+          EncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+        };
       }
       if (blob.length < 3 || blob.readUInt8(0) !== BLOB_VERSION) throw bad();
       const idLen = blob.readUInt16BE(1);
       if (blob.length < 3 + idLen + 12 + 16) throw bad();
       const arn = blob.subarray(3, 3 + idLen).toString('utf8');
       if (input['KeyId'] !== undefined && input['KeyId'] !== arn) {
-        throw new AwsFault('IncorrectKeyException', 'The key ID in the request does not identify a KMS key that can perform this operation');
+        throw new AwsFault(
+          'IncorrectKeyException',
+          'The key ID in the request does not identify a KMS key that can perform this operation',
+        );
       }
       checkKey(arn, call.region);
       const iv = blob.subarray(3 + idLen, 3 + idLen + 12);
@@ -262,7 +299,8 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
   }
 
   function sts(params: URLSearchParams, call: AwsCall): string {
-    if (call.action !== 'AssumeRole') throw new AwsFault('InvalidAction', `Could not find operation ${call.action} for version 2011-06-15`);
+    if (call.action !== 'AssumeRole')
+      throw new AwsFault('InvalidAction', `Could not find operation ${call.action} for version 2011-06-15`);
     const roleArn = params.get('RoleArn') ?? '';
     const name = params.get('RoleSessionName') ?? '';
     call.roleArn = roleArn;
@@ -270,10 +308,17 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
     const role = /^arn:aws[\w-]*:iam::(\d{12}):role\/(.+)$/.exec(roleArn);
     if (!role) throw new AwsFault('ValidationError', `${roleArn} is invalid`);
     if (!/^[\w+=,.@-]{2,64}$/.test(name)) {
-      throw new AwsFault('ValidationError', "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*");
+      throw new AwsFault(
+        'ValidationError',
+        "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+      );
     }
     if (deniedRoles.has(roleArn)) {
-      throw new AwsFault('AccessDenied', `User: arn:aws:iam::${role[1]}:user/caller is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`, 403);
+      throw new AwsFault(
+        'AccessDenied',
+        `User: arn:aws:iam::${role[1]}:user/caller is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`,
+        403,
+      );
     }
     const creds: IssuedCredentials = {
       roleArn,
@@ -327,12 +372,24 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
     if (secret === undefined) throw unknownKey();
     if (temp && call.sessionToken !== temp.sessionToken) throw unknownKey();
     if (!temp && call.sessionToken !== undefined) throw unknownKey();
-    if (sig.service !== call.service) throw new AwsFault('InvalidSignatureException', `Credential should be scoped to correct service: '${call.service}'.`, call.service === 'sts' ? 403 : 400);
+    if (sig.service !== call.service)
+      throw new AwsFault(
+        'InvalidSignatureException',
+        `Credential should be scoped to correct service: '${call.service}'.`,
+        call.service === 'sts' ? 403 : 400,
+      );
     const want = expectedSignature(req, body, sig, secret);
     if (!crypto.timingSafeEqual(Buffer.from(want, 'hex'), Buffer.from(sig.signature, 'hex'))) {
       throw call.service === 'sts'
-        ? new AwsFault('SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.', 403)
-        : new AwsFault('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided.');
+        ? new AwsFault(
+            'SignatureDoesNotMatch',
+            'The request signature we calculated does not match the signature you provided.',
+            403,
+          )
+        : new AwsFault(
+            'InvalidSignatureException',
+            'The request signature we calculated does not match the signature you provided.',
+          );
     }
   }
 
@@ -353,12 +410,19 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
     return { call, ...(params ? { params } : {}) };
   }
 
-  function answer(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, call: AwsCall, params: URLSearchParams | undefined): void {
+  function answer(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    body: Buffer,
+    call: AwsCall,
+    params: URLSearchParams | undefined,
+  ): void {
     call.status = 200;
     const requestId = crypto.randomUUID();
     try {
       if (req.method !== 'POST') throw new AwsFault('UnknownOperationException', `unsupported method ${req.method}`);
-      if (call.service === 'unknown') throw new AwsFault('UnknownOperationException', 'neither a KMS nor an STS request');
+      if (call.service === 'unknown')
+        throw new AwsFault('UnknownOperationException', 'neither a KMS nor an STS request');
       authenticate(req, body, call);
       if (call.service === 'kms') {
         let input: Record<string, unknown>;
@@ -376,7 +440,10 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
         res.end(xml);
       }
     } catch (e) {
-      const f = e instanceof AwsFault ? e : new AwsFault(call.service === 'sts' ? 'InternalFailure' : 'KMSInternalException', String(e), 500);
+      const f =
+        e instanceof AwsFault
+          ? e
+          : new AwsFault(call.service === 'sts' ? 'InternalFailure' : 'KMSInternalException', String(e), 500);
       call.status = f.status;
       call.error = f.code;
       if (call.service === 'sts') {
@@ -385,7 +452,11 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
           `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n  <Error>\n    <Type>${f.status >= 500 ? 'Receiver' : 'Sender'}</Type>\n    <Code>${f.code}</Code>\n    <Message>${xmlEscape(f.message)}</Message>\n  </Error>\n  <RequestId>${requestId}</RequestId>\n</ErrorResponse>\n`,
         );
       } else {
-        res.writeHead(f.status, { 'Content-Type': 'application/x-amz-json-1.1', 'x-amzn-RequestId': requestId, 'x-amzn-ErrorType': f.code });
+        res.writeHead(f.status, {
+          'Content-Type': 'application/x-amz-json-1.1',
+          'x-amzn-RequestId': requestId,
+          'x-amzn-ErrorType': f.code,
+        });
         res.end(JSON.stringify({ __type: f.code, message: f.message }));
       }
     }
@@ -394,25 +465,29 @@ export async function startAwsServer(opts: AwsServerOptions = {}): Promise<AwsSe
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => void (async () => {
-      const body = Buffer.concat(chunks);
-      const { call, params } = record(req, body);
-      if (opts.observer) {
-        const what = `${call.service}:${call.action}`;
-        res.once('finish', () => opts.observer!.answered('aws', what));
-        await opts.observer.arrived('aws', what);
-        if (res.destroyed) return;
-      }
-      if (opts.delayMs) {
-        const t = setTimeout(() => {
-          timers.delete(t);
-          if (!res.destroyed && !res.writableEnded) answer(req, res, body, call, params);
-        }, opts.delayMs);
-        timers.add(t);
-      } else {
-        answer(req, res, body, call, params);
-      }
-    })());
+    req.on(
+      'end',
+      () =>
+        void (async () => {
+          const body = Buffer.concat(chunks);
+          const { call, params } = record(req, body);
+          if (opts.observer) {
+            const what = `${call.service}:${call.action}`;
+            res.once('finish', () => opts.observer!.answered('aws', what));
+            await opts.observer.arrived('aws', what);
+            if (res.destroyed) return;
+          }
+          if (opts.delayMs) {
+            const t = setTimeout(() => {
+              timers.delete(t);
+              if (!res.destroyed && !res.writableEnded) answer(req, res, body, call, params);
+            }, opts.delayMs);
+            timers.add(t);
+          } else {
+            answer(req, res, body, call, params);
+          }
+        })(),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

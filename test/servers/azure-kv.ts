@@ -85,7 +85,11 @@ interface KeyVersion {
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -143,9 +147,14 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
   }
 
   function challenge(res: ServerResponse): void {
-    send(res, 401, { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } }, {
-      'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${tenantId}", resource="${RESOURCE}"`,
-    });
+    send(
+      res,
+      401,
+      { error: { code: 'Unauthorized', message: 'AKV10000: Request is missing a Bearer or PoP token.' } },
+      {
+        'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${tenantId}", resource="${RESOURCE}"`,
+      },
+    );
   }
 
   function handleToken(res: ServerResponse, tenant: string, body: string): void {
@@ -156,13 +165,26 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
     for (const [k, v] of form) recorded[k] = k === 'client_secret' ? '<redacted>' : v;
     call.body = recorded;
     const fail = (status: number, error: string, description: string) =>
-      send(res, status, { error, error_description: description, error_codes: [7000215], timestamp: new Date().toISOString() });
+      send(res, status, {
+        error,
+        error_description: description,
+        error_codes: [7000215],
+        timestamp: new Date().toISOString(),
+      });
     if (tenant !== tenantId) return fail(400, 'invalid_request', `AADSTS90002: Tenant '${tenant}' not found.`);
-    if (form.get('grant_type') !== 'client_credentials') return fail(400, 'unsupported_grant_type', 'AADSTS70003: unsupported grant type');
-    if (form.get('client_id') !== clientId) return fail(400, 'unauthorized_client', `AADSTS700016: Application with identifier '${form.get('client_id')}' was not found.`);
-    if (form.get('client_secret') !== clientSecret) return fail(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
+    if (form.get('grant_type') !== 'client_credentials')
+      return fail(400, 'unsupported_grant_type', 'AADSTS70003: unsupported grant type');
+    if (form.get('client_id') !== clientId)
+      return fail(
+        400,
+        'unauthorized_client',
+        `AADSTS700016: Application with identifier '${form.get('client_id')}' was not found.`,
+      );
+    if (form.get('client_secret') !== clientSecret)
+      return fail(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.');
     const scope = form.get('scope') ?? '';
-    if (!scope.split(' ').includes(`${RESOURCE}/.default`)) return fail(400, 'invalid_scope', `AADSTS70011: The provided value for scope ${scope} is not valid.`);
+    if (!scope.split(' ').includes(`${RESOURCE}/.default`))
+      return fail(400, 'invalid_scope', `AADSTS70011: The provided value for scope ${scope} is not valid.`);
     const token = crypto.randomBytes(24).toString('base64url');
     tokens.add(token);
     send(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
@@ -198,7 +220,10 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
   async function handleKeyVault(req: IncomingMessage, res: ServerResponse, path: string, body: string): Promise<void> {
     const auth = req.headers['authorization'] ?? '';
     const m = /^Bearer (.+)$/.exec(auth);
-    if (!m || !tokens.has(m[1]!)) { challenge(res); return; }
+    if (!m || !tokens.has(m[1]!)) {
+      challenge(res);
+      return;
+    }
 
     if (state.hang) {
       held.add(res);
@@ -208,11 +233,17 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
     if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs));
 
     const km = /^\/keys\/([^/]+)(?:\/([^/]*))?(?:\/(encrypt|decrypt))?\/?$/.exec(path);
-    if (!km) { kvError(res, 404, 'NotFound', `no route for ${req.method} ${path}`); return; }
+    if (!km) {
+      kvError(res, 404, 'NotFound', `no route for ${req.method} ${path}`);
+      return;
+    }
     const name = decodeURIComponent(km[1]!);
     const version = km[2] ? decodeURIComponent(km[2]) : '';
     const op: KeyOp = (km[3] as KeyOp | undefined) ?? 'get';
-    if ((op === 'get') !== (req.method === 'GET')) { kvError(res, 405, 'MethodNotAllowed', `${req.method} not allowed`); return; }
+    if ((op === 'get') !== (req.method === 'GET')) {
+      kvError(res, 405, 'MethodNotAllowed', `${req.method} not allowed`);
+      return;
+    }
     if (denied.has(op)) {
       send(res, 403, {
         error: {
@@ -220,33 +251,63 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
           message: `The user, group or application 'appid=${clientId}' does not have keys ${op} permission on key vault 'test'.`,
           innererror: { code: 'AccessDenied' },
         },
-      }); return;
+      });
+      return;
     }
     const key = findKey(name, version);
-    if (!key) { kvError(res, 404, 'KeyNotFound', `A key with (name/id) ${name}${version ? `/${version}` : ''} was not found in this key vault.`); return; }
+    if (!key) {
+      kvError(
+        res,
+        404,
+        'KeyNotFound',
+        `A key with (name/id) ${name}${version ? `/${version}` : ''} was not found in this key vault.`,
+      );
+      return;
+    }
 
     if (op === 'get') {
       const jwk = key.pub.export({ format: 'jwk' });
       const now = Math.floor(Date.now() / 1000);
       send(res, 200, {
-        key: { kid: kid(req, name, key), kty: 'RSA', key_ops: ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey'], n: jwk.n, e: jwk.e },
-        attributes: { enabled: true, created: now, updated: now, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 },
-      }); return;
+        key: {
+          kid: kid(req, name, key),
+          kty: 'RSA',
+          key_ops: ['encrypt', 'decrypt', 'wrapKey', 'unwrapKey'],
+          n: jwk.n,
+          e: jwk.e,
+        },
+        attributes: {
+          enabled: true,
+          created: now,
+          updated: now,
+          recoveryLevel: 'Recoverable+Purgeable',
+          recoverableDays: 90,
+        },
+      });
+      return;
     }
     let params: { alg?: string; value?: string };
     try {
       params = JSON.parse(body) as { alg?: string; value?: string };
     } catch {
-      kvError(res, 400, 'BadParameter', 'The request body is not valid JSON.'); return;
+      kvError(res, 400, 'BadParameter', 'The request body is not valid JSON.');
+      return;
     }
-    if (params.alg !== 'RSA-OAEP-256') { kvError(res, 400, 'BadParameter', `Algorithm '${params.alg}' is not supported by this test server.`); return; }
+    if (params.alg !== 'RSA-OAEP-256') {
+      kvError(res, 400, 'BadParameter', `Algorithm '${params.alg}' is not supported by this test server.`);
+      return;
+    }
     const input = Buffer.from(params.value ?? '', 'base64url');
     let out: Buffer;
     try {
       const rsa = { padding: crypto.constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' };
-      out = op === 'encrypt' ? crypto.publicEncrypt({ key: key.pub, ...rsa }, input) : crypto.privateDecrypt({ key: key.priv, ...rsa }, input);
+      out =
+        op === 'encrypt'
+          ? crypto.publicEncrypt({ key: key.pub, ...rsa }, input)
+          : crypto.privateDecrypt({ key: key.priv, ...rsa }, input);
     } catch {
-      kvError(res, 400, 'BadParameter', 'Error decrypting the ciphertext.'); return;
+      kvError(res, 400, 'BadParameter', 'Error decrypting the ciphertext.');
+      return;
     }
     send(res, 200, { kid: kid(req, name, key), value: out.toString('base64url') });
   }
@@ -255,7 +316,11 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
     void (async () => {
       const u = new URL(req.url ?? '/', 'https://127.0.0.1');
       const body = await readBody(req);
-      const call: AzureCall = { method: req.method ?? '', path: u.pathname, authorization: req.headers['authorization'] ?? '' };
+      const call: AzureCall = {
+        method: req.method ?? '',
+        path: u.pathname,
+        authorization: req.headers['authorization'] ?? '',
+      };
       calls.push(call);
       if (opts.observer) {
         const what = `${call.method} ${call.path}`;
@@ -271,9 +336,15 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
         }
       }
       const tok = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(u.pathname);
-      if (tok && req.method === 'POST') { handleToken(res, tok[1]!, body); return; }
+      if (tok && req.method === 'POST') {
+        handleToken(res, tok[1]!, body);
+        return;
+      }
       const oidc = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(u.pathname);
-      if (oidc && req.method === 'GET') { send(res, 200, openidConfiguration(req, oidc[1]!)); return; }
+      if (oidc && req.method === 'GET') {
+        send(res, 200, openidConfiguration(req, oidc[1]!));
+        return;
+      }
       if (u.pathname === '/common/discovery/instance' && req.method === 'GET') {
         // AAD instance discovery (asked by MSAL unless disabled): this host is its own cloud.
         const host = new URL(origin(req)).host;
@@ -281,7 +352,8 @@ export async function startAzureKvServer(opts: AzureKvServerOptions = {}): Promi
           tenant_discovery_endpoint: `${origin(req)}/${tenantId}/v2.0/.well-known/openid-configuration`,
           'api-version': '1.1',
           metadata: [{ preferred_network: host, preferred_cache: host, aliases: [host] }],
-        }); return;
+        });
+        return;
       }
       if (u.pathname.startsWith('/keys/')) return handleKeyVault(req, res, u.pathname, body);
       send(res, 404, { error: { code: 'NotFound', message: `no route for ${req.method} ${u.pathname}` } });

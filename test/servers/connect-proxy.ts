@@ -63,10 +63,13 @@ export async function startConnectProxy(routes: Record<string, number>): Promise
     }
     const headers = { ...req.headers };
     delete headers['proxy-authorization'];
-    const up = http.request({ host: '127.0.0.1', port, method: req.method, path: `${target.pathname}${target.search}`, headers }, (ur) => {
-      res.writeHead(ur.statusCode ?? 502, ur.headers);
-      ur.pipe(res);
-    });
+    const up = http.request(
+      { host: '127.0.0.1', port, method: req.method, path: `${target.pathname}${target.search}`, headers },
+      (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        ur.pipe(res);
+      },
+    );
     up.on('error', () => res.destroy());
     req.pipe(up);
   });

@@ -12,7 +12,15 @@
  * or a self-signed service-account JWT (RS256) from one of the accounts. Keys can be denied
  * (PERMISSION_DENIED), answers delayed, and calls made to fail with a status.
  */
-import { createCipheriv, createDecipheriv, createHmac, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createPublicKey,
+  randomBytes,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -26,7 +34,15 @@ const kmsMain = createRequire(import.meta.url).resolve('@google-cloud/kms');
 const gaxMain = createRequire(kmsMain).resolve('google-gax');
 
 /** gRPC status codes used here. */
-export const Status = { OK: 0, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, PERMISSION_DENIED: 7, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
+export const Status = {
+  OK: 0,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
 
 // The SDK's own google-gax (and so its @grpc/grpc-js), loaded when the first server starts: a test
 // may set gRPC's environment (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH) before that.
@@ -36,12 +52,17 @@ function loadGrpc(): void {
   if (grpc) return;
   const gax = createRequire(kmsMain)('google-gax') as Gax;
   grpc = gax.grpc;
-  STATUS_NAME = Object.fromEntries(Object.entries(gax.Status).filter(([, v]) => typeof v === 'number').map(([k, v]) => [v, k]));
+  STATUS_NAME = Object.fromEntries(
+    Object.entries(gax.Status)
+      .filter(([, v]) => typeof v === 'number')
+      .map(([k, v]) => [v, k]),
+  );
 }
 const HTTP_STATUS: Record<number, number> = { 3: 400, 4: 504, 5: 404, 7: 403, 8: 429, 13: 500, 14: 503, 16: 401 };
 
 const CRYPTO_KEY = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/;
-const KEY_OR_VERSION = /^(projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+)(?:\/cryptoKeyVersions\/[^/]+)?$/;
+const KEY_OR_VERSION =
+  /^(projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+)(?:\/cryptoKeyVersions\/[^/]+)?$/;
 
 export interface GcpKmsServerOptions {
   /** Accepted bearer tokens; with these (or serviceAccounts) set, calls without one fail UNAUTHENTICATED. */
@@ -102,7 +123,14 @@ class KmsFault extends Error {
 function loadService(): import('@grpc/grpc-js').ServiceDefinition {
   const protoLoader = createRequire(gaxMain)('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
   const includeDirs = [join(dirname(kmsMain), '..', 'protos'), join(dirname(gaxMain), '..', 'protos')];
-  const def = protoLoader.loadSync('google/cloud/kms/v1/service.proto', { includeDirs, keepCase: false, longs: String, enums: String, defaults: false, oneofs: true });
+  const def = protoLoader.loadSync('google/cloud/kms/v1/service.proto', {
+    includeDirs,
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: false,
+    oneofs: true,
+  });
   const pkg = grpc.loadPackageDefinition(def) as any;
   return pkg.google.cloud.kms.v1.KeyManagementService.service;
 }
@@ -128,9 +156,13 @@ function verifyJwt(jwt: string, accounts: Map<string, KeyObject>): string {
     throw new KmsFault(Status.UNAUTHENTICATED, 'JWT signature does not verify');
   }
   const now = Date.now() / 1000;
-  if (typeof payload.exp !== 'number' || payload.exp < now - 30) throw new KmsFault(Status.UNAUTHENTICATED, 'JWT expired');
-  const scoped = (payload.scope ?? '').split(' ').some((s) => s.endsWith('/auth/cloud-platform') || s.endsWith('/auth/cloudkms'));
-  if (!scoped && !payload.aud) throw new KmsFault(Status.UNAUTHENTICATED, 'JWT has neither a KMS scope nor an audience');
+  if (typeof payload.exp !== 'number' || payload.exp < now - 30)
+    throw new KmsFault(Status.UNAUTHENTICATED, 'JWT expired');
+  const scoped = (payload.scope ?? '')
+    .split(' ')
+    .some((s) => s.endsWith('/auth/cloud-platform') || s.endsWith('/auth/cloudkms'));
+  if (!scoped && !payload.aud)
+    throw new KmsFault(Status.UNAUTHENTICATED, 'JWT has neither a KMS scope nor an audience');
   return payload.iss!;
 }
 
@@ -139,7 +171,12 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
   loadGrpc();
   const master = randomBytes(32);
   const tokens = new Set(opts.tokens ?? []);
-  const accounts = new Map(Object.entries(opts.serviceAccounts ?? {}).map(([email, k]) => [email, typeof k === 'string' ? createPublicKey(k) : k]));
+  const accounts = new Map(
+    Object.entries(opts.serviceAccounts ?? {}).map(([email, k]) => [
+      email,
+      typeof k === 'string' ? createPublicKey(k) : k,
+    ]),
+  );
   const authRequired = tokens.size > 0 || accounts.size > 0;
   const known = opts.keys ? new Set(opts.keys) : undefined;
   const denied = new Set(opts.deny ?? []);
@@ -153,17 +190,28 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
   function authorize(authorization: string): string {
     if (!authRequired) return '';
     const m = /^Bearer\s+(\S+)$/i.exec(authorization);
-    if (!m) throw new KmsFault(Status.UNAUTHENTICATED, 'Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
+    if (!m)
+      throw new KmsFault(
+        Status.UNAUTHENTICATED,
+        'Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+      );
     if (tokens.has(m[1]!)) return m[1]!;
     if (accounts.size > 0 && m[1]!.split('.').length === 3) return verifyJwt(m[1]!, accounts);
-    throw new KmsFault(Status.UNAUTHENTICATED, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
+    throw new KmsFault(
+      Status.UNAUTHENTICATED,
+      'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.',
+    );
   }
 
   function checkKey(name: string, forEncrypt: boolean): string {
     const m = forEncrypt ? KEY_OR_VERSION.exec(name) : CRYPTO_KEY.test(name) ? [name, name] : null;
     if (!m) throw new KmsFault(Status.INVALID_ARGUMENT, `Resource name [${name}] does not match any known type`);
     const key = m[1]!;
-    if (denied.has(key)) throw new KmsFault(Status.PERMISSION_DENIED, `Permission 'cloudkms.cryptoKeyVersions.useTo${forEncrypt ? 'Encrypt' : 'Decrypt'}' denied on resource '${key}' (or it may not exist).`);
+    if (denied.has(key))
+      throw new KmsFault(
+        Status.PERMISSION_DENIED,
+        `Permission 'cloudkms.cryptoKeyVersions.useTo${forEncrypt ? 'Encrypt' : 'Decrypt'}' denied on resource '${key}' (or it may not exist).`,
+      );
     if (known && !known.has(key)) throw new KmsFault(Status.NOT_FOUND, `CryptoKey ${key} not found.`);
     return key;
   }
@@ -175,12 +223,16 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
     const c = createCipheriv('aes-256-gcm', keyFor(key), iv);
     c.setAAD(Buffer.from(key));
     const body = Buffer.concat([c.update(plaintext), c.final()]);
-    return { name: `${key}/cryptoKeyVersions/1`, ciphertext: Buffer.concat([Buffer.from([1]), iv, body, c.getAuthTag()]) };
+    return {
+      name: `${key}/cryptoKeyVersions/1`,
+      ciphertext: Buffer.concat([Buffer.from([1]), iv, body, c.getAuthTag()]),
+    };
   }
 
   function decrypt(name: string, ciphertext: Buffer): { plaintext: Buffer } {
     const key = checkKey(name, false);
-    const bad = () => new KmsFault(Status.INVALID_ARGUMENT, "Decryption failed: verify that 'name' refers to the correct CryptoKey.");
+    const bad = () =>
+      new KmsFault(Status.INVALID_ARGUMENT, "Decryption failed: verify that 'name' refers to the correct CryptoKey.");
     if (ciphertext.length < 1 + 12 + 16 || ciphertext[0] !== 1) throw bad();
     try {
       const d = createDecipheriv('aes-256-gcm', keyFor(key), ciphertext.subarray(1, 13));
@@ -193,14 +245,23 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
   }
 
   /** Run one call: record it, fail or delay as configured, check auth, then answer. */
-  async function handle<T>(method: GcpKmsCall['method'], transport: GcpKmsCall['transport'], name: string, authorization: string, answer: () => T): Promise<T> {
+  async function handle<T>(
+    method: GcpKmsCall['method'],
+    transport: GcpKmsCall['transport'],
+    name: string,
+    authorization: string,
+    answer: () => T,
+  ): Promise<T> {
     const call: GcpKmsCall = { method, transport, name, authorization, principal: '', status: 'OK' };
     calls.push(call);
     if (opts.observer) await opts.observer.arrived('gcp', method);
     try {
       if (failures.length) {
         const code = failures.shift()!;
-        throw new KmsFault(code, code === Status.UNAVAILABLE ? 'The service is currently unavailable.' : 'Injected failure.');
+        throw new KmsFault(
+          code,
+          code === Status.UNAVAILABLE ? 'The service is currently unavailable.' : 'Injected failure.',
+        );
       }
       if (delayMs > 0) {
         await new Promise<void>((resolve) => {
@@ -214,7 +275,7 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
       call.principal = authorize(authorization);
       return answer();
     } catch (e) {
-      call.status = e instanceof KmsFault ? STATUS_NAME[e.code] ?? String(e.code) : 'INTERNAL';
+      call.status = e instanceof KmsFault ? (STATUS_NAME[e.code] ?? String(e.code)) : 'INTERNAL';
       throw e;
     }
   }
@@ -222,14 +283,19 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
   // --- gRPC ----------------------------------------------------------------------------------------
   service ??= loadService();
   const server = new grpc.Server();
-  type Unary = import('@grpc/grpc-js').handleUnaryCall<{ name?: string; plaintext?: Buffer; ciphertext?: Buffer }, object>;
+  type Unary = import('@grpc/grpc-js').handleUnaryCall<
+    { name?: string; plaintext?: Buffer; ciphertext?: Buffer },
+    object
+  >;
   const unary =
     (method: GcpKmsCall['method']): Unary =>
     (call, callback) => {
       const auth = call.metadata.get('authorization')[0];
       const name = call.request.name ?? '';
       handle(method, 'grpc', name, typeof auth === 'string' ? auth : '', () =>
-        method === 'Encrypt' ? encrypt(name, call.request.plaintext ?? Buffer.alloc(0)) : decrypt(name, call.request.ciphertext ?? Buffer.alloc(0)),
+        method === 'Encrypt'
+          ? encrypt(name, call.request.plaintext ?? Buffer.alloc(0))
+          : decrypt(name, call.request.ciphertext ?? Buffer.alloc(0)),
       )
         .then(
           (resp) => callback(null, resp),
@@ -242,16 +308,23 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
         )
         .finally(() => opts.observer?.answered('gcp', method));
     };
-  const notImplemented = (_call: unknown, callback: (e: { code: number; details: string }) => void) => callback({ code: 12, details: 'not implemented by the loopback server' });
+  const notImplemented = (_call: unknown, callback: (e: { code: number; details: string }) => void) =>
+    callback({ code: 12, details: 'not implemented by the loopback server' });
   const impl: Record<string, unknown> = {};
   for (const m of Object.keys(service)) impl[m] = notImplemented;
   impl['Encrypt'] = unary('Encrypt');
   impl['Decrypt'] = unary('Decrypt');
   server.addService(service, impl as import('@grpc/grpc-js').UntypedServiceImplementation);
   const creds = opts.tls
-    ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: Buffer.from(opts.tls.cert), private_key: Buffer.from(opts.tls.key) }], false)
+    ? grpc.ServerCredentials.createSsl(
+        null,
+        [{ cert_chain: Buffer.from(opts.tls.cert), private_key: Buffer.from(opts.tls.key) }],
+        false,
+      )
     : grpc.ServerCredentials.createInsecure();
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', creds, (e, p) => (e ? reject(e) : resolve(p))),
+  );
 
   // --- REST ----------------------------------------------------------------------------------------
   let rest: http.Server | undefined;
@@ -265,18 +338,23 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
           rs.end(JSON.stringify(body));
         };
         const m = /^\/v1\/(.+):(encrypt|decrypt)(?:\?.*)?$/.exec(rq.url ?? '');
-        if (rq.method !== 'POST' || !m) return send(404, { error: { code: 404, message: 'Not Found', status: 'NOT_FOUND' } });
+        if (rq.method !== 'POST' || !m)
+          return send(404, { error: { code: 404, message: 'Not Found', status: 'NOT_FOUND' } });
         const name = decodeURIComponent(m[1]!);
         const method = m[2] === 'encrypt' ? 'Encrypt' : 'Decrypt';
         let body: { plaintext?: string; ciphertext?: string };
         try {
           body = JSON.parse(Buffer.concat(chunks).toString() || '{}');
         } catch {
-          return send(400, { error: { code: 400, message: 'Invalid JSON payload received.', status: 'INVALID_ARGUMENT' } });
+          return send(400, {
+            error: { code: 400, message: 'Invalid JSON payload received.', status: 'INVALID_ARGUMENT' },
+          });
         }
         if (opts.observer) rs.once('finish', () => opts.observer!.answered('gcp', method));
         handle(method, 'rest', name, rq.headers.authorization ?? '', () =>
-          method === 'Encrypt' ? encrypt(name, Buffer.from(body.plaintext ?? '', 'base64')) : decrypt(name, Buffer.from(body.ciphertext ?? '', 'base64')),
+          method === 'Encrypt'
+            ? encrypt(name, Buffer.from(body.plaintext ?? '', 'base64'))
+            : decrypt(name, Buffer.from(body.ciphertext ?? '', 'base64')),
         ).then(
           (resp) => {
             if ('ciphertext' in resp) send(200, { name: resp.name, ciphertext: resp.ciphertext.toString('base64') });
@@ -284,7 +362,13 @@ export async function startGcpKmsServer(opts: GcpKmsServerOptions = {}): Promise
           },
           (e: unknown) => {
             const code = e instanceof KmsFault ? e.code : 13;
-            send(HTTP_STATUS[code] ?? 500, { error: { code: HTTP_STATUS[code] ?? 500, message: e instanceof Error ? e.message : String(e), status: STATUS_NAME[code] ?? 'INTERNAL' } });
+            send(HTTP_STATUS[code] ?? 500, {
+              error: {
+                code: HTTP_STATUS[code] ?? 500,
+                message: e instanceof Error ? e.message : String(e),
+                status: STATUS_NAME[code] ?? 'INTERNAL',
+              },
+            });
           },
         );
       });
@@ -345,10 +429,18 @@ export async function startStsServer(subjectToken: string, accessToken: string):
       };
       if (rq.method !== 'POST' || rq.url !== '/v1/token') return send(404, { error: 'not_found' });
       exchanges.push(form.get('subject_token') ?? '');
-      if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:token-exchange' || form.get('subject_token') !== subjectToken) {
+      if (
+        form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:token-exchange' ||
+        form.get('subject_token') !== subjectToken
+      ) {
         return send(400, { error: 'invalid_grant', error_description: 'The subject token is invalid.' });
       }
-      send(200, { access_token: accessToken, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: 3600 });
+      send(200, {
+        access_token: accessToken,
+        issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        token_type: 'Bearer',
+        expires_in: 3600,
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

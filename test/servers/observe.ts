@@ -34,7 +34,8 @@ export function recordingObserver(): Observer & {
   release(): void;
 } {
   const events: ObservedEvent[] = [];
-  let hold: { pattern: RegExp; count: number; seen: number; waiters: Array<() => void>; timer: NodeJS.Timeout } | undefined;
+  let hold:
+    { pattern: RegExp; count: number; seen: number; waiters: Array<() => void>; timer: NodeJS.Timeout } | undefined;
   const release = () => {
     const h = hold;
     hold = undefined;

@@ -93,9 +93,11 @@ export async function startVaultServer(opts: VaultServerOptions = {}): Promise<V
       return { status: 400, body: { errors: ['failed to parse JSON input: invalid character'] } };
     }
     if (op === 'encrypt') {
-      if (typeof params.plaintext !== 'string') return { status: 400, body: { errors: ['missing plaintext to encrypt'] } };
+      if (typeof params.plaintext !== 'string')
+        return { status: 400, body: { errors: ['missing plaintext to encrypt'] } };
       const pt = Buffer.from(params.plaintext, 'base64');
-      if (pt.toString('base64') !== params.plaintext) return { status: 400, body: { errors: ['failed to base64-decode plaintext'] } };
+      if (pt.toString('base64') !== params.plaintext)
+        return { status: 400, body: { errors: ['failed to base64-decode plaintext'] } };
       let k = keys.get(key);
       if (!k) {
         k = crypto.randomBytes(32);
@@ -104,9 +106,16 @@ export async function startVaultServer(opts: VaultServerOptions = {}): Promise<V
       const nonce = crypto.randomBytes(12);
       const c = crypto.createCipheriv('aes-256-gcm', k, nonce);
       const ct = Buffer.concat([nonce, c.update(pt), c.final(), c.getAuthTag()]);
-      return { status: 200, body: { request_id: crypto.randomUUID(), data: { ciphertext: `vault:v1:${ct.toString('base64')}`, key_version: 1 } } };
+      return {
+        status: 200,
+        body: {
+          request_id: crypto.randomUUID(),
+          data: { ciphertext: `vault:v1:${ct.toString('base64')}`, key_version: 1 },
+        },
+      };
     }
-    if (typeof params.ciphertext !== 'string') return { status: 400, body: { errors: ['missing ciphertext to decrypt'] } };
+    if (typeof params.ciphertext !== 'string')
+      return { status: 400, body: { errors: ['missing ciphertext to decrypt'] } };
     const k = keys.get(key);
     if (!k) return { status: 400, body: { errors: ['encryption key not found'] } };
     const m = /^vault:v1:(.+)$/.exec(params.ciphertext);
@@ -159,13 +168,23 @@ export async function startVaultServer(opts: VaultServerOptions = {}): Promise<V
       }
       if (state.delayMs > 0) await new Promise((r) => setTimeout(r, state.delayMs));
       const m = /^\/v1\/(.+)\/(encrypt|decrypt)\/([^/]+)$/.exec(u.pathname);
-      if (!m || (req.method !== 'POST' && req.method !== 'PUT')) { errors(res, 404, `no handler for route "${u.pathname.slice(4)}". route entry not found.`); return; }
+      if (!m || (req.method !== 'POST' && req.method !== 'PUT')) {
+        errors(res, 404, `no handler for route "${u.pathname.slice(4)}". route entry not found.`);
+        return;
+      }
       if (state.failNext > 0) {
         state.failNext--;
-        errors(res, 500, 'internal error'); return;
+        errors(res, 500, 'internal error');
+        return;
       }
-      if (call.token !== token || state.deny) { errors(res, 403, '1 error occurred:\n\t* permission denied\n\n'); return; }
-      if (opts.namespace !== undefined && call.namespace !== opts.namespace) { errors(res, 403, '1 error occurred:\n\t* permission denied\n\n'); return; }
+      if (call.token !== token || state.deny) {
+        errors(res, 403, '1 error occurred:\n\t* permission denied\n\n');
+        return;
+      }
+      if (opts.namespace !== undefined && call.namespace !== opts.namespace) {
+        errors(res, 403, '1 error occurred:\n\t* permission denied\n\n');
+        return;
+      }
       const r = response(m[2]!, `${m[1]}\0${m[3]}`, body);
       send(res, r.status, r.body);
     })().catch((e: unknown) => {

@@ -97,7 +97,10 @@ async function unwrap(key: AgeKey, ctx: KeyContext): Promise<Buffer> {
     if (round === 0) sets.push(await ids.commandIdentities(ctx.env, key.recipient));
   }
   const total = sets.reduce((n, s) => n + s.identities.length, 0);
-  const head = total === 0 ? `no age identities found to decrypt the data key for ${who}` : `no age identity matches recipient ${who}`;
+  const head =
+    total === 0
+      ? `no age identities found to decrypt the data key for ${who}`
+      : `no age identity matches recipient ${who}`;
   throw fail(`${head}: ${ids.describeSources(sets)}`);
 }
 

@@ -127,7 +127,10 @@ interface Parsed {
  */
 export function parseIdentityText(text: string, manyPerLine: boolean): Parsed {
   if (text.startsWith('-----BEGIN AGE') || text.startsWith('age-encryption')) {
-    return { identities: [], status: 'a passphrase-protected age identity file, skipped: tsops cannot ask for its passphrase' };
+    return {
+      identities: [],
+      status: 'a passphrase-protected age identity file, skipped: tsops cannot ask for its passphrase',
+    };
   }
   const identities: AgeIdentity[] = [];
   let plugins = 0;
@@ -147,7 +150,8 @@ export function parseIdentityText(text: string, manyPerLine: boolean): Parsed {
     }
   }
   let status = countIdentities(identities.length);
-  if (plugins) status += `; ${plugins} age plugin ${plugins === 1 ? 'identity' : 'identities'} skipped (plugins are not supported)`;
+  if (plugins)
+    status += `; ${plugins} age plugin ${plugins === 1 ? 'identity' : 'identities'} skipped (plugins are not supported)`;
   return { identities, status };
 }
 
@@ -158,7 +162,8 @@ function checkIdentity(s: string): string | undefined {
   if (!pq && !s.startsWith('AGE-SECRET-KEY-1')) return 'is not an age identity (AGE-SECRET-KEY-1…)';
   try {
     const { hrp, bytes } = bech32Decode(s);
-    if (hrp !== (pq ? 'age-secret-key-pq-' : 'age-secret-key-') || bytes.length !== 32) return 'is a malformed age identity';
+    if (hrp !== (pq ? 'age-secret-key-pq-' : 'age-secret-key-') || bytes.length !== 32)
+      return 'is a malformed age identity';
   } catch {
     return 'is a malformed age identity (bad checksum or characters)';
   }
@@ -189,7 +194,11 @@ function parseSshIdentities(text: string): Parsed {
 // --- commands --------------------------------------------------------------------------------------
 
 /** Run a key command (sops-style word splitting, no shell); resolves to stdout or a problem. */
-async function runKeyCommand(cmd: string, env: NodeJS.ProcessEnv, recipient: string): Promise<{ out?: Buffer; problem?: string }> {
+async function runKeyCommand(
+  cmd: string,
+  env: NodeJS.ProcessEnv,
+  recipient: string,
+): Promise<{ out?: Buffer; problem?: string }> {
   let argv: string[];
   try {
     argv = shlexSplit(cmd);
@@ -225,13 +234,22 @@ async function runKeyCommand(cmd: string, env: NodeJS.ProcessEnv, recipient: str
     });
     child.on('error', (e) => {
       clearTimeout(timer);
-      resolve({ problem: errCode(e) === 'ENOENT' ? `command not found: ${JSON.stringify(argv[0])}` : `could not run the command: ${errCode(e) ?? e.message}` });
+      resolve({
+        problem:
+          errCode(e) === 'ENOENT'
+            ? `command not found: ${JSON.stringify(argv[0])}`
+            : `could not run the command: ${errCode(e) ?? e.message}`,
+      });
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (tooBig) return resolve({ problem: 'the command printed more than 16 MiB' });
       if (code === 0) return resolve({ out: Buffer.concat(out) });
-      const why = timedOut ? `timed out after ${CMD_TIMEOUT_MS / 60_000} minutes` : signal ? `killed by ${signal}` : `exit status ${code}`;
+      const why = timedOut
+        ? `timed out after ${CMD_TIMEOUT_MS / 60_000} minutes`
+        : signal
+          ? `killed by ${signal}`
+          : `exit status ${code}`;
       const detail = summarizeStderr(Buffer.concat(err).toString('utf8'));
       resolve({ problem: `the command failed (${why})${detail ? `: ${detail}` : ''}` });
     });
@@ -240,7 +258,10 @@ async function runKeyCommand(cmd: string, env: NodeJS.ProcessEnv, recipient: str
 
 /** The last non-empty stderr line, shortened, with anything looking like an age secret removed. */
 function summarizeStderr(s: string): string {
-  const lines = s.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const lines = s
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
   const last = (lines[lines.length - 1] ?? '').replace(/AGE-(SECRET-KEY|PLUGIN)-[0-9A-Z-]+/gi, '<redacted>');
   return last.length > 200 ? `${last.slice(0, 200)}…` : last;
 }
@@ -277,7 +298,11 @@ async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
     for (const name of ['id_ed25519', 'id_rsa']) {
       const file = path.join(home, '.ssh', name);
       const r = await readSource(file);
-      add(3, display(file, env), r.text !== undefined ? parseSshIdentities(r.text) : { identities: [], status: r.problem! });
+      add(
+        3,
+        display(file, env),
+        r.text !== undefined ? parseSshIdentities(r.text) : { identities: [], status: r.problem! },
+      );
     }
   }
 
@@ -288,7 +313,11 @@ async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
   const keyFile = env[ENV.keyFile];
   if (keyFile !== undefined) {
     const r = await readSource(keyFile);
-    add(5, `${ENV.keyFile}=${display(keyFile, env)}`, r.text !== undefined ? parseIdentityText(r.text, false) : { identities: [], status: r.problem! });
+    add(
+      5,
+      `${ENV.keyFile}=${display(keyFile, env)}`,
+      r.text !== undefined ? parseIdentityText(r.text, false) : { identities: [], status: r.problem! },
+    );
   } else set.unset.push(ENV.keyFile);
 
   if (env[ENV.keyCmd] === undefined) set.unset.push(ENV.keyCmd);
@@ -297,7 +326,11 @@ async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
   if (cfg.dir) {
     const file = path.join(cfg.dir, 'sops', 'age', 'keys.txt');
     const r = await readSource(file);
-    add(7, display(file, env), r.text !== undefined ? parseIdentityText(r.text, false) : { identities: [], status: r.problem! });
+    add(
+      7,
+      display(file, env),
+      r.text !== undefined ? parseIdentityText(r.text, false) : { identities: [], status: r.problem! },
+    );
   } else {
     set.reports.push({ order: 7, label: 'default keys file', status: `unknown location: ${cfg.error}` });
   }

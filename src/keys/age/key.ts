@@ -31,7 +31,9 @@ export function parseRecipient(s: string): ParsedRecipient {
     try {
       return { kind: 'ssh', recipient: s, key: parseSshPublicKey(s) };
     } catch (e) {
-      throw new Error(`invalid SSH recipient ${JSON.stringify(shortRecipient(s))}: ${(e as Error).message}`, { cause: e });
+      throw new Error(`invalid SSH recipient ${JSON.stringify(shortRecipient(s))}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   }
   if (/^age1/i.test(s)) {
@@ -39,14 +41,20 @@ export function parseRecipient(s: string): ParsedRecipient {
     try {
       decoded = bech32Decode(s);
     } catch (e) {
-      throw new Error(`invalid age recipient ${JSON.stringify(shortRecipient(s))}: ${(e as Error).message}`, { cause: e });
+      throw new Error(`invalid age recipient ${JSON.stringify(shortRecipient(s))}: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     if (decoded.hrp === 'age') {
-      if (decoded.bytes.length !== 32) throw new Error(`invalid age recipient ${JSON.stringify(s)}: an X25519 recipient holds 32 bytes, this one ${decoded.bytes.length}`);
+      if (decoded.bytes.length !== 32)
+        throw new Error(
+          `invalid age recipient ${JSON.stringify(s)}: an X25519 recipient holds 32 bytes, this one ${decoded.bytes.length}`,
+        );
       return { kind: 'x25519', recipient: s.toLowerCase() };
     }
     if (decoded.hrp === 'age1pq') {
-      if (decoded.bytes.length !== 1216) throw new Error(`invalid age recipient ${JSON.stringify(shortRecipient(s))}: wrong key length`);
+      if (decoded.bytes.length !== 1216)
+        throw new Error(`invalid age recipient ${JSON.stringify(shortRecipient(s))}: wrong key length`);
       return { kind: 'hybrid', recipient: s.toLowerCase() };
     }
     const plugin = /^age1([a-z0-9._+-]+)$/.exec(decoded.hrp)?.[1];

@@ -7,7 +7,14 @@
  * start-up path of every age decrypt and encrypt; ../age.ts falls back to it for SSH, post-quantum,
  * plugin and malformed-but-readable cases.
  */
-import { createCipheriv, createDecipheriv, createHmac, generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  generateKeyPairSync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { bech32Decode } from './bech32.js';
 import { hkdf, openZeroNonce, sealZeroNonce, x25519, x25519Base } from './x25519.js';
 
@@ -136,7 +143,9 @@ export function unwrapX25519(f: AgeFile, scalars: Buffer[]): Buffer | null {
 }
 
 function headerMac(fileKey: Buffer, macInput: Buffer): Buffer {
-  return createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header')).update(macInput).digest();
+  return createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header'))
+    .update(macInput)
+    .digest();
 }
 
 function chunkNonce(counter: number, last: boolean): Buffer {
@@ -186,7 +195,9 @@ export function encryptX25519(plaintext: Buffer, recipients: Buffer[]): string {
   header += '---';
   const mac = headerMac(fileKey, Buffer.from(header, 'latin1'));
   const nonce = randomBytes(16);
-  const c = createCipheriv('chacha20-poly1305', hkdf(fileKey, nonce, 'payload'), chunkNonce(0, true), { authTagLength: 16 });
+  const c = createCipheriv('chacha20-poly1305', hkdf(fileKey, nonce, 'payload'), chunkNonce(0, true), {
+    authTagLength: 16,
+  });
   const sealed = Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
   return armor(Buffer.concat([Buffer.from(`${header} ${b64raw(mac)}\n`, 'latin1'), nonce, sealed]));
 }

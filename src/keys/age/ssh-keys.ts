@@ -101,7 +101,11 @@ function wireMpint(unsigned: Buffer): Buffer {
 
 function ed25519Public(pk: Buffer): SshPublicKey {
   if (pk.length !== 32) throw new Error('an ssh-ed25519 key must be 32 bytes');
-  return { type: 'ssh-ed25519', blob: Buffer.concat([wireString('ssh-ed25519'), wireString(pk)]), ed25519: Buffer.from(pk) };
+  return {
+    type: 'ssh-ed25519',
+    blob: Buffer.concat([wireString('ssh-ed25519'), wireString(pk)]),
+    ed25519: Buffer.from(pk),
+  };
 }
 
 function rsaPublic(n: Buffer, e: Buffer): SshPublicKey {
@@ -179,7 +183,8 @@ function parseOpenSsh(t: string): SshPrivateKey {
   const body = t.slice(OPENSSH_BEGIN.length, end).replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) throw new Error('the OpenSSH private key is not valid base64');
   const raw = Buffer.from(body, 'base64');
-  if (!raw.subarray(0, OPENSSH_MAGIC.length).equals(OPENSSH_MAGIC)) throw new Error('not an openssh-key-v1 private key');
+  if (!raw.subarray(0, OPENSSH_MAGIC.length).equals(OPENSSH_MAGIC))
+    throw new Error('not an openssh-key-v1 private key');
   const r = new WireReader(raw.subarray(OPENSSH_MAGIC.length));
   const cipher = r.text();
   const kdf = r.text();
@@ -230,7 +235,17 @@ function rsaKeyObject(n: Buffer, e: Buffer, d: Buffer, p: Buffer, q: Buffer, iqm
   const dq = fromBig(dBig % (toBig(q) - 1n));
   try {
     return createPrivateKey({
-      key: { kty: 'RSA', n: b64url(n), e: b64url(e), d: b64url(d), p: b64url(p), q: b64url(q), dp: b64url(dp), dq: b64url(dq), qi: b64url(iqmp) },
+      key: {
+        kty: 'RSA',
+        n: b64url(n),
+        e: b64url(e),
+        d: b64url(d),
+        p: b64url(p),
+        q: b64url(q),
+        dp: b64url(dp),
+        dq: b64url(dq),
+        qi: b64url(iqmp),
+      },
       format: 'jwk',
     });
   } catch {
@@ -252,7 +267,13 @@ function parsePem(t: string): SshPrivateKey {
     return { type: 'ssh-rsa', publicKey: rsaPublic(n, e), key };
   }
   if (key.asymmetricKeyType === 'ed25519' && jwk.d && jwk.x) {
-    return { type: 'ssh-ed25519', publicKey: ed25519Public(Buffer.from(jwk.x, 'base64url')), seed: Buffer.from(jwk.d, 'base64url') };
+    return {
+      type: 'ssh-ed25519',
+      publicKey: ed25519Public(Buffer.from(jwk.x, 'base64url')),
+      seed: Buffer.from(jwk.d, 'base64url'),
+    };
   }
-  throw new Error(`unsupported private key type ${JSON.stringify(key.asymmetricKeyType)} (age supports ssh-ed25519 and ssh-rsa)`);
+  throw new Error(
+    `unsupported private key type ${JSON.stringify(key.asymmetricKeyType)} (age supports ssh-ed25519 and ssh-rsa)`,
+  );
 }

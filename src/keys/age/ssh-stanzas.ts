@@ -10,7 +10,15 @@
 import { constants, createPublicKey, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { Stanza, type Identity, type Recipient } from 'age-encryption';
 import { b64raw, fromB64raw, sshKeyTag, type SshPrivateKey, type SshPublicKey } from './ssh-keys.js';
-import { ed25519SeedToX25519Secret, ed25519ToX25519Public, hkdf, openZeroNonce, sealZeroNonce, x25519, x25519Base } from './x25519.js';
+import {
+  ed25519SeedToX25519Secret,
+  ed25519ToX25519Public,
+  hkdf,
+  openZeroNonce,
+  sealZeroNonce,
+  x25519,
+  x25519Base,
+} from './x25519.js';
 
 export { ed25519SeedToX25519Secret };
 
@@ -77,12 +85,20 @@ export class SshRsaRecipient implements Recipient {
   private readonly pub: KeyObject;
   constructor(private readonly key: SshPublicKey) {
     if (key.type !== 'ssh-rsa' || !key.rsa) throw new Error('not an ssh-rsa key');
-    this.pub = createPublicKey({ key: { kty: 'RSA', n: key.rsa.n.toString('base64url'), e: key.rsa.e.toString('base64url') }, format: 'jwk' });
+    this.pub = createPublicKey({
+      key: { kty: 'RSA', n: key.rsa.n.toString('base64url'), e: key.rsa.e.toString('base64url') },
+      format: 'jwk',
+    });
   }
 
   wrapFileKey(fileKey: Uint8Array): Stanza[] {
     const body = publicEncrypt(
-      { key: this.pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from(RSA_LABEL, 'latin1') },
+      {
+        key: this.pub,
+        padding: constants.RSA_PKCS1_OAEP_PADDING,
+        oaepHash: 'sha256',
+        oaepLabel: Buffer.from(RSA_LABEL, 'latin1'),
+      },
       fileKey,
     );
     return [new Stanza(['ssh-rsa', sshKeyTag(this.key.blob)], body)];
@@ -102,7 +118,12 @@ export class SshRsaIdentity implements Identity {
       if (s.args[1] !== this.tag) continue;
       try {
         return privateDecrypt(
-          { key: this.key.key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256', oaepLabel: Buffer.from(RSA_LABEL, 'latin1') },
+          {
+            key: this.key.key,
+            padding: constants.RSA_PKCS1_OAEP_PADDING,
+            oaepHash: 'sha256',
+            oaepLabel: Buffer.from(RSA_LABEL, 'latin1'),
+          },
           s.body,
         );
       } catch {

@@ -2,7 +2,16 @@
  * X25519, HKDF-SHA-256 and ChaCha20-Poly1305 as age uses them, on node:crypto only (no age library),
  * shared by the native X25519 stanzas (./native.ts) and the SSH stanzas (./ssh-stanzas.ts).
  */
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  hkdfSync,
+  type KeyObject,
+} from 'node:crypto';
 
 // X25519 on node:crypto --------------------------------------------------------------------------
 
@@ -78,4 +87,3 @@ export function openZeroNonce(key: Buffer, sealed: Uint8Array): Buffer | null {
     return null;
   }
 }
-

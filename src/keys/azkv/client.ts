@@ -70,7 +70,10 @@ type IdentityModule = typeof import('@azure/identity');
 let sdk: Promise<{ keys: KeysModule; identity: IdentityModule }> | undefined;
 
 function loadSdk(): Promise<{ keys: KeysModule; identity: IdentityModule }> {
-  sdk ??= Promise.all([import('@azure/keyvault-keys'), import('@azure/identity')]).then(([keys, identity]) => ({ keys, identity }));
+  sdk ??= Promise.all([import('@azure/keyvault-keys'), import('@azure/identity')]).then(([keys, identity]) => ({
+    keys,
+    identity,
+  }));
   return sdk;
 }
 
@@ -174,7 +177,9 @@ export function createAzureKvSource(opts: AzureKvOptions = {}): AzureKvSource {
       make = () => new identity.DefaultAzureCredential(common);
     }
     // Cache key: a digest, so no secret is kept in another string.
-    const id = createHash('sha256').update(`${kind}\0${authorityHost ?? ''}\0${extraTenants.join(';')}`).digest('hex');
+    const id = createHash('sha256')
+      .update(`${kind}\0${authorityHost ?? ''}\0${extraTenants.join(';')}`)
+      .digest('hex');
     let credential = credentials.get(id);
     if (!credential) {
       credential = make();
@@ -217,7 +222,12 @@ export function createAzureKvSource(opts: AzureKvOptions = {}): AzureKvSource {
   }
 
   /** Run one bounded operation; errors become one line naming the key. */
-  async function bounded<T>(what: string, key: AzureKvKey, ctx: KeyContext, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  async function bounded<T>(
+    what: string,
+    key: AzureKvKey,
+    ctx: KeyContext,
+    run: (signal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const ac = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {

@@ -63,5 +63,12 @@ export function azureToMap(k: AzureKvKey): Record<string, string> {
 
 /** A Key Vault entry from its fields. */
 export function azureFromMap(r: KeyFieldReader, enc: string, createdAt: string | undefined): AzureKvKey {
-  return { type: 'azure_kv', vaultUrl: r.str('vault_url', true), name: r.str('name', true), version: r.str('version'), enc, createdAt };
+  return {
+    type: 'azure_kv',
+    vaultUrl: r.str('vault_url', true),
+    name: r.str('name', true),
+    version: r.str('version'),
+    enc,
+    createdAt,
+  };
 }

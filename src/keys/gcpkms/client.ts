@@ -85,7 +85,9 @@ export function gcpKmsSettings(env: NodeJS.ProcessEnv): GcpKmsSettings {
   else if (universe) endpoint = { host: `cloudkms.${universe}`, port: 443 };
   const insecure = isTrue(env['TSOPS_GCP_KMS_INSECURE']);
   if (insecure && !(endpoint && isLoopback(endpoint.host))) {
-    throw configError('TSOPS_GCP_KMS_INSECURE needs SOPS_GCP_KMS_ENDPOINT set to a loopback address (localhost, 127.x.x.x or [::1])');
+    throw configError(
+      'TSOPS_GCP_KMS_INSECURE needs SOPS_GCP_KMS_ENDPOINT set to a loopback address (localhost, 127.x.x.x or [::1])',
+    );
   }
   let timeoutMs = DEFAULT_TIMEOUT_MS;
   const t = (env['TSOPS_GCP_KMS_TIMEOUT'] ?? '').trim();
@@ -120,7 +122,8 @@ function parseCredentialJson(text: string, where: string): Record<string, unknow
   } catch {
     throw configError(`${where} does not hold JSON credentials`);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw configError(`${where} does not hold a JSON credentials object`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw configError(`${where} does not hold a JSON credentials object`);
   return v as Record<string, unknown>;
 }
 
@@ -147,7 +150,13 @@ function resolveCredentials(env: NodeJS.ProcessEnv): Credentials {
   const creds = env['GOOGLE_CREDENTIALS'];
   if (creds) {
     if (fileExists(creds)) {
-      return { kind: 'json', json: parseCredentialJson(readCredentialFile(creds, 'GOOGLE_CREDENTIALS'), `the file ${creds} named by GOOGLE_CREDENTIALS`) };
+      return {
+        kind: 'json',
+        json: parseCredentialJson(
+          readCredentialFile(creds, 'GOOGLE_CREDENTIALS'),
+          `the file ${creds} named by GOOGLE_CREDENTIALS`,
+        ),
+      };
     }
     return { kind: 'json', json: parseCredentialJson(creds, 'GOOGLE_CREDENTIALS (neither an existing file nor JSON)') };
   }
@@ -155,12 +164,19 @@ function resolveCredentials(env: NodeJS.ProcessEnv): Credentials {
   if (token) return { kind: 'token', token: token.trim() };
   const adc = env['GOOGLE_APPLICATION_CREDENTIALS'];
   if (adc) {
-    if (!fileExists(adc)) throw configError(`the credentials file ${adc} named by GOOGLE_APPLICATION_CREDENTIALS does not exist`);
+    if (!fileExists(adc))
+      throw configError(`the credentials file ${adc} named by GOOGLE_APPLICATION_CREDENTIALS does not exist`);
     return { kind: 'keyFile', path: adc };
   }
   const gcloudDir =
     env['CLOUDSDK_CONFIG'] ||
-    (process.platform === 'win32' ? (env['APPDATA'] ? join(env['APPDATA'], 'gcloud') : '') : env['HOME'] ? join(env['HOME'], '.config', 'gcloud') : '');
+    (process.platform === 'win32'
+      ? env['APPDATA']
+        ? join(env['APPDATA'], 'gcloud')
+        : ''
+      : env['HOME']
+        ? join(env['HOME'], '.config', 'gcloud')
+        : '');
   if (gcloudDir) {
     const wellKnown = join(gcloudDir, 'application_default_credentials.json');
     if (fileExists(wellKnown)) return { kind: 'keyFile', path: wellKnown };
@@ -307,7 +323,9 @@ const clients = new Map<string, Pooled>();
 
 function clientId(settings: GcpKmsSettings, creds: Credentials, proxy: URL | undefined): string {
   const { transport, endpoint, universeDomain, insecure } = settings;
-  return createHash('sha256').update(JSON.stringify([transport, endpoint, universeDomain, insecure, creds, proxy?.href ?? ''])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([transport, endpoint, universeDomain, insecure, creds, proxy?.href ?? '']))
+    .digest('hex');
 }
 
 function acquire(s: Sdk, settings: GcpKmsSettings, creds: Credentials, proxy: URL | undefined): Pooled {
@@ -341,7 +359,9 @@ async function authHeaders(client: KmsClient): Promise<Record<string, string>> {
 
 // --- calls: timeout, bounded retry, one-line errors ---------------------------------------------
 
-const RETRYABLE = new Set([4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 10 /* ABORTED */, 13 /* INTERNAL */, 14 /* UNAVAILABLE */]);
+const RETRYABLE = new Set([
+  4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 10 /* ABORTED */, 13 /* INTERNAL */, 14 /* UNAVAILABLE */,
+]);
 
 class CallError extends Error {
   constructor(
@@ -353,7 +373,10 @@ class CallError extends Error {
 }
 
 function oneLine(s: string): string {
-  return s.replace(/\s*Resolution note:\s*$/, '').replace(/\s+/g, ' ').trim();
+  return s
+    .replace(/\s*Resolution note:\s*$/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /**
@@ -362,7 +385,12 @@ function oneLine(s: string): string {
  */
 function restFailure(s: Sdk, e: unknown): CallError | undefined {
   const err = e as { status?: unknown; response?: { status?: unknown; data?: unknown }; message?: unknown };
-  const httpStatus = typeof err.status === 'number' ? err.status : typeof err.response?.status === 'number' ? err.response.status : undefined;
+  const httpStatus =
+    typeof err.status === 'number'
+      ? err.status
+      : typeof err.response?.status === 'number'
+        ? err.response.status
+        : undefined;
   if (httpStatus === undefined || httpStatus < 400) return undefined;
   let body: unknown = err.response?.data;
   if (typeof body === 'string' || body === undefined) {
@@ -373,12 +401,17 @@ function restFailure(s: Sdk, e: unknown): CallError | undefined {
     }
   }
   const g = (body as { error?: { message?: unknown; status?: unknown } } | undefined)?.error;
-  const message = oneLine(typeof g?.message === 'string' && g.message ? g.message : typeof err.message === 'string' ? err.message : '');
+  const message = oneLine(
+    typeof g?.message === 'string' && g.message ? g.message : typeof err.message === 'string' ? err.message : '',
+  );
   const statusName = typeof g?.status === 'string' ? g.status : '';
   const code = statusName ? (s.gax.Status as unknown as Record<string, number>)[statusName] : undefined;
   const retryable = code !== undefined ? RETRYABLE.has(code) : httpStatus === 429 || httpStatus >= 500;
   const head = code !== undefined ? `${statusName} (code ${code}, HTTP ${httpStatus})` : `HTTP ${httpStatus}`;
-  const hint = httpStatus === 401 ? ' (check the credentials: GOOGLE_CREDENTIALS, GOOGLE_OAUTH_ACCESS_TOKEN or Application Default Credentials)' : '';
+  const hint =
+    httpStatus === 401
+      ? ' (check the credentials: GOOGLE_CREDENTIALS, GOOGLE_OAUTH_ACCESS_TOKEN or Application Default Credentials)'
+      : '';
   return new CallError(`${head}: ${message || 'no details'}${hint}`, retryable);
 }
 
@@ -398,15 +431,22 @@ function describeFailure(s: Sdk, e: unknown): CallError {
   if (rest) return rest;
   if (typeof err.code === 'number' && s.statusNames.has(err.code)) {
     const name = s.statusNames.get(err.code)!;
-    let detail = typeof err.details === 'string' && err.details ? err.details : message.replace(/^\d+\s+[A-Z_]+:\s*/, '');
+    let detail =
+      typeof err.details === 'string' && err.details ? err.details : message.replace(/^\d+\s+[A-Z_]+:\s*/, '');
     detail = oneLine(detail);
-    const hint = err.code === 16 ? ' (check the credentials: GOOGLE_CREDENTIALS, GOOGLE_OAUTH_ACCESS_TOKEN or Application Default Credentials)' : '';
+    const hint =
+      err.code === 16
+        ? ' (check the credentials: GOOGLE_CREDENTIALS, GOOGLE_OAUTH_ACCESS_TOKEN or Application Default Credentials)'
+        : '';
     return new CallError(`${name} (code ${err.code}): ${detail || 'no details'}${hint}`, RETRYABLE.has(err.code));
   }
   // Network errors from the auth library or the REST transport (no gRPC status).
   const code = typeof err.code === 'string' ? err.code : '';
   const network = /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|EPIPE|ENOTFOUND|UND_ERR_)/.test(code);
-  return new CallError(oneLine(code && !message.includes(code) ? `${code}: ${message}` : message), network && code !== 'ENOTFOUND');
+  return new CallError(
+    oneLine(code && !message.includes(code) ? `${code}: ${message}` : message),
+    network && code !== 'ENOTFOUND',
+  );
 }
 
 function sleep(ms: number): Promise<void> {
@@ -418,14 +458,22 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   p.catch(() => {});
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CallError(`DEADLINE_EXCEEDED (code 4): no answer within ${ms / 1000} s`, true)), ms);
+    timer = setTimeout(
+      () => reject(new CallError(`DEADLINE_EXCEEDED (code 4): no answer within ${ms / 1000} s`, true)),
+      ms,
+    );
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 type Op = 'Encrypt' | 'Decrypt';
 
-async function callKms<T>(key: GcpKmsKey, op: Op, ctx: KeyContext, run: (client: KmsClient, options: CallOptions) => Promise<T>): Promise<T> {
+async function callKms<T>(
+  key: GcpKmsKey,
+  op: Op,
+  ctx: KeyContext,
+  run: (client: KmsClient, options: CallOptions) => Promise<T>,
+): Promise<T> {
   if (!isGcpKmsResourceId(key.resourceId)) {
     throw configError(`no valid GCP KMS resource ID in ${JSON.stringify(key.resourceId)}: expected ${GCP_KMS_ID_FORM}`);
   }
@@ -442,12 +490,15 @@ async function callKms<T>(key: GcpKmsKey, op: Op, ctx: KeyContext, run: (client:
   try {
     for (let attempt = 1; attempt <= settings.attempts; attempt++) {
       tries = attempt;
-      ctx.log(`GCP KMS ${op} with ${key.resourceId} (${settings.transport}${settings.insecure ? ', no TLS' : ''}, ${where}${proxy ? ` through the proxy ${proxyLabel(proxy)}` : ''}, attempt ${attempt})`);
+      ctx.log(
+        `GCP KMS ${op} with ${key.resourceId} (${settings.transport}${settings.insecure ? ', no TLS' : ''}, ${where}${proxy ? ` through the proxy ${proxyLabel(proxy)}` : ''}, attempt ${attempt})`,
+      );
       try {
         const attemptRun = async () => {
           await initialize(pooled);
           const options: CallOptions = { timeout: settings.timeoutMs, retry: null };
-          if (settings.insecure && settings.transport === 'grpc') options.otherArgs = { headers: await authHeaders(client) };
+          if (settings.insecure && settings.transport === 'grpc')
+            options.otherArgs = { headers: await authHeaders(client) };
           return run(client, options);
         };
         // The gRPC deadline normally fires first; the outer bound also covers getting a token.
@@ -466,7 +517,10 @@ async function callKms<T>(key: GcpKmsKey, op: Op, ctx: KeyContext, run: (client:
     release(pooled, !ok);
   }
   const after = tries > 1 ? ` after ${tries} attempts` : '';
-  throw new SopsError(`GCP KMS ${op} with ${key.resourceId} failed${after}: ${last?.message ?? 'unknown error'}`, ExitCode.CouldNotRetrieveKey);
+  throw new SopsError(
+    `GCP KMS ${op} with ${key.resourceId} failed${after}: ${last?.message ?? 'unknown error'}`,
+    ExitCode.CouldNotRetrieveKey,
+  );
 }
 
 const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -476,7 +530,8 @@ export const source: KeySource<GcpKmsKey> = {
   async wrap(key, dataKey, ctx) {
     const ciphertext = await callKms(key, 'Encrypt', ctx, async (client, options) => {
       const [resp] = await client.encrypt({ name: key.resourceId, plaintext: dataKey }, options);
-      if (!resp.ciphertext || resp.ciphertext.length === 0) throw new CallError('the service returned no ciphertext', false);
+      if (!resp.ciphertext || resp.ciphertext.length === 0)
+        throw new CallError('the service returned no ciphertext', false);
       return Buffer.from(resp.ciphertext as Uint8Array);
     });
     return ciphertext.toString('base64');
@@ -485,7 +540,10 @@ export const source: KeySource<GcpKmsKey> = {
   async unwrap(key, ctx) {
     const enc = key.enc.trim();
     if (!STRICT_BASE64.test(enc)) {
-      throw new SopsError(`the encrypted data key for GCP KMS key ${key.resourceId} is not valid base64`, ExitCode.CouldNotRetrieveKey);
+      throw new SopsError(
+        `the encrypted data key for GCP KMS key ${key.resourceId} is not valid base64`,
+        ExitCode.CouldNotRetrieveKey,
+      );
     }
     const ciphertext = Buffer.from(enc, 'base64');
     return callKms(key, 'Decrypt', ctx, async (client, options) => {

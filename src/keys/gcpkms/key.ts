@@ -23,7 +23,10 @@ export function parseGcpKmsId(id: string): GcpKmsKey {
   const r = id.replace(/\s+/g, '');
   if (r === '') throw new SopsError('empty GCP KMS resource ID', ExitCode.ErrorGeneric);
   if (!isGcpKmsResourceId(r)) {
-    throw new SopsError(`invalid GCP KMS resource ID ${JSON.stringify(r)}: expected ${GCP_KMS_ID_FORM}`, ExitCode.ErrorGeneric);
+    throw new SopsError(
+      `invalid GCP KMS resource ID ${JSON.stringify(r)}: expected ${GCP_KMS_ID_FORM}`,
+      ExitCode.ErrorGeneric,
+    );
   }
   return { type: 'gcp_kms', resourceId: r, enc: '' };
 }

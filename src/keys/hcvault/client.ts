@@ -85,7 +85,10 @@ function readToken(env: NodeJS.ProcessEnv): { token: string; source: string } {
     return { token: fs.readFileSync(file, 'utf8').trim(), source: file };
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { token: '', source: '' };
-    throw new Error(`cannot read the Vault token file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new Error(
+      `cannot read the Vault token file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -93,7 +96,9 @@ function readPem(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    throw new Error(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new Error(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      cause: e,
+    });
   }
 }
 
@@ -112,7 +117,8 @@ function settingsFor(key: VaultKey, env: NodeJS.ProcessEnv, opts: VaultOptions):
   } catch {
     throw new Error(`invalid Vault address ${JSON.stringify(address)}`);
   }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`Vault address ${address} must use http or https`);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    throw new Error(`Vault address ${address} must use http or https`);
 
   const { token, source } = readToken(env);
   const headers: Record<string, string> = {};
@@ -124,9 +130,11 @@ function settingsFor(key: VaultKey, env: NodeJS.ProcessEnv, opts: VaultOptions):
     } catch {
       throw new Error('VAULT_HEADERS is not a JSON object');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('VAULT_HEADERS is not a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error('VAULT_HEADERS is not a JSON object');
     for (const [k, v] of Object.entries(parsed)) {
-      if (/^x-vault-/i.test(k)) throw new Error(`VAULT_HEADERS may not set ${k}: X-Vault-* headers are for Vault's own use`);
+      if (/^x-vault-/i.test(k))
+        throw new Error(`VAULT_HEADERS may not set ${k}: X-Vault-* headers are for Vault's own use`);
       if (typeof v !== 'string') throw new Error(`VAULT_HEADERS: the value of ${k} must be a string`);
       headers[k] = v;
     }
@@ -148,7 +156,10 @@ function settingsFor(key: VaultKey, env: NodeJS.ProcessEnv, opts: VaultOptions):
     try {
       names = fs.readdirSync(caPath);
     } catch (e) {
-      throw new Error(`cannot read VAULT_CAPATH ${caPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+      throw new Error(
+        `cannot read VAULT_CAPATH ${caPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        { cause: e },
+      );
     }
     for (const n of names.sort()) {
       const f = path.join(caPath, n);
@@ -239,9 +250,14 @@ function route(url: URL, s: Settings): { agent: http.Agent | false; forwardTo?: 
     throw new AttemptError((e as Error).message, false);
   }
   if (!proxy) return { agent: false, headers: {} };
-  if (proxy.protocol !== 'http:') throw new AttemptError(`HTTP_PROXY must be an http:// proxy for the http:// Vault address ${url.origin}`, false);
+  if (proxy.protocol !== 'http:')
+    throw new AttemptError(`HTTP_PROXY must be an http:// proxy for the http:// Vault address ${url.origin}`, false);
   const auth = proxyAuthorization(proxy);
-  return { agent: false, forwardTo: proxy, headers: { Host: url.host, ...(auth ? { 'Proxy-Authorization': auth } : {}) } };
+  return {
+    agent: false,
+    forwardTo: proxy,
+    headers: { Host: url.host, ...(auth ? { 'Proxy-Authorization': auth } : {}) },
+  };
 }
 
 function requestOnce(url: URL, s: Settings, body: string): Promise<Answer> {
@@ -250,7 +266,12 @@ function requestOnce(url: URL, s: Settings, body: string): Promise<Answer> {
     const via = route(url, s);
     const where: http.RequestOptions = via.forwardTo
       ? { host: via.forwardTo.hostname.replace(/^\[|\]$/g, ''), port: Number(via.forwardTo.port || 80), path: url.href }
-      : { protocol: url.protocol, host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port ? Number(url.port) : undefined, path: `${url.pathname}${url.search}` };
+      : {
+          protocol: url.protocol,
+          host: url.hostname.replace(/^\[|\]$/g, ''),
+          port: url.port ? Number(url.port) : undefined,
+          path: `${url.pathname}${url.search}`,
+        };
     const req = lib.request(
       {
         ...where,
@@ -330,7 +351,12 @@ export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> 
   const retryDelayMs = opts.retryDelayMs ?? 1000;
 
   /** Send one transit operation with retries; returns the response's `data`. */
-  async function call(op: 'encrypt' | 'decrypt', key: VaultKey, payload: Record<string, string>, ctx: KeyContext): Promise<Record<string, unknown>> {
+  async function call(
+    op: 'encrypt' | 'decrypt',
+    key: VaultKey,
+    payload: Record<string, string>,
+    ctx: KeyContext,
+  ): Promise<Record<string, unknown>> {
     const verb = op === 'encrypt' ? 'encrypt sops data key with' : 'decrypt sops data key with';
     const fail = (why: string) => {
       const msg = `failed to ${verb} Vault transit key '${vaultKeyUri(key)}': ${why}`;
@@ -348,7 +374,10 @@ export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> 
     }
     ctx.log(`hc_vault: ${s.token ? `token from ${s.tokenSource}` : 'no Vault token (VAULT_TOKEN, ~/.vault-token)'}`);
     const enginePath = key.enginePath.replace(/^\/+|\/+$/g, '');
-    let url = new URL(`${s.base.pathname.replace(/\/+$/, '')}/v1/${enginePath ? `${enginePath}/` : ''}${op}/${key.keyName}`, s.base);
+    let url = new URL(
+      `${s.base.pathname.replace(/\/+$/, '')}/v1/${enginePath ? `${enginePath}/` : ''}${op}/${key.keyName}`,
+      s.base,
+    );
     const body = JSON.stringify(payload);
     let redirects = 0;
     for (let attempt = 0; ; attempt++) {
@@ -365,7 +394,13 @@ export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> 
         throw fail(`${err.message}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}`);
       }
       const { status } = answer;
-      if ([301, 302, 307, 308].includes(status) && answer.location && s.followRedirects && !s.socketPath && redirects < 2) {
+      if (
+        [301, 302, 307, 308].includes(status) &&
+        answer.location &&
+        s.followRedirects &&
+        !s.socketPath &&
+        redirects < 2
+      ) {
         redirects++;
         const next = new URL(answer.location, url);
         // a redirect to another server must be allowed too (the token would travel with it)
@@ -382,7 +417,8 @@ export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> 
       }
       if (status < 200 || status >= 300) {
         let why = `${status} ${vaultErrors(answer.body) || http.STATUS_CODES[status] || 'error'}`;
-        if (!s.token && (status === 400 || status === 403)) why += ' (no Vault token: set VAULT_TOKEN or write ~/.vault-token)';
+        if (!s.token && (status === 400 || status === 403))
+          why += ' (no Vault token: set VAULT_TOKEN or write ~/.vault-token)';
         throw fail(why);
       }
       let parsed: unknown;
@@ -392,7 +428,8 @@ export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> 
         throw fail('the answer is not JSON');
       }
       const data = (parsed as { data?: unknown } | null)?.data;
-      if (typeof data !== 'object' || data === null) throw fail(`the transit backend at ${enginePath}/${op}/${key.keyName} returned no data`);
+      if (typeof data !== 'object' || data === null)
+        throw fail(`the transit backend at ${enginePath}/${op}/${key.keyName} returned no data`);
       return data as Record<string, unknown>;
     }
   }
@@ -402,7 +439,9 @@ export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> 
       const data = await call('encrypt', key, { plaintext: dataKey.toString('base64') }, ctx);
       const ct = data['ciphertext'];
       if (typeof ct !== 'string' || ct === '') {
-        throw new Error(`failed to encrypt sops data key with Vault transit key '${vaultKeyUri(key)}': the answer has no ciphertext`);
+        throw new Error(
+          `failed to encrypt sops data key with Vault transit key '${vaultKeyUri(key)}': the answer has no ciphertext`,
+        );
       }
       ctx.log(`hc_vault: encrypted data key with ${vaultKeyUri(key)}`);
       return ct;
@@ -413,7 +452,9 @@ export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> 
       const data = await call('decrypt', key, { ciphertext: key.enc }, ctx);
       const pt = data['plaintext'];
       if (typeof pt !== 'string' || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(pt)) {
-        throw new Error(`failed to decrypt sops data key with Vault transit key '${vaultKeyUri(key)}': the answer has no base64 plaintext`);
+        throw new Error(
+          `failed to decrypt sops data key with Vault transit key '${vaultKeyUri(key)}': the answer has no base64 plaintext`,
+        );
       }
       ctx.log(`hc_vault: decrypted data key with ${vaultKeyUri(key)}`);
       return Buffer.from(pt, 'base64');

@@ -28,20 +28,30 @@ export function parseVaultUri(uri: string): VaultKey {
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)([?#].*)?$/.exec(s);
   if (!m) throw new SopsError(`missing scheme in Vault URL (should be like this: ${EXAMPLE}), got: ${s}`);
   const scheme = m[1]!.toLowerCase();
-  if (scheme !== 'http' && scheme !== 'https') throw new SopsError(`Vault URL ${s} must use http or https (like ${EXAMPLE})`);
+  if (scheme !== 'http' && scheme !== 'https')
+    throw new SopsError(`Vault URL ${s} must use http or https (like ${EXAMPLE})`);
   if (!m[2]) throw new SopsError(`Vault URL ${s} has no host (should be like ${EXAMPLE})`);
   if (m[4]) throw new SopsError(`Vault URL ${s} must not have a query or fragment (should be like ${EXAMPLE})`);
   const p = m[3]!;
   // sops checks (unanchored) for a prefix before /vN/ first, then for the /vN/engine/keys/name shape.
   if (/\/[^/]+\/v\d+\/[^/]+\/[^/]+\/[^/]+/.test(p)) {
-    throw new SopsError(`running Vault with a prefixed URL is not supported! (Format has to be like ${EXAMPLE}), got: ${s}`);
+    throw new SopsError(
+      `running Vault with a prefixed URL is not supported! (Format has to be like ${EXAMPLE}), got: ${s}`,
+    );
   }
   if (!/\/v\d+\/[^/]+\/[^/]+\/[^/]+/.test(p)) {
-    throw new SopsError(`Vault path does not seem to be formatted correctly: expected a path like /v1/ENGINE/keys/NAME (e.g. ${EXAMPLE}), got: ${s}`);
+    throw new SopsError(
+      `Vault path does not seem to be formatted correctly: expected a path like /v1/ENGINE/keys/NAME (e.g. ${EXAMPLE}), got: ${s}`,
+    );
   }
   const dirs = p.replace(/^\/+|\/+$/g, '').split('/');
   const keyName = dirs[dirs.length - 1]!;
-  const enginePath = path.posix.normalize(dirs.slice(1, dirs.length - 2).filter(Boolean).join('/') || '.');
+  const enginePath = path.posix.normalize(
+    dirs
+      .slice(1, dirs.length - 2)
+      .filter(Boolean)
+      .join('/') || '.',
+  );
   return {
     type: 'hc_vault',
     vaultAddress: `${scheme}://${m[2]}`,
@@ -74,7 +84,14 @@ export function vaultToMap(k: VaultKey): Record<string, string> {
 
 /** A Vault transit entry from its fields. */
 export function vaultFromMap(r: KeyFieldReader, enc: string, createdAt: string | undefined): VaultKey {
-  return { type: 'hc_vault', vaultAddress: r.str('vault_address', true), enginePath: r.str('engine_path', true), keyName: r.str('key_name', true), enc, createdAt };
+  return {
+    type: 'hc_vault',
+    vaultAddress: r.str('vault_address', true),
+    enginePath: r.str('engine_path', true),
+    keyName: r.str('key_name', true),
+    enc,
+    createdAt,
+  };
 }
 
 /** The variable sops 3.13 reads to restrict which Vault servers it talks to. */

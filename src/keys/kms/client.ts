@@ -62,7 +62,10 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max
   if (v === undefined || v.trim() === '') return fallback;
   const n = Number(v.trim());
   if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw new SopsError(`${name} must be a whole number from 1 to ${max}, not ${JSON.stringify(v)}`, ExitCode.ErrorGeneric);
+    throw new SopsError(
+      `${name} must be a whole number from 1 to ${max}, not ${JSON.stringify(v)}`,
+      ExitCode.ErrorGeneric,
+    );
   }
   return n;
 }
@@ -89,7 +92,11 @@ function endpoint(env: NodeJS.ProcessEnv, service: 'KMS' | 'STS'): string | unde
 function settingsFor(key: KmsKey, env: NodeJS.ProcessEnv): Settings {
   const region = kmsRegion(key.arn);
   if (!region) {
-    throw new MasterKeyError(describeKey(key), `no valid KMS key ARN found in ${JSON.stringify(key.arn)} (expected arn:aws:kms:REGION:ACCOUNT:key/ID or …:alias/NAME)`, ExitCode.ErrorGeneric);
+    throw new MasterKeyError(
+      describeKey(key),
+      `no valid KMS key ARN found in ${JSON.stringify(key.arn)} (expected arn:aws:kms:REGION:ACCOUNT:key/ID or …:alias/NAME)`,
+      ExitCode.ErrorGeneric,
+    );
   }
   return {
     region,
@@ -112,7 +119,10 @@ function httpsAgent(env: NodeJS.ProcessEnv): ProxyingHttpsAgent {
     try {
       ca = [...tls.rootCertificates, readFileSync(bundle, 'utf8')];
     } catch (e) {
-      throw new SopsError(`cannot read AWS_CA_BUNDLE ${bundle}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, ExitCode.ErrorGeneric);
+      throw new SopsError(
+        `cannot read AWS_CA_BUNDLE ${bundle}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        ExitCode.ErrorGeneric,
+      );
     }
   }
   return new ProxyingHttpsAgent(env, ca ? { ca } : {});
@@ -128,7 +138,12 @@ function clientConfig(s: Settings, env: NodeJS.ProcessEnv, endpointUrl: string |
     retryMode: 'standard',
     useFipsEndpoint: (env['AWS_USE_FIPS_ENDPOINT'] ?? '').toLowerCase() === 'true',
     useDualstackEndpoint: (env['AWS_USE_DUALSTACK_ENDPOINT'] ?? '').toLowerCase() === 'true',
-    requestHandler: { connectionTimeout: s.timeoutMs, requestTimeout: s.timeoutMs, throwOnRequestTimeout: true, httpsAgent: s.httpsAgent },
+    requestHandler: {
+      connectionTimeout: s.timeoutMs,
+      requestTimeout: s.timeoutMs,
+      throwOnRequestTimeout: true,
+      httpsAgent: s.httpsAgent,
+    },
   };
 }
 
@@ -140,7 +155,11 @@ async function baseCredentials(key: KmsKey, s: Settings, ctx: KeyContext): Promi
     ...(env['AWS_CONFIG_FILE'] ? { configFilepath: env['AWS_CONFIG_FILE'] } : {}),
   };
   // the STS client a profile's own role_arn / source_profile may need
-  const inner = { region: s.region, ...(s.stsEndpoint ? { endpoint: s.stsEndpoint } : {}), requestHandler: { httpsAgent: s.httpsAgent } };
+  const inner = {
+    region: s.region,
+    ...(s.stsEndpoint ? { endpoint: s.stsEndpoint } : {}),
+    requestHandler: { httpsAgent: s.httpsAgent },
+  };
   if (key.awsProfile) {
     ctx.log(`kms: credentials from the AWS profile ${key.awsProfile}`);
     const { fromIni } = await import('@aws-sdk/credential-provider-ini');
@@ -155,7 +174,12 @@ async function baseCredentials(key: KmsKey, s: Settings, ctx: KeyContext): Promi
   }
   ctx.log(`kms: credentials from the default chain${env['AWS_PROFILE'] ? ` (profile ${env['AWS_PROFILE']})` : ''}`);
   const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
-  return defaultProvider({ ...(env['AWS_PROFILE'] ? { profile: env['AWS_PROFILE'] } : {}), ...files, ignoreCache: true, clientConfig: inner });
+  return defaultProvider({
+    ...(env['AWS_PROFILE'] ? { profile: env['AWS_PROFILE'] } : {}),
+    ...files,
+    ignoreCache: true,
+    clientConfig: inner,
+  });
 }
 
 class KmsFailure extends Error {}
@@ -164,7 +188,11 @@ class KmsFailure extends Error {}
  * One SDK call with a hard deadline on top of the SDK's own per-attempt timeouts (credential
  * providers and retry pauses are not covered by those). The client is destroyed afterwards.
  */
-async function call<T>(client: { destroy(): void }, s: Settings, send: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+async function call<T>(
+  client: { destroy(): void },
+  s: Settings,
+  send: (abortSignal: AbortSignal) => Promise<T>,
+): Promise<T> {
   const abort = new AbortController();
   // every attempt, the SDK's longest pauses between them (100 ms × 2^n, at most 20 s), and a margin
   let pauses = 0;
@@ -210,12 +238,15 @@ export function describeAwsError(e: unknown, timeoutMs?: number): string {
   } else if (err.name === 'CredentialsProviderError') {
     text = `could not load AWS credentials: ${err.message ?? ''}`;
     if (/from any providers/.test(err.message ?? '')) {
-      text += ' (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the key\'s aws_profile)';
+      text += " (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the key's aws_profile)";
     }
   } else {
     let msg = err.message ?? '';
     if (!msg && Array.isArray(err.errors)) {
-      msg = err.errors.map((x) => (x instanceof Error ? x.message : String(x))).filter(Boolean).join('; ');
+      msg = err.errors
+        .map((x) => (x instanceof Error ? x.message : String(x)))
+        .filter(Boolean)
+        .join('; ');
     }
     if (!msg) msg = err.code ?? err.name ?? String(e);
     text = `${msg}${tries}`;
@@ -236,13 +267,21 @@ async function kmsCredentials(key: KmsKey, s: Settings, ctx: KeyContext, code: n
     const command = new AssumeRoleCommand({ RoleArn: key.role, RoleSessionName: name });
     out = await call(sts, s, (abortSignal) => sts.send(command, { abortSignal }));
   } catch (e) {
-    throw new MasterKeyError(describeKey(key), `could not assume the role ${key.role}: ${describeAwsError(e, s.timeoutMs)}`, code);
+    throw new MasterKeyError(
+      describeKey(key),
+      `could not assume the role ${key.role}: ${describeAwsError(e, s.timeoutMs)}`,
+      code,
+    );
   }
   const c = out.Credentials;
   if (!c?.AccessKeyId || !c.SecretAccessKey) {
     throw new MasterKeyError(describeKey(key), `STS AssumeRole for ${key.role} returned no credentials`, code);
   }
-  return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}) };
+  return {
+    accessKeyId: c.AccessKeyId,
+    secretAccessKey: c.SecretAccessKey,
+    ...(c.SessionToken ? { sessionToken: c.SessionToken } : {}),
+  };
 }
 
 const STD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -277,24 +316,42 @@ export const source: KeySource<KmsKey> = {
     return guarded(key, s, ExitCode.ErrorGeneric, async () => {
       const { client, EncryptCommand } = await kmsClient(key, s, ctx, 'Encrypt', ExitCode.ErrorGeneric);
       const context = contextOf(key);
-      const command = new EncryptCommand({ KeyId: key.arn, Plaintext: dataKey, ...(context ? { EncryptionContext: context } : {}) });
+      const command = new EncryptCommand({
+        KeyId: key.arn,
+        Plaintext: dataKey,
+        ...(context ? { EncryptionContext: context } : {}),
+      });
       const out = await call(client, s, (abortSignal) => client.send(command, { abortSignal }));
-      if (!out.CiphertextBlob || out.CiphertextBlob.length === 0) throw new KmsFailure('KMS Encrypt returned no CiphertextBlob');
+      if (!out.CiphertextBlob || out.CiphertextBlob.length === 0)
+        throw new KmsFailure('KMS Encrypt returned no CiphertextBlob');
       return Buffer.from(out.CiphertextBlob).toString('base64');
     });
   },
 
   async unwrap(key, ctx) {
-    if (!key.enc) throw new MasterKeyError(describeKey(key), `the file holds no encrypted data key for it`, ExitCode.CouldNotRetrieveKey);
+    if (!key.enc)
+      throw new MasterKeyError(
+        describeKey(key),
+        `the file holds no encrypted data key for it`,
+        ExitCode.CouldNotRetrieveKey,
+      );
     if (!STD_BASE64.test(key.enc)) {
-      throw new MasterKeyError(describeKey(key), `the encrypted data key is not valid base64`, ExitCode.CouldNotRetrieveKey);
+      throw new MasterKeyError(
+        describeKey(key),
+        `the encrypted data key is not valid base64`,
+        ExitCode.CouldNotRetrieveKey,
+      );
     }
     const blob = Buffer.from(key.enc, 'base64');
     const s = settingsFor(key, ctx.env);
     return guarded(key, s, ExitCode.CouldNotRetrieveKey, async () => {
       const { client, DecryptCommand } = await kmsClient(key, s, ctx, 'Decrypt', ExitCode.CouldNotRetrieveKey);
       const context = contextOf(key);
-      const command = new DecryptCommand({ KeyId: key.arn, CiphertextBlob: blob, ...(context ? { EncryptionContext: context } : {}) });
+      const command = new DecryptCommand({
+        KeyId: key.arn,
+        CiphertextBlob: blob,
+        ...(context ? { EncryptionContext: context } : {}),
+      });
       const out = await call(client, s, (abortSignal) => client.send(command, { abortSignal }));
       if (!out.Plaintext) throw new KmsFailure('KMS Decrypt returned no Plaintext');
       return Buffer.from(out.Plaintext);

@@ -51,7 +51,10 @@ export function kmsRegion(arn: string): string | undefined {
 export function kmsArnRegion(arn: string): string {
   const region = kmsRegion(arn);
   if (region === undefined) {
-    throw new SopsError(`invalid AWS KMS ARN ${JSON.stringify(arn)}: expected arn:aws:kms:REGION:ACCOUNT:key/ID or …:alias/NAME`, ExitCode.ErrorGeneric);
+    throw new SopsError(
+      `invalid AWS KMS ARN ${JSON.stringify(arn)}: expected arn:aws:kms:REGION:ACCOUNT:key/ID or …:alias/NAME`,
+      ExitCode.ErrorGeneric,
+    );
   }
   return region;
 }
@@ -93,7 +96,12 @@ export function kmsToMap(k: KmsKey): Record<string, string | Record<string, stri
   const o: Record<string, string | Record<string, string>> = { arn: k.arn };
   if (k.role) o['role'] = k.role;
   const ctx = contextOrNothing(k.context);
-  if (ctx) o['context'] = Object.fromEntries(Object.keys(ctx).sort().map((c) => [c, ctx[c]!]));
+  if (ctx)
+    o['context'] = Object.fromEntries(
+      Object.keys(ctx)
+        .sort()
+        .map((c) => [c, ctx[c]!]),
+    );
   o['aws_profile'] = k.awsProfile ?? '';
   return o;
 }
@@ -102,5 +110,13 @@ export function kmsToMap(k: KmsKey): Record<string, string | Record<string, stri
 export function kmsFromMap(r: KeyFieldReader, enc: string, createdAt: string | undefined): KmsKey {
   const role = r.str('role');
   const context = r.map('context');
-  return { type: 'kms', arn: r.str('arn', true), enc, createdAt, ...(role ? { role } : {}), ...(context ? { context } : {}), awsProfile: r.str('aws_profile') };
+  return {
+    type: 'kms',
+    arn: r.str('arn', true),
+    enc,
+    createdAt,
+    ...(role ? { role } : {}),
+    ...(context ? { context } : {}),
+    awsProfile: r.str('aws_profile'),
+  };
 }

@@ -38,11 +38,25 @@ async function wrap(key: PgpKey, dataKey: Buffer, ctx: KeyContext): Promise<stri
       ctx.log(`pgp: encrypted the data key to ${fp} with OpenPGP.js`);
       return out;
     } catch (e) {
-      if (!(e instanceof m.KeyNotInFilesError)) throw new SopsError(`could not encrypt the data key to PGP key ${fp}: ${(e as Error).message}`, ExitCode.ErrorGeneric);
-      problems.push((e).message);
+      if (!(e instanceof m.KeyNotInFilesError))
+        throw new SopsError(
+          `could not encrypt the data key to PGP key ${fp}: ${(e as Error).message}`,
+          ExitCode.ErrorGeneric,
+        );
+      problems.push(e.message);
     }
   }
-  const args = ['--no-default-recipient', '--yes', '--encrypt', '-a', '-r', fp, '--trusted-key', longKeyId(fp), '--no-encrypt-to'];
+  const args = [
+    '--no-default-recipient',
+    '--yes',
+    '--encrypt',
+    '-a',
+    '-r',
+    fp,
+    '--trusted-key',
+    longKeyId(fp),
+    '--no-encrypt-to',
+  ];
   try {
     const r = await runGpg(args, dataKey, ctx.env);
     const out = r.stdout.toString('utf8').trim();
@@ -52,15 +66,22 @@ async function wrap(key: PgpKey, dataKey: Buffer, ctx: KeyContext): Promise<stri
     }
     problems.push(`gpg: ${describeGpgFailure(r, ctx.env)}`);
   } catch (e) {
-    if (!(e instanceof GpgNotFoundError)) throw new SopsError(`could not encrypt the data key to PGP key ${fp}: ${(e as Error).message}`, ExitCode.ErrorGeneric);
-    problems.push(`${e.message}${ctx.env[PUBLIC_KEYS_ENV] ? '' : `; without gpg, set ${PUBLIC_KEYS_ENV} to key files`}`);
+    if (!(e instanceof GpgNotFoundError))
+      throw new SopsError(
+        `could not encrypt the data key to PGP key ${fp}: ${(e as Error).message}`,
+        ExitCode.ErrorGeneric,
+      );
+    problems.push(
+      `${e.message}${ctx.env[PUBLIC_KEYS_ENV] ? '' : `; without gpg, set ${PUBLIC_KEYS_ENV} to key files`}`,
+    );
   }
   throw new SopsError(`could not encrypt the data key to PGP key ${fp}: ${problems.join('; ')}`, ExitCode.ErrorGeneric);
 }
 
 async function unwrap(key: PgpKey, ctx: KeyContext): Promise<Buffer> {
   const fp = key.fp;
-  const fail = (msg: string) => new SopsError(`could not decrypt the data key with PGP key ${fp}: ${msg}`, ExitCode.CouldNotRetrieveKey);
+  const fail = (msg: string) =>
+    new SopsError(`could not decrypt the data key with PGP key ${fp}: ${msg}`, ExitCode.CouldNotRetrieveKey);
   if (!key.enc) throw fail('the key has no encrypted data key');
   const problems: string[] = [];
   if (ctx.env[PRIVATE_KEYS_ENV]) {
@@ -71,7 +92,7 @@ async function unwrap(key: PgpKey, ctx: KeyContext): Promise<Buffer> {
       return out;
     } catch (e) {
       if (!(e instanceof m.KeyNotInFilesError)) throw fail((e as Error).message);
-      problems.push((e).message);
+      problems.push(e.message);
     }
   }
   try {
@@ -83,7 +104,9 @@ async function unwrap(key: PgpKey, ctx: KeyContext): Promise<Buffer> {
     problems.push(`gpg: ${describeGpgFailure(r, ctx.env)}`);
   } catch (e) {
     if (!(e instanceof GpgNotFoundError)) throw fail((e as Error).message);
-    problems.push(`${e.message}${ctx.env[PRIVATE_KEYS_ENV] ? '' : `; without gpg, set ${PRIVATE_KEYS_ENV} to secret key files`}`);
+    problems.push(
+      `${e.message}${ctx.env[PRIVATE_KEYS_ENV] ? '' : `; without gpg, set ${PRIVATE_KEYS_ENV} to secret key files`}`,
+    );
   }
   throw fail(problems.join('; '));
 }

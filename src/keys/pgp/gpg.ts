@@ -92,7 +92,9 @@ export function summarizeGpgStderr(stderr: string): string {
 
 /** Why a gpg call failed, for a message: the exit status or timeout plus gpg's own words. */
 export function describeGpgFailure(r: GpgResult, env: NodeJS.ProcessEnv): string {
-  const why = r.timedOut ? `timed out after ${gpgTimeoutMs(env) / 1000} s (set TSOPS_GPG_TIMEOUT to allow longer)` : `exit status ${r.code}`;
+  const why = r.timedOut
+    ? `timed out after ${gpgTimeoutMs(env) / 1000} s (set TSOPS_GPG_TIMEOUT to allow longer)`
+    : `exit status ${r.code}`;
   const detail = summarizeGpgStderr(r.stderr);
   return detail ? `${detail} (${why})` : why;
 }

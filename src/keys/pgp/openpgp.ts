@@ -60,7 +60,8 @@ async function readKeyFiles(files: string[]): Promise<KeyFiles> {
       const keys: openpgp.Key[] = [];
       const text = data.toString('latin1');
       if (text.includes('-----BEGIN PGP')) {
-        const blocks = text.match(/-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP \1 KEY BLOCK-----/g) ?? [];
+        const blocks =
+          text.match(/-----BEGIN PGP (PUBLIC|PRIVATE) KEY BLOCK-----[\s\S]*?-----END PGP \1 KEY BLOCK-----/g) ?? [];
         for (const b of blocks) keys.push(...(await openpgp.readKeys({ armoredKeys: b, config: CONFIG })));
       } else {
         keys.push(...(await openpgp.readKeys({ binaryKeys: new Uint8Array(data), config: CONFIG })));
@@ -99,7 +100,12 @@ export async function encryptWithKeyFiles(fp: string, dataKey: Buffer, env: Node
     if (!key) continue;
     const message = await openpgp.createMessage({ binary: new Uint8Array(dataKey) });
     // typed here (openpgp's stream types do not resolve here)
-    const armored = (await openpgp.encrypt({ message, encryptionKeys: key.toPublic(), format: 'armored', config: CONFIG })) as string;
+    const armored = (await openpgp.encrypt({
+      message,
+      encryptionKeys: key.toPublic(),
+      format: 'armored',
+      config: CONFIG,
+    })) as string;
     return armored.trim();
   }
   throw new KeyNotInFilesError(`no public key ${fp} in the key files: ${notes.join(', ') || 'none'}`);
@@ -116,16 +122,23 @@ export async function decryptWithKeyFiles(enc: string, env: NodeJS.ProcessEnv): 
   }
   const wanted = message.getEncryptionKeyIDs();
   const candidates = keys.filter(
-    (k): k is openpgp.PrivateKey => k.isPrivate() && k.getKeys().some((sub) => wanted.some((w) => w.equals(sub.getKeyID(), true))),
+    (k): k is openpgp.PrivateKey =>
+      k.isPrivate() && k.getKeys().some((sub) => wanted.some((w) => w.equals(sub.getKeyID(), true))),
   );
   const usable = candidates.filter((k) => k.isDecrypted());
   const forIds = wanted.map((w) => w.toHex().toUpperCase()).join(', ');
   if (usable.length === 0) {
-    const why = candidates.length ? 'the matching secret key is passphrase-protected (tsops cannot ask for passphrases; use gpg)' : 'no matching secret key';
-    throw new KeyNotInFilesError(`${why} for key ID ${forIds} in ${PRIVATE_KEYS_ENV}: ${notes.join(', ') || 'no files'}`);
+    const why = candidates.length
+      ? 'the matching secret key is passphrase-protected (tsops cannot ask for passphrases; use gpg)'
+      : 'no matching secret key';
+    throw new KeyNotInFilesError(
+      `${why} for key ID ${forIds} in ${PRIVATE_KEYS_ENV}: ${notes.join(', ') || 'no files'}`,
+    );
   }
   try {
-    const { data } = (await openpgp.decrypt({ message, decryptionKeys: usable, format: 'binary', config: CONFIG })) as { data: Uint8Array };
+    const { data } = (await openpgp.decrypt({ message, decryptionKeys: usable, format: 'binary', config: CONFIG })) as {
+      data: Uint8Array;
+    };
     return Buffer.from(data);
   } catch (e) {
     throw new Error(`OpenPGP could not decrypt the data key (key ID ${forIds}): ${(e as Error).message}`, { cause: e });

@@ -69,7 +69,9 @@ export class Builder {
   }
 
   fail(off: number, msg: string): never {
-    throw new FileError(`Error unmarshaling input YAML: ${msg} at line ${this.lines.line(off) + 1}, column ${this.lines.col(off) + 1}`);
+    throw new FileError(
+      `Error unmarshaling input YAML: ${msg} at line ${this.lines.line(off) + 1}, column ${this.lines.col(off) + 1}`,
+    );
   }
 
   /** Scan source tokens (start/sep/end arrays): collect props, record comments. */
@@ -91,7 +93,8 @@ export class Builder {
           onDash?.(t.offset);
           break;
         default:
-          if ((tok as { type: string }).type === 'error') this.fail(t.offset, (tok as unknown as CST.ErrorToken).message);
+          if ((tok as { type: string }).type === 'error')
+            this.fail(t.offset, (tok as unknown as CST.ErrorToken).message);
       }
     }
   }
@@ -260,7 +263,14 @@ export class Builder {
         this.decodeCount += size;
         this.aliasCount += size;
         this.checkAliasing(tok.offset);
-        if (parent) this.mark({ kind: inMap ? MarkKind.Val : MarkKind.Item, off: tok.offset, end: tok.offset + tok.source.length, c: parent, i: index });
+        if (parent)
+          this.mark({
+            kind: inMap ? MarkKind.Val : MarkKind.Item,
+            off: tok.offset,
+            end: tok.offset + tok.source.length,
+            c: parent,
+            i: index,
+          });
         this.scan(tok.end, {});
         return cloneNode(target);
       }
@@ -268,7 +278,14 @@ export class Builder {
       case 'single-quoted-scalar':
       case 'double-quoted-scalar': {
         const n = this.register(props, this.scalar(tok, props), start);
-        if (parent) this.mark({ kind: inMap ? MarkKind.Val : MarkKind.Item, off: tok.offset, end: tok.offset + tok.source.length, c: parent, i: index });
+        if (parent)
+          this.mark({
+            kind: inMap ? MarkKind.Val : MarkKind.Item,
+            off: tok.offset,
+            end: tok.offset + tok.source.length,
+            c: parent,
+            i: index,
+          });
         this.scan(tok.end, {});
         return n;
       }
@@ -279,7 +296,15 @@ export class Builder {
         const contentStart = last ? last.offset + (last as CST.SourceToken).source.length : tok.offset;
         const trimmed = tok.source.trimEnd().length;
         const end = trimmed > 0 ? contentStart + trimmed - 1 : tok.offset;
-        if (parent) this.mark({ kind: inMap ? MarkKind.Val : MarkKind.Item, off: tok.offset, end, lineEnd: tok.offset, c: parent, i: index });
+        if (parent)
+          this.mark({
+            kind: inMap ? MarkKind.Val : MarkKind.Item,
+            off: tok.offset,
+            end,
+            lineEnd: tok.offset,
+            c: parent,
+            i: index,
+          });
         this.scan(tok.props, {});
         return n;
       }
@@ -289,9 +314,11 @@ export class Builder {
         // go-yaml's limit (max_indents / max_flow_level)
         if (++this.depth > MAX_DEPTH) this.fail(tok.offset, `exceeded max depth of ${MAX_DEPTH}`);
         const n =
-          tok.type === 'block-map' ? this.blockMap(tok, parent, index)
-          : tok.type === 'block-seq' ? this.blockSeq(tok, parent, index)
-          : this.flow(tok, props, parent, index, inMap);
+          tok.type === 'block-map'
+            ? this.blockMap(tok, parent, index)
+            : tok.type === 'block-seq'
+              ? this.blockSeq(tok, parent, index)
+              : this.flow(tok, props, parent, index, inMap);
         this.depth--;
         return this.register(props, n, start);
       }
@@ -312,15 +339,18 @@ export class Builder {
       // an item made only of comments (after the last entry)
       if (!it.key && !it.sep && !it.start.some((t) => t.type === 'explicit-key-ind')) continue;
       const i = m.items.length;
-      const keyOff = it.key ? it.key.offset : (it.start.find((t) => t.type === 'explicit-key-ind')?.offset ?? it.start[0]?.offset ?? tok.offset);
+      const keyOff = it.key
+        ? it.key.offset
+        : (it.start.find((t) => t.type === 'explicit-key-ind')?.offset ?? it.start[0]?.offset ?? tok.offset);
       if (c.firstOff < 0) c.firstOff = keyOff;
       // every key of a block map at one column (an explicit key from its `?`)
       const colOff = it.start.find((t) => t.type === 'explicit-key-ind')?.offset ?? keyOff;
       if (m.items.length === 0) firstCol = this.column(colOff);
       else if (this.column(colOff) !== firstCol) this.fail(colOff, 'did not find expected key');
-      const keyEnd = it.key && 'source' in it.key && typeof it.key.source === 'string' && it.key.type !== 'block-scalar'
-        ? it.key.offset + it.key.source.length
-        : keyOff;
+      const keyEnd =
+        it.key && 'source' in it.key && typeof it.key.source === 'string' && it.key.type !== 'block-scalar'
+          ? it.key.offset + it.key.source.length
+          : keyOff;
       // the structure go-yaml checks that the CST leaves to the composer (cheap: the fast path relies on it)
       if (!it.start.some((t) => t.type === 'explicit-key-ind')) {
         if (!it.sep?.some((t) => t.type === 'map-value-ind')) this.fail(keyOff, "could not find expected ':'");
@@ -329,8 +359,17 @@ export class Builder {
           this.fail(keyOff, 'mapping values are not allowed in this context');
         }
       }
-      if (it.value && (it.value.type === 'block-map' || it.value.type === 'block-seq') && !it.sep.some((t) => t.type === 'newline')) {
-        this.fail(it.value.offset, it.value.type === 'block-map' ? 'mapping values are not allowed in this context' : 'block sequence entries are not allowed in this context');
+      if (
+        it.value &&
+        (it.value.type === 'block-map' || it.value.type === 'block-seq') &&
+        !it.sep.some((t) => t.type === 'newline')
+      ) {
+        this.fail(
+          it.value.offset,
+          it.value.type === 'block-map'
+            ? 'mapping values are not allowed in this context'
+            : 'block sequence entries are not allowed in this context',
+        );
       }
       const keyMarkPos = this.seq.length;
       const key = this.key(it.key, keyProps);
@@ -366,7 +405,9 @@ export class Builder {
         else if (this.column(off) !== this.column(c.firstOff)) this.fail(off, "did not find expected '-' indicator");
         this.mark({ kind: MarkKind.Dash, off, end: off + 1, c, i, empty: !it.value });
       });
-      const value = it.value ? this.value(it.value, props, c, i, false) : this.registerEmpty(props, this.empty(props, tok.offset));
+      const value = it.value
+        ? this.value(it.value, props, c, i, false)
+        : this.registerEmpty(props, this.empty(props, tok.offset));
       l.items.push(value);
     }
     return l;
@@ -383,16 +424,25 @@ export class Builder {
       const kp: Props = {};
       this.scan(it.start, kp);
       // nothing but spaces or comments (`[ ]`, `{a: 1, }`): no item
-      if (it.key == null && it.value == null && !it.sep?.length && !it.start.some((t) => t.type !== 'space' && t.type !== 'comment' && t.type !== 'newline' && t.type !== 'comma')) continue;
+      if (
+        it.key == null &&
+        it.value == null &&
+        !it.sep?.length &&
+        !it.start.some((t) => t.type !== 'space' && t.type !== 'comment' && t.type !== 'newline' && t.type !== 'comma')
+      )
+        continue;
       if (isMap || it.key !== undefined || it.sep) {
         const key = this.key(it.key, kp);
         if (isMap) {
-          if (seen.has(key)) this.fail(it.key?.offset ?? tok.offset, `mapping key ${JSON.stringify(key)} already defined`);
+          if (seen.has(key))
+            this.fail(it.key?.offset ?? tok.offset, `mapping key ${JSON.stringify(key)} already defined`);
           seen.add(key);
         }
         const vp: Props = {};
         this.scan(it.sep, vp);
-        const value = it.value ? this.value(it.value, vp, c, node.items.length, true) : this.registerEmpty(vp, { kind: 'null' });
+        const value = it.value
+          ? this.value(it.value, vp, c, node.items.length, true)
+          : this.registerEmpty(vp, { kind: 'null' });
         if (isMap) (node as MapNode).items.push(entry(key, value));
         else (node as ListNode).items.push({ kind: 'map', items: [entry(key, value)] });
       } else {
@@ -413,9 +463,18 @@ export class Builder {
       } else after.push(t);
     }
     const want = isMap ? 'flow-map-end' : 'flow-seq-end';
-    if (!closed || !tok.end.some((t) => t.type === want)) this.fail(closed ? endOff - 1 : tok.offset, `did not find expected ',' or '${isMap ? '}' : ']'}'`);
+    if (!closed || !tok.end.some((t) => t.type === want))
+      this.fail(closed ? endOff - 1 : tok.offset, `did not find expected ',' or '${isMap ? '}' : ']'}'`);
     this.flowStack.pop();
-    if (parent) this.mark({ kind: inMap ? MarkKind.Val : MarkKind.Item, off: tok.offset, end: endOff, c: parent, i: index, child: c });
+    if (parent)
+      this.mark({
+        kind: inMap ? MarkKind.Val : MarkKind.Item,
+        off: tok.offset,
+        end: endOff,
+        c: parent,
+        i: index,
+        child: c,
+      });
     this.scan(after, {});
     return node;
   }

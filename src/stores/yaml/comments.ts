@@ -8,7 +8,10 @@ import { type CommentTok, type Container, type Insert, isMark, type Mark, MarkKi
 
 export class Placer {
   readonly inserts = new Map<Container, Insert>();
-  constructor(private readonly lines: Lines, private readonly root: Container) {}
+  constructor(
+    private readonly lines: Lines,
+    private readonly root: Container,
+  ) {}
 
   private ins(c: Container): Insert {
     let x = this.inserts.get(c);

@@ -100,12 +100,12 @@ export class Emitter {
   // --- output primitives
 
   private put(s: string): void {
-    this.out += (s);
+    this.out += s;
     this.column += s.length;
   }
 
   private putBreak(): void {
-    this.out += ('\n');
+    this.out += '\n';
     this.column = 0;
     this.indention = true;
   }
@@ -115,7 +115,7 @@ export class Emitter {
     if (c === '\n') {
       this.putBreak();
     } else {
-      this.out += (c);
+      this.out += c;
       this.column = 0;
       this.indention = true;
     }
@@ -126,7 +126,7 @@ export class Emitter {
     if (!this.indention || this.column > indent || (this.column === indent && !this.whitespace)) this.putBreak();
     if (this.footIndent === indent) this.putBreak();
     if (this.column < indent) {
-      this.out += (' '.repeat(indent - this.column));
+      this.out += ' '.repeat(indent - this.column);
       this.column = indent;
     }
     this.whitespace = true;
@@ -635,21 +635,51 @@ function escapeDouble(value: string): string {
       continue;
     }
     switch (c) {
-      case 0x00: out += '\\0'; break;
-      case 0x07: out += '\\a'; break;
-      case 0x08: out += '\\b'; break;
-      case 0x09: out += '\\t'; break;
-      case 0x0a: out += '\\n'; break;
-      case 0x0b: out += '\\v'; break;
-      case 0x0c: out += '\\f'; break;
-      case 0x0d: out += '\\r'; break;
-      case 0x1b: out += '\\e'; break;
-      case 0x22: out += '\\"'; break;
-      case 0x5c: out += '\\\\'; break;
-      case 0x85: out += '\\N'; break;
-      case 0xa0: out += '\\_'; break;
-      case 0x2028: out += '\\L'; break;
-      case 0x2029: out += '\\P'; break;
+      case 0x00:
+        out += '\\0';
+        break;
+      case 0x07:
+        out += '\\a';
+        break;
+      case 0x08:
+        out += '\\b';
+        break;
+      case 0x09:
+        out += '\\t';
+        break;
+      case 0x0a:
+        out += '\\n';
+        break;
+      case 0x0b:
+        out += '\\v';
+        break;
+      case 0x0c:
+        out += '\\f';
+        break;
+      case 0x0d:
+        out += '\\r';
+        break;
+      case 0x1b:
+        out += '\\e';
+        break;
+      case 0x22:
+        out += '\\"';
+        break;
+      case 0x5c:
+        out += '\\\\';
+        break;
+      case 0x85:
+        out += '\\N';
+        break;
+      case 0xa0:
+        out += '\\_';
+        break;
+      case 0x2028:
+        out += '\\L';
+        break;
+      case 0x2029:
+        out += '\\P';
+        break;
       default: {
         const hex = c.toString(16).toUpperCase();
         if (c <= 0xff) out += '\\x' + hex.padStart(2, '0');

@@ -3,7 +3,6 @@
  * placement (the line index is built on first use).
  */
 
-
 export class Lines {
   private starts: number[] | null = null;
   constructor(private readonly src: string) {}

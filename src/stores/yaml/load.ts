@@ -12,8 +12,13 @@ import { Lines } from './lines.js';
 import type { Container, Insert, Seq } from './marks.js';
 
 function errorAt(lines: Lines, off: number, message: string): FileError {
-  const msg = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').replace(/:$/, '');
-  return new FileError(`Error unmarshaling input YAML: ${msg} at line ${lines.line(off) + 1}, column ${lines.col(off) + 1}`);
+  const msg = message
+    .split('\n')[0]!
+    .replace(/ at line \d+, column \d+:?$/, '')
+    .replace(/:$/, '');
+  return new FileError(
+    `Error unmarshaling input YAML: ${msg} at line ${lines.line(off) + 1}, column ${lines.col(off) + 1}`,
+  );
 }
 
 /** Parse YAML text into one map per document, as sops's YAML store reads it. */
@@ -30,7 +35,9 @@ export function parseYaml(src: string, validate = true): Tree {
     if (e instanceof RangeError) {
       const off = tooDeep(src);
       if (off >= 0) throw errorAt(new Lines(src), off, 'exceeded max depth of 10000');
-      throw new FileError('Error unmarshaling input YAML: the document nests deeper than tsops can read (go-yaml reads up to 10000 levels)');
+      throw new FileError(
+        'Error unmarshaling input YAML: the document nests deeper than tsops can read (go-yaml reads up to 10000 levels)',
+      );
     }
     throw e;
   }
@@ -120,11 +127,14 @@ function parseDocuments(src: string, validate: boolean): Tree {
         content = builder.value(v, props, null, 0, true);
       } else if (v.type === 'alias') {
         content = builder.value(v, props, null, 0, true);
-        if (content.kind === 'list') throw new FileError('Error unmarshaling input YAML: YAML documents that are sequences are not supported');
-        if (content.kind === 'scalar') throw new FileError('Error unmarshaling input YAML: YAML documents that are values are not supported');
+        if (content.kind === 'list')
+          throw new FileError('Error unmarshaling input YAML: YAML documents that are sequences are not supported');
+        if (content.kind === 'scalar')
+          throw new FileError('Error unmarshaling input YAML: YAML documents that are values are not supported');
       } else {
         const s = builder.value(v, props, null, 0, true);
-        if (s.kind !== 'null') throw new FileError('Error unmarshaling input YAML: YAML documents that are values are not supported');
+        if (s.kind !== 'null')
+          throw new FileError('Error unmarshaling input YAML: YAML documents that are values are not supported');
       }
     }
     builder.scan(tok.end, {});
@@ -198,7 +208,7 @@ export function decode(data: Buffer): string {
 
 /** go-yaml's reader message (and byte offset) for the first invalid UTF-8 sequence. */
 function utf8Problem(b: Buffer): string {
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const c = b[i]!;
     const n = c < 0x80 ? 1 : (c & 0xe0) === 0xc0 ? 2 : (c & 0xf0) === 0xe0 ? 3 : (c & 0xf8) === 0xf0 ? 4 : 0;
     if (n === 0) return `invalid leading UTF-8 octet at byte ${i}`;
@@ -209,7 +219,8 @@ function utf8Problem(b: Buffer): string {
       if ((t & 0xc0) !== 0x80) return `invalid trailing UTF-8 octet at byte ${i + k}`;
       v = (v << 6) + (t & 0x3f);
     }
-    if (!(n === 1 || (n === 2 && v >= 0x80) || (n === 3 && v >= 0x800) || (n === 4 && v >= 0x10000))) return `invalid length of a UTF-8 sequence at byte ${i}`;
+    if (!(n === 1 || (n === 2 && v >= 0x80) || (n === 3 && v >= 0x800) || (n === 4 && v >= 0x10000)))
+      return `invalid length of a UTF-8 sequence at byte ${i}`;
     if ((v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff) return `invalid Unicode character at byte ${i}`;
     i += n;
   }

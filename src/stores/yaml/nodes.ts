@@ -70,7 +70,16 @@ function stringNode(s: string): YScalar {
 
 function plainNode(s: string): YScalar {
   const a = analyze(s);
-  return { kind: 'scalar', value: s, style: selectStyle(Style.Plain, a, s, 0, false), analysis: a, tag: '', head: '', line: '', foot: '' };
+  return {
+    kind: 'scalar',
+    value: s,
+    style: selectStyle(Style.Plain, a, s, 0, false),
+    analysis: a,
+    tag: '',
+    head: '',
+    line: '',
+    foot: '',
+  };
 }
 
 /** go-yaml's base64 layout for `!!binary` values: 70-character lines when there is more than one. */
@@ -85,8 +94,14 @@ function binaryNode(raw: Buffer): YScalar {
   const a = analyze(value);
   const requested = value.includes('\n') ? Style.Literal : Style.Plain;
   return {
-    kind: 'scalar', value, style: selectStyle(requested, a, value, 0, false), analysis: a,
-    tag: 'tag:yaml.org,2002:binary', head: '', line: '', foot: '',
+    kind: 'scalar',
+    value,
+    style: selectStyle(requested, a, value, 0, false),
+    analysis: a,
+    tag: 'tag:yaml.org,2002:binary',
+    head: '',
+    line: '',
+    foot: '',
   };
 }
 

@@ -8,7 +8,17 @@ import { toYNode, type YNode } from './nodes.js';
 function nodeEvents(n: YNode, tail: string, emit: (e: Event) => void): void {
   switch (n.kind) {
     case 'scalar':
-      emit({ t: Ev.Scalar, value: n.value, style: n.style, analysis: n.analysis, tag: n.tag, head: n.head, line: n.line, foot: n.foot, tail });
+      emit({
+        t: Ev.Scalar,
+        value: n.value,
+        style: n.style,
+        analysis: n.analysis,
+        tag: n.tag,
+        head: n.head,
+        line: n.line,
+        foot: n.foot,
+        tail,
+      });
       return;
     case 'seq':
       emit({ t: Ev.SeqStart, empty: n.content.length === 0, head: n.head });

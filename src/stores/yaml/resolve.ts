@@ -22,7 +22,24 @@ const NAN_WORDS = new Set(['.nan', '.NaN', '.NAN']);
 const INF_WORDS = new Set(['.inf', '.Inf', '.INF', '+.inf', '+.Inf', '+.INF']);
 const NEG_INF_WORDS = new Set(['-.inf', '-.Inf', '-.INF']);
 
-const OLD_BOOLS = new Set(['y', 'Y', 'yes', 'Yes', 'YES', 'on', 'On', 'ON', 'n', 'N', 'no', 'No', 'NO', 'off', 'Off', 'OFF']);
+const OLD_BOOLS = new Set([
+  'y',
+  'Y',
+  'yes',
+  'Yes',
+  'YES',
+  'on',
+  'On',
+  'ON',
+  'n',
+  'N',
+  'no',
+  'No',
+  'NO',
+  'off',
+  'Off',
+  'OFF',
+]);
 const BASE60_FLOAT = /^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$/;
 
 /** The resolver's first-character classes: sign, digit, word (y/n/t/f/o/~), dot. */
@@ -36,7 +53,17 @@ function hint(s: string): 'S' | 'D' | 'M' | '.' | '' {
       return 'S';
     case 46: // .
       return '.';
-    case 121: case 89: case 110: case 78: case 116: case 84: case 102: case 70: case 111: case 79: case 126:
+    case 121:
+    case 89:
+    case 110:
+    case 78:
+    case 116:
+    case 84:
+    case 102:
+    case 70:
+    case 111:
+    case 79:
+    case 126:
       return 'M';
     default:
       return '';

