@@ -41,7 +41,7 @@ const enc: string = await encrypt('a: 1\\n', { format: 'yaml', age: ['age1…'] 
 const g: KeyGroup = [];
 const out: string = await addKeyGroup(await setValue(await rotate(enc, { add: { age: ['age1…'] } }), ['a'], 2), g);
 const r = await updateKeys(['x'], { yes: true });
-try { await decrypt(out, o); } catch { if (e instanceof MacMismatchError && e.code === ExitCode.MacMismatch && e instanceof SopsError) console.log(r.outcomes, Object.keys(tsops)); }
+try { await decrypt(out, o); } catch (e) { if (e instanceof MacMismatchError && e.code === ExitCode.MacMismatch && e instanceof SopsError) console.log(r.outcomes, Object.keys(tsops)); }
 `,
   );
   execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], {

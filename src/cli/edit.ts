@@ -42,7 +42,14 @@ import { finishEdit, parseEdited, startEdit, type Edited } from '../ops/edit.js'
 import type { Store } from '../stores/types.js';
 import { lockForUpdate, writeFileAtomic } from '../util/fs.js';
 import { decryptionOrder, makeLog, planEncryption, planIo, readStdinByte } from './context.js';
-import { addGlobalOptions, addKeyOptions, addScopeOptions, subcommandOptions, type CliOptions } from './options.js';
+import {
+  addFileOptions,
+  addGlobalOptions,
+  addKeyOptions,
+  addScopeOptions,
+  subcommandOptions,
+  type CliOptions,
+} from './options.js';
 
 // --- the editor ---------------------------------------------------------------------------------
 
@@ -302,21 +309,8 @@ export function addEditCommand(program: Command): Command {
     .command('edit')
     .description('edit an encrypted file in $SOPS_EDITOR / $EDITOR (a new file starts from an example)')
     .argument('[file]', 'the encrypted file (created when it does not exist)')
-    .addOption(
-      new Option(
-        '--input-type <type>',
-        'input format: yaml, json, dotenv, ini or binary (default: from the file extension)',
-      ),
-    )
-    .addOption(new Option('--output-type <type>', 'output format (default: the input format)'))
-    .addOption(new Option('--indent <n>', 'indentation of YAML/JSON output'))
-    .addOption(new Option('-s, --show-master-keys', 'show the sops metadata (master keys) in the editor'))
-    .addOption(new Option('--ignore-mac', 'open the file even if its MAC does not match'))
-    .addOption(
-      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env(
-        'SOPS_DECRYPTION_ORDER',
-      ),
-    );
+    .addOption(new Option('-s, --show-master-keys', 'show the sops metadata (master keys) in the editor'));
+  addFileOptions(cmd, 'open the file even if its MAC does not match');
   addGlobalOptions(addScopeOptions(addKeyOptions(cmd)));
   cmd.action((file: string | undefined, _o: unknown, c: Command) => editCommand(file, subcommandOptions(c)));
   return cmd;

@@ -137,6 +137,25 @@ export function addKeyOptions(cmd: Command): Command {
     );
 }
 
+/** The flags of commands that read and rewrite one encrypted file (edit, set, unset). */
+export function addFileOptions(cmd: Command, ignoreMacHelp: string): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--input-type <type>',
+        'input format: yaml, json, dotenv, ini or binary (default: from the file extension)',
+      ),
+    )
+    .addOption(new Option('--output-type <type>', 'output format (default: the input format)'))
+    .addOption(new Option('--indent <n>', 'indentation of YAML/JSON output'))
+    .addOption(new Option('--ignore-mac', ignoreMacHelp))
+    .addOption(
+      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env(
+        'SOPS_DECRYPTION_ORDER',
+      ),
+    );
+}
+
 export function addScopeOptions(cmd: Command): Command {
   return cmd
     .addOption(

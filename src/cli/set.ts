@@ -23,7 +23,7 @@ import type { Node } from '../tree/types.js';
 import { lockForUpdate, readInput, writeFileAtomic } from '../util/fs.js';
 import { decryptionOrder, makeLog, planIo } from './context.js';
 import { subcommandOptions } from './options.js';
-import { addGlobalOptions, type CliOptions } from './options.js';
+import { addFileOptions, addGlobalOptions, type CliOptions } from './options.js';
 
 export interface SetCliOptions extends CliOptions {
   idempotent?: boolean;
@@ -161,22 +161,7 @@ export async function unsetCommand(
 }
 
 function addCommonSetOptions(cmd: Command): Command {
-  cmd
-    .addOption(
-      new Option(
-        '--input-type <type>',
-        'input format: yaml, json, dotenv, ini or binary (default: from the file extension)',
-      ),
-    )
-    .addOption(new Option('--output-type <type>', 'output format (default: the input format)'))
-    .addOption(new Option('--indent <n>', 'indentation of YAML/JSON output'))
-    .addOption(new Option('--ignore-mac', 'change the file even if its MAC does not match'))
-    .addOption(
-      new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env(
-        'SOPS_DECRYPTION_ORDER',
-      ),
-    );
-  return addGlobalOptions(cmd);
+  return addGlobalOptions(addFileOptions(cmd, 'change the file even if its MAC does not match'));
 }
 
 /** The `set` and `unset` subcommands. */

@@ -29,13 +29,13 @@ import {
   type SealOptions,
 } from '../file/file.js';
 import { reuseOpened, SingleUseIvStash } from '../file/reuse.js';
-import type { KeyType } from '../keys/types.js';
 import { metadataToPlain, parseMetadata, type Metadata } from '../metadata/metadata.js';
 import { storeFor } from '../stores/index.js';
 import type { Format, Store } from '../stores/types.js';
 import { IvStash } from '../tree/crypt.js';
 import { entry, map, str, type Tree } from '../tree/types.js';
 import { outputIndent } from './indent.js';
+import type { FileChangeOptions } from './options.js';
 
 // --- the example a new file starts from (sops's EmitExample) --------------------------------------
 
@@ -97,27 +97,9 @@ export function exampleTree(format: Format): Tree {
 
 // --- opening --------------------------------------------------------------------------------------
 
-export interface EditOptions {
-  /** The file's format. */
-  format: Format;
-  /** The format the editor sees and the file is written in (default: the input format). */
-  outFormat?: Format;
-  /** Indentation of YAML/JSON output (default: the `.sops.yaml` `stores` setting, else the store's). */
-  indent?: number;
-  /** The path that picks the `.sops.yaml` (default: the file). */
-  path?: string;
-  /** The `.sops.yaml` to use instead of looking it up. */
-  config?: string;
-  /** Open the file even if its MAC does not match. */
-  ignoreMac?: boolean;
-  /** Key types to try first when recovering the data key (default: age, pgp). */
-  decryptionOrder?: KeyType[];
+export interface EditOptions extends FileChangeOptions {
   /** Show the sops metadata (master keys) in the editor. */
   showMasterKeys?: boolean;
-  /** Environment for key sources (identities, credentials). Default: process.env. */
-  env?: NodeJS.ProcessEnv;
-  /** Verbose log sink (never receives secrets). */
-  log?: (msg: string) => void;
   /** The keys and scope for a file that does not exist yet (and the `stores` indentation, if any). */
   newFile?: () => Promise<EncryptSettings & { indent?: number }>;
 }

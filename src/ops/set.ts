@@ -6,7 +6,6 @@
 import { EmptyFileError, InvalidSetError } from '../errors.js';
 import { openEncrypted, sealTree } from '../file/file.js';
 import { SingleUseIvStash } from '../file/reuse.js';
-import type { KeyType } from '../keys/types.js';
 import { SOPS_PREFIX } from '../stores/dotenv.js';
 import { storeFor } from '../stores/index.js';
 import type { Format } from '../stores/types.js';
@@ -14,31 +13,14 @@ import { PathNotFoundError, setAtPath, unsetAtPath } from '../tree/mutate.js';
 import { formatTreePath, type PathComponent } from '../tree/path.js';
 import type { MapNode, Node } from '../tree/types.js';
 import { outputIndent } from './indent.js';
+import type { FileChangeOptions } from './options.js';
 
-export interface SetOptions {
-  /** The file's format. */
-  format: Format;
-  /** Output format (default: the input format). */
-  outFormat?: Format;
-  /** Indentation of YAML/JSON output (default: the `.sops.yaml` `stores` setting, else the store's). */
-  indent?: number;
-  /** The path that picks the `.sops.yaml` for `indent` (default: `filename`). */
-  path?: string;
-  /** The `.sops.yaml` to use instead of looking it up. */
-  config?: string;
-  /** Change the file even if its MAC does not match. */
-  ignoreMac?: boolean;
-  /** Key types to try first when recovering the data key (default: age, pgp). */
-  decryptionOrder?: KeyType[];
+export interface SetOptions extends FileChangeOptions {
   /**
    * set: return undefined (nothing to write) when the value is already there; unset: return
    * undefined when there is nothing at the path.
    */
   idempotent?: boolean;
-  /** Environment for key sources (identities, credentials). Default: process.env. */
-  env?: NodeJS.ProcessEnv;
-  /** Verbose log sink (never receives secrets). */
-  log?: (msg: string) => void;
   /** Name of the file, for messages. */
   filename?: string;
 }
