@@ -83,8 +83,12 @@ export function startApiWorker(env: NodeJS.ProcessEnv): ApiWorker {
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once('exit', () => resolve());
-        child.disconnect();
-        setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+        if (child.connected) child.disconnect();
+        // bounded: a child whose exit was missed never holds the test file open
+        setTimeout(() => {
+          child.kill('SIGKILL');
+          resolve();
+        }, 5_000).unref();
       }),
   };
 }
