@@ -27,7 +27,16 @@ try {
 }
 
 /** Loaded from node_modules at run time, and only by the key sources that need them. */
-export const EXTERNAL = ['@aws-sdk/*', '@smithy/*', '@azure/*', '@google-cloud/*', 'google-gax', 'openpgp'];
+export const EXTERNAL = [
+  '@aws-sdk/*',
+  '@smithy/*',
+  '@azure/*',
+  '@google-cloud/*',
+  'google-gax',
+  '@grpc/*',
+  '@huaweicloud/*',
+  'openpgp',
+];
 
 /**
  * age-encryption (typage) collects a ReadableStream with `new Response(stream)`, and the first use of
