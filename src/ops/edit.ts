@@ -23,7 +23,6 @@ import {
   hasSopsMetadata,
   keyContext,
   newMetadata,
-  openEncrypted,
   sealTree,
   type EncryptSettings,
   type SealOptions,
@@ -35,7 +34,7 @@ import type { Format, Store } from '../stores/types.js';
 import { IvStash } from '../tree/crypt.js';
 import { entry, map, str, type Tree } from '../tree/types.js';
 import { outputIndent } from './indent.js';
-import type { FileChangeOptions } from './options.js';
+import { openForChange, type FileChangeOptions } from './options.js';
 
 // --- the example a new file starts from (sops's EmitExample) --------------------------------------
 
@@ -133,15 +132,7 @@ export async function startEdit(file: string, o: EditOptions): Promise<EditSessi
     } catch (e) {
       throw new ReadError(`cannot read ${file}: ${messageOf(e)}`, { cause: e });
     }
-    const opened = await openEncrypted(data, {
-      format: o.format,
-      filename: file,
-      log,
-      env: o.env,
-      ignoreMac: o.ignoreMac,
-      decryptionOrder: o.decryptionOrder,
-      storeOptions: { indent: o.indent },
-    });
+    const opened = await openForChange(data, o, file);
     ({ tree, metadata, dataKey, stash } = opened);
   } else {
     if (!existsSync(dirname(resolve(file)))) {

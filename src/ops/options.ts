@@ -1,4 +1,5 @@
 /** The options every operation that opens and rewrites one encrypted file takes (edit, set, unset). */
+import { openEncrypted, type OpenedFile } from '../file/file.js';
 import type { KeyType } from '../keys/types.js';
 import type { Format } from '../stores/types.js';
 
@@ -21,4 +22,17 @@ export interface FileChangeOptions {
   env?: NodeJS.ProcessEnv;
   /** Verbose log sink (never receives secrets). */
   log?: (msg: string) => void;
+}
+
+/** Open (decrypt and verify) a file about to be changed: the options of `o` as `openEncrypted` takes them. */
+export function openForChange(data: Buffer, o: FileChangeOptions, filename: string | undefined): Promise<OpenedFile> {
+  return openEncrypted(data, {
+    format: o.format,
+    filename,
+    log: o.log ?? (() => {}),
+    env: o.env,
+    ignoreMac: o.ignoreMac,
+    decryptionOrder: o.decryptionOrder,
+    storeOptions: { indent: o.indent },
+  });
 }

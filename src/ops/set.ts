@@ -4,7 +4,7 @@
  * other value keeps its exact ciphertext.
  */
 import { EmptyFileError, InvalidSetError } from '../errors.js';
-import { openEncrypted, sealTree } from '../file/file.js';
+import { sealTree } from '../file/file.js';
 import { SingleUseIvStash } from '../file/reuse.js';
 import { SOPS_PREFIX } from '../stores/dotenv.js';
 import { storeFor } from '../stores/index.js';
@@ -13,7 +13,7 @@ import { PathNotFoundError, setAtPath, unsetAtPath } from '../tree/mutate.js';
 import { formatTreePath, type PathComponent } from '../tree/path.js';
 import type { MapNode, Node } from '../tree/types.js';
 import { outputIndent } from './indent.js';
-import type { FileChangeOptions } from './options.js';
+import { openForChange, type FileChangeOptions } from './options.js';
 
 export interface SetOptions extends FileChangeOptions {
   /**
@@ -82,15 +82,7 @@ async function modify(
   const log = o.log ?? (() => {});
   const file = o.filename;
   const outFormat = o.outFormat ?? o.format;
-  const opened = await openEncrypted(data, {
-    format: o.format,
-    filename: file,
-    log,
-    env: o.env,
-    ignoreMac: o.ignoreMac,
-    decryptionOrder: o.decryptionOrder,
-    storeOptions: { indent: o.indent },
-  });
+  const opened = await openForChange(data, o, file);
   const doc = opened.tree.docs[0];
   if (!doc) throw new EmptyFileError(`${file ?? 'the file'}: the file has no document to change`);
   if (!change(doc, outFormat) && skipUnchanged) {
