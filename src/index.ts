@@ -69,3 +69,5 @@ export type { Format } from './stores/types.js';
 export type { KeyGroup, MasterKey, KeyType } from './keys/types.js';
 export type { Scope } from './scope/scope.js';
 export { openEncrypted, sealTree, loadEncrypted } from './file/file.js';
+export { checkPaths, parseDuration } from './check/check.js';
+export type { CheckOptions, CheckProblem, CheckProblemKind, CheckResult } from './check/check.js';

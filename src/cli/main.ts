@@ -55,6 +55,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   'exec-env': async () => (await import('./exec.js')).addExecCommands,
   'exec-file': async () => (await import('./exec.js')).addExecCommands,
   config: async () => (await import('./config.js')).addConfigCommand,
+  check: async () => (await import('./check.js')).addCheckCommand,
 };
 
 /**

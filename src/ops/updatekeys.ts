@@ -70,6 +70,40 @@ export function diffKeyGroups(ours: KeyGroup[], theirs: KeyGroup[]): GroupDiff[]
   return diffs;
 }
 
+/** A file's key groups and threshold compared with its creation rule's: what `updatekeys` would write. */
+export interface RuleComparison {
+  /** The rule's key groups (`enc` ''). */
+  groups: KeyGroup[];
+  /** The threshold the file gets. */
+  threshold: number;
+  diffs: GroupDiff[];
+  /** Whether the file differs from the rule (keys, their order, or the threshold). */
+  changes: boolean;
+}
+
+/**
+ * Compare a file's metadata with the creation rule that matches it (as `updatekeys` does, and
+ * `tsops check`): the threshold is `thresholdOverride`, else the rule's `shamir_threshold`, else
+ * the file's (sops keeps the file's: its issue 1610), never more than the number of groups.
+ */
+export function compareWithRule(
+  metadata: Metadata,
+  rule: import('../config/config.js').CreationRule,
+  cfgMod: typeof import('../config/config.js'),
+  thresholdOverride?: number,
+): RuleComparison {
+  const settings = cfgMod.ruleToEncryptionSettings(rule);
+  const groups = settings.keyGroups.filter((g) => g.length > 0);
+  if (groups.length === 0)
+    throw new NoKeysError(`${rule.location} lists no keys, so the file would have no master keys`);
+  let threshold = thresholdOverride ?? (settings.shamirThreshold || metadata.shamirThreshold);
+  threshold = Math.min(threshold, groups.length);
+  checkShamirThreshold(groups.length, threshold);
+  const diffs = diffKeyGroups(metadata.keyGroups, groups);
+  const keysChange = diffs.some((d) => d.added.length > 0 || d.removed.length > 0 || d.orderChanged);
+  return { groups, threshold, diffs, changes: keysChange || threshold !== metadata.shamirThreshold };
+}
+
 function colorizer(enabled: boolean) {
   const wrap = (code: string) => (s: string) => (enabled ? `\x1b[${code}m${s}\x1b[0m` : s);
   return { underline: wrap('4'), green: wrap('32'), red: wrap('31') };
@@ -229,17 +263,8 @@ async function updateLocked(
     throw new ConfigError(`The config file ${configPath} does not contain any creation rule`);
   const match = cfgMod.matchRule(cfg, abs, { cwd: run.cwd });
   if (!match) throw new ConfigError(`error loading config: no matching creation rules found in ${configPath}`);
-  const settings = cfgMod.ruleToEncryptionSettings(match.rule);
-  const groups = settings.keyGroups.filter((g) => g.length > 0);
-  if (groups.length === 0)
-    throw new NoKeysError(`${match.rule.location} lists no keys, so the file would have no master keys`);
-
-  let threshold = o.shamirThreshold ?? (settings.shamirThreshold || metadata.shamirThreshold);
-  threshold = Math.min(threshold, groups.length);
-  checkShamirThreshold(groups.length, threshold);
-  const diffs = diffKeyGroups(metadata.keyGroups, groups);
-  const keysChange = diffs.some((d) => d.added.length > 0 || d.removed.length > 0 || d.orderChanged);
-  if (!keysChange && threshold === metadata.shamirThreshold) {
+  const { groups, threshold, diffs, changes } = compareWithRule(metadata, match.rule, cfgMod, o.shamirThreshold);
+  if (!changes) {
     run.report(`File ${abs} already up to date`);
     return { status: 'up to date' };
   }

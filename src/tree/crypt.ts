@@ -351,3 +351,30 @@ function decryptParsedAt(v: ReturnType<typeof parseEncrypted>, key: Buffer, aad:
     );
   }
 }
+
+/**
+ * The key paths of the values the scope says are encrypted but which do not hold an `ENC[…]` value
+ * (a value pasted into an encrypted file), in file order; no key needed (`tsops check`). Values are
+ * not shown: they may be secrets. (List positions are not part of a sops key path.)
+ */
+export function unencryptedValues(tree: Tree, scope: Scope): string[][] {
+  const found: string[][] = [];
+  runPass(tree, scope, {
+    macOf: 'in',
+    comment: (leaf) => leaf,
+    value(leaf, path) {
+      let ok = leaf.type === 'str' && leaf.text === '';
+      if (!ok && leaf.type === 'str') {
+        try {
+          parseEncrypted(leaf.text);
+          ok = true;
+        } catch {
+          ok = false;
+        }
+      }
+      if (!ok) found.push([...path]);
+      return leaf;
+    },
+  });
+  return found;
+}
