@@ -7,6 +7,7 @@ import { Composer, CST, Parser } from 'yaml';
 import { FileError } from '../../errors.js';
 import type { MapNode, Node, Tree } from '../../tree/types.js';
 import { Builder, type Props } from './builder.js';
+import { fastParse } from './fast.js';
 import { applyInserts, Placer } from './comments.js';
 import { Lines } from './lines.js';
 import type { Container, Insert, Seq } from './marks.js';
@@ -21,13 +22,19 @@ function errorAt(lines: Lines, off: number, message: string): FileError {
   );
 }
 
-/** Parse YAML text into one map per document, as sops's YAML store reads it. */
 /**
  * Parse YAML into the tree. `validate` runs the yaml Composer over the whole file to report
  * malformed YAML the CST parser accepts; it costs about a third of the parse, so files written by
  * sops/tsops skip it (their MAC catches any damage, and `check` is run then to name the YAML error).
+ * `fast` first tries the fast reader (fast.ts), which reads the shapes sops writes in one pass and
+ * leaves every other file to the full reader; `false` forces the full reader (for tests).
  */
-export function parseYaml(src: string, validate = true): Tree {
+export function parseYaml(src: string, validate = true, fast = true): Tree {
+  if (fast) {
+    // files in the shapes sops writes: one pass, no CST (anything else gives null)
+    const tree = fastParse(src.charCodeAt(0) === 0xfeff ? src.slice(1) : src);
+    if (tree) return tree;
+  }
   try {
     return parseDocuments(src, validate);
   } catch (e) {
