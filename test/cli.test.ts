@@ -348,6 +348,7 @@ describe('lazy loading', () => {
       '@google-cloud',
       '@azure',
       'google-gax',
+      '/keys/age/plugin',
       '/keys/pgp/client',
       '/keys/pgp/gpg',
       '/keys/pgp/openpgp',

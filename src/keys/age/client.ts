@@ -8,7 +8,7 @@
  * - unwrap: the identities sops would find (see ./identities.ts) are tried on the stored file.
  *
  * X25519 keys (the common case) run on node:crypto (./native.ts); the age library (typage) is
- * imported only for SSH, post-quantum and plugin keys.
+ * imported only for SSH and post-quantum keys; age plugins (./plugin.ts) only for plugin keys.
  */
 import { ExitCode, SopsError } from '../../errors.js';
 import type { AgeKey, KeyContext, KeySource } from '../types.js';
@@ -23,10 +23,14 @@ async function wrap(key: AgeKey, dataKey: Buffer, ctx: KeyContext): Promise<stri
     throw new SopsError((e as Error).message, ExitCode.ErrorGeneric);
   }
   if (parsed.kind === 'plugin') {
-    throw new SopsError(
-      `age plugin recipients are not supported yet: ${shortRecipient(key.recipient)} needs the plugin age-plugin-${parsed.plugin}`,
-      ExitCode.ErrorGeneric,
-    );
+    const plugin = await import('./plugin.js');
+    ctx.log(`age: encrypting the data key to ${shortRecipient(key.recipient)} with age-plugin-${parsed.plugin}`);
+    try {
+      return await plugin.encryptToPlugin(parsed.recipient, dataKey, { env: ctx.env, log: ctx.log });
+    } catch (e) {
+      if (e instanceof plugin.PluginError) throw new SopsError(e.message, ExitCode.ErrorGeneric, { cause: e });
+      throw e;
+    }
   }
   if (parsed.kind !== 'ssh') {
     const point = native.x25519Recipient(parsed.recipient);
@@ -84,7 +88,15 @@ async function unwrap(key: AgeKey, ctx: KeyContext): Promise<Buffer> {
     if (others.length || (!parsed && set.identities.length)) {
       const age = await import('age-encryption');
       const d = new age.Decrypter();
-      for (const id of parsed ? others : set.identities) d.addIdentity(id);
+      const tried = parsed ? others : set.identities;
+      // AGE-PLUGIN-… identities run their plugin (./plugin.ts, loaded only when there is one)
+      const isPlugin = (id: (typeof tried)[number]) => typeof id === 'string' && id.startsWith('AGE-PLUGIN-');
+      const plugin = tried.some(isPlugin) ? await import('./plugin.js') : null;
+      for (const id of tried) {
+        d.addIdentity(
+          plugin && isPlugin(id) ? plugin.pluginIdentity(id as string, { env: ctx.env, log: ctx.log }) : id,
+        );
+      }
       try {
         const out = await d.decrypt(file);
         ctx.log(`age: decrypted the data key for ${who}`);

@@ -24,6 +24,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Identity } from 'age-encryption';
 import { bech32Decode, bech32Encode } from './bech32.js';
+import { pluginIdentityName } from './key.js';
 import { shlexSplit } from './shlex.js';
 import { parseSshPrivateKey, SshKeyEncryptedError } from './ssh-keys.js';
 import { ed25519SeedToX25519Secret } from './x25519.js';
@@ -140,24 +141,20 @@ export function parseIdentityText(text: string, manyPerLine: boolean): Parsed {
     if (line === '' || line.startsWith('#')) continue;
     for (const word of manyPerLine ? line.split(/\s+/) : [line]) {
       const problem = checkIdentity(word);
-      if (problem === 'plugin') {
-        plugins++;
-      } else if (problem) {
-        return { identities: [], status: `unusable: line ${i + 1} ${problem}` };
-      } else {
-        identities.push(word);
-      }
+      if (problem) return { identities: [], status: `unusable: line ${i + 1} ${problem}` };
+      identities.push(word); // plugin identities too: ./client.ts hands them to ./plugin.ts
+      if (word.startsWith('AGE-PLUGIN-')) plugins++;
     }
   }
   let status = countIdentities(identities.length);
-  if (plugins)
-    status += `; ${plugins} age plugin ${plugins === 1 ? 'identity' : 'identities'} skipped (plugins are not supported)`;
+  if (plugins) status += ` (${plugins} for age plugins)`;
   return { identities, status };
 }
 
-/** undefined when `s` is a usable identity; 'plugin' for a plugin identity; else the problem. */
+/** undefined when `s` is a usable identity (age plugin identities included); else the problem. */
 function checkIdentity(s: string): string | undefined {
-  if (s.startsWith('AGE-PLUGIN-')) return 'plugin';
+  if (s.startsWith('AGE-PLUGIN-'))
+    return pluginIdentityName(s) ? undefined : 'is a malformed age plugin identity (AGE-PLUGIN-NAME-1…)';
   const pq = s.startsWith('AGE-SECRET-KEY-PQ-1');
   if (!pq && !s.startsWith('AGE-SECRET-KEY-1')) return 'is not an age identity (AGE-SECRET-KEY-1…)';
   try {

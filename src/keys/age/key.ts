@@ -57,11 +57,25 @@ export function parseRecipient(s: string): ParsedRecipient {
         throw new Error(`invalid age recipient ${JSON.stringify(shortRecipient(s))}: wrong key length`);
       return { kind: 'hybrid', recipient: s.toLowerCase() };
     }
-    const plugin = /^age1([a-z0-9._+-]+)$/.exec(decoded.hrp)?.[1];
+    const plugin = /^age1([a-z0-9._+-]+)$/.exec(decoded.hrp)?.[1]; // PLUGIN_NAME
     if (plugin) return { kind: 'plugin', recipient: s.toLowerCase(), plugin };
   }
   const shown = s.length > 8 ? `${s.slice(0, 8)}…` : s;
   throw new Error(`unknown age recipient type ${JSON.stringify(shown)} (expected age1…, ssh-ed25519 … or ssh-rsa …)`);
+}
+
+/**
+ * The plugin name (lowercase) of an age plugin identity `AGE-PLUGIN-NAME-1…` (bech32, checksum
+ * checked), or null if `s` is none. Names take the characters plugin recipients may (PLUGIN_NAME).
+ */
+export function pluginIdentityName(s: string): string | null {
+  if (!s.startsWith('AGE-PLUGIN-')) return null;
+  try {
+    const { hrp } = bech32Decode(s);
+    return /^age-plugin-([a-z0-9._+-]+)-$/.exec(hrp)?.[1] ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** Why `recipient` is not an age recipient sops would accept, or undefined if it is one. */

@@ -16,6 +16,7 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import { bech32Decode } from './bech32.js';
+import { type AgeStanza, decodeB64, encodeB64, encodeStanza, StanzaError, StanzaParser } from './stanza.js';
 import { hkdf, openZeroNonce, sealZeroNonce, x25519, x25519Base } from './x25519.js';
 
 const INTRO = 'age-encryption.org/v1';
@@ -24,17 +25,7 @@ const ARMOR_BEGIN = '-----BEGIN AGE ENCRYPTED FILE-----';
 const ARMOR_END = '-----END AGE ENCRYPTED FILE-----';
 const CHUNK = 64 * 1024;
 
-const b64raw = (b: Uint8Array) => Buffer.from(b).toString('base64').replace(/=+$/, '');
-function fromB64raw(s: string): Buffer | null {
-  if (!/^[A-Za-z0-9+/]*$/.test(s) || s.length % 4 === 1) return null;
-  return Buffer.from(s, 'base64');
-}
-
-export interface AgeStanza {
-  type: string;
-  args: string[];
-  body: Buffer;
-}
+export type { AgeStanza };
 
 export interface AgeFile {
   stanzas: AgeStanza[];
@@ -73,28 +64,23 @@ export function parseAgeFile(file: Buffer): AgeFile | null {
     return l;
   };
   if (line() !== INTRO) return null;
+  const parser = new StanzaParser();
   for (;;) {
     const start = pos;
     const l = line();
     if (l === null) return null;
-    if (l.startsWith('--- ')) {
-      const mac = fromB64raw(l.slice(4));
+    if (!parser.inStanza && l.startsWith('--- ')) {
+      const mac = decodeB64(l.slice(4));
       if (!mac || mac.length !== 32) return null;
       return { stanzas, macInput: file.subarray(0, start + 3), mac, payload: file.subarray(pos) };
     }
-    if (!l.startsWith('-> ')) return null;
-    const [type, ...args] = l.slice(3).split(' ');
-    if (!type) return null;
-    const parts: Buffer[] = [];
-    for (;;) {
-      const bl = line();
-      if (bl === null || bl.length > 64) return null;
-      const chunk = fromB64raw(bl);
-      if (!chunk) return null;
-      parts.push(chunk);
-      if (bl.length < 64) break;
+    try {
+      const st = parser.line(l);
+      if (st) stanzas.push(st);
+    } catch (e) {
+      if (e instanceof StanzaError) return null;
+      throw e;
     }
-    stanzas.push({ type, args, body: Buffer.concat(parts) });
   }
 }
 
@@ -126,7 +112,7 @@ export function unwrapX25519(f: AgeFile, scalars: Buffer[]): Buffer | null {
     const ours = x25519Base(scalar);
     for (const st of f.stanzas) {
       if (st.type !== 'X25519' || st.args.length !== 1 || st.body.length !== 32) continue;
-      const share = fromB64raw(st.args[0]!);
+      const share = decodeB64(st.args[0]!);
       if (!share || share.length !== 32) continue;
       let shared: Buffer;
       try {
@@ -178,26 +164,30 @@ export function openPayload(f: AgeFile, fileKey: Buffer): Buffer {
 
 /** Encrypt a small plaintext (one chunk) to X25519 recipients; returns the armored file. */
 export function encryptX25519(plaintext: Buffer, recipients: Buffer[]): string {
-  if (plaintext.length > CHUNK) throw new Error('the native age path encrypts one chunk only');
   const fileKey = randomBytes(16);
-  let header = `${INTRO}\n`;
-  for (const point of recipients) {
+  const stanzas: AgeStanza[] = recipients.map((point) => {
     const eph = generateKeyPairSync('x25519');
     const share = Buffer.from(eph.publicKey.export({ format: 'der', type: 'spki' })).subarray(-32);
     const scalar = Buffer.from(eph.privateKey.export({ format: 'der', type: 'pkcs8' })).subarray(-32);
     const shared = x25519(scalar, point);
     const key = hkdf(shared, Buffer.concat([share, point]), X25519_LABEL);
-    const body = b64raw(sealZeroNonce(key, fileKey));
-    const wrapped = body.match(/.{1,64}/g) ?? [''];
-    if (body.length % 64 === 0) wrapped.push('');
-    header += `-> X25519 ${b64raw(share)}\n${wrapped.join('\n')}\n`;
-  }
-  header += '---';
+    return { type: 'X25519', args: [encodeB64(share)], body: sealZeroNonce(key, fileKey) };
+  });
+  return sealFile(plaintext, fileKey, stanzas);
+}
+
+/**
+ * An armored age file of a small plaintext (one chunk) whose 16-byte `fileKey` the given stanzas
+ * wrap (they come from X25519 above or from an age plugin): header, header MAC, payload.
+ */
+export function sealFile(plaintext: Buffer, fileKey: Buffer, stanzas: AgeStanza[]): string {
+  if (plaintext.length > CHUNK) throw new Error('the native age path encrypts one chunk only');
+  const header = `${INTRO}\n${stanzas.map(encodeStanza).join('')}---`;
   const mac = headerMac(fileKey, Buffer.from(header, 'latin1'));
   const nonce = randomBytes(16);
   const c = createCipheriv('chacha20-poly1305', hkdf(fileKey, nonce, 'payload'), chunkNonce(0, true), {
     authTagLength: 16,
   });
   const sealed = Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]);
-  return armor(Buffer.concat([Buffer.from(`${header} ${b64raw(mac)}\n`, 'latin1'), nonce, sealed]));
+  return armor(Buffer.concat([Buffer.from(`${header} ${encodeB64(mac)}\n`, 'latin1'), nonce, sealed]));
 }
