@@ -113,9 +113,10 @@ export function addDecryptOptions(cmd: Command): Command {
 export function addKeyOptions(cmd: Command): Command {
   return cmd
     .addOption(
-      new Option('-a, --age <recipients>', 'comma-separated age recipients (age1…, ssh-ed25519 …, ssh-rsa …)').env(
-        'SOPS_AGE_RECIPIENTS',
-      ),
+      new Option(
+        '-a, --age <recipients>',
+        'comma-separated age recipients (age1…, ssh-ed25519 …, ssh-rsa …; plugin recipients age1NAME1… run age-plugin-NAME)',
+      ).env('SOPS_AGE_RECIPIENTS'),
     )
     .addOption(new Option('-p, --pgp <fingerprints>', 'comma-separated PGP fingerprints').env('SOPS_PGP_FP'))
     .addOption(

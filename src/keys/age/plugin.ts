@@ -289,7 +289,7 @@ async function handleUserRequest(ses: Session, s: AgeStanza): Promise<boolean> {
       }
       try {
         const choseYes = await serialized(() =>
-          ui.confirm(printable(s.body, 2000), printable(yes, 100), no && printable(no, 100), name),
+          ui.confirm(printable(s.body, 2000), printable(yes, 100), no?.length ? printable(no, 100) : undefined, name),
         );
         conn.send('ok', [choseYes ? 'yes' : 'no']);
       } catch (e) {
