@@ -22,6 +22,7 @@
  *   TSOPSTEST_ERROR=text     send `error internal` with that text instead of a result
  *   TSOPSTEST_EXIT=code      print a line on stderr and exit with `code` before answering
  *   TSOPSTEST_HANG=1         never answer after phase 1
+ *   TSOPSTEST_PIDFILE=file   write the plugin's process id there at start
  *   TSOPSTEST_LOG=file       append one JSON line per run: argv, cwd, whether SOPS_AGE_KEY was in the
  *                            environment, the commands received and the client's answers
  */
@@ -282,6 +283,7 @@ async function identityV1() {
 }
 
 async function main() {
+  if (process.env.TSOPSTEST_PIDFILE) fs.writeFileSync(process.env.TSOPSTEST_PIDFILE, String(process.pid));
   const arg = process.argv[2] || '';
   if (arg === '--generate') {
     const k = crypto.randomBytes(32);

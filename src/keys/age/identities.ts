@@ -147,7 +147,7 @@ export function parseIdentityText(text: string, manyPerLine: boolean): Parsed {
     }
   }
   let status = countIdentities(identities.length);
-  if (plugins) status += ` (${plugins} for age plugins)`;
+  if (plugins) status += `, ${plugins} for ${plugins === 1 ? 'an age plugin' : 'age plugins'}`;
   return { identities, status };
 }
 
