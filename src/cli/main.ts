@@ -56,6 +56,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   'exec-file': async () => (await import('./exec.js')).addExecCommands,
   config: async () => (await import('./config.js')).addConfigCommand,
   check: async () => (await import('./check.js')).addCheckCommand,
+  git: async () => (await import('./git.js')).addGitCommand,
 };
 
 /**
