@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { fastParse } from '../src/stores/yaml/fast.js';
 import { parseYaml } from '../src/stores/yaml/load.js';
+import { analyze, analyzeChars } from '../src/stores/yaml/style.js';
 import type { Tree } from '../src/tree/types.js';
 import { generateCorpus, MALFORMED, PLAIN_SCALARS, rng } from './goyaml/corpus.js';
 import { closeGoyaml, firstDifference, goyaml, goyamlUnavailableReason, typedDocs } from './goyaml/oracle.js';
@@ -151,4 +152,15 @@ test('fast YAML reader: files it must leave to the full reader', () => {
     'a: "\\e"\n',
   ])
     assert.equal(fastParse(text), null, JSON.stringify(text));
+});
+
+test('YAML printer: the analysis of an encrypted value is the one go-yaml computes character by character', () => {
+  const r = rng(7);
+  const b64 = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256))).toString('base64');
+  const values = ['ENC[AES256_GCM,data:,iv:,tag:,type:str]'];
+  for (let i = 0; i < 200; i++)
+    values.push(
+      `ENC[AES256_GCM,data:${b64(i)},iv:${b64(32)},tag:${b64(16)},type:${['str', 'int', 'float', 'bool', 'comment'][i % 5]}]`,
+    );
+  for (const v of values) assert.deepEqual(analyze(v), analyzeChars(v), v);
 });

@@ -34,10 +34,30 @@ export const SIMPLE_ANALYSIS: Analysis = {
   block: true,
 };
 
+/**
+ * An encrypted value as sops writes it: base64 fields, a lower-case type. Its analysis is always
+ * ENC_ANALYSIS (its `[`, `,` and `]` are flow indicators; no `: `, ` #`, space or special character).
+ */
+const ENC_VALUE = /^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]*,tag:[A-Za-z0-9+/=]*,type:[a-z]+\]$/;
+
+const ENC_ANALYSIS: Analysis = {
+  multiline: false,
+  flowPlain: false,
+  blockPlain: true,
+  single: true,
+  block: true,
+};
+
 export function analyze(value: string): Analysis {
   if (value.length === 0) return { multiline: false, flowPlain: false, blockPlain: true, single: true, block: false };
   if (SIMPLE.test(value) && value.charCodeAt(value.length - 1) !== 32 && !value.startsWith('...'))
     return SIMPLE_ANALYSIS;
+  if (value.charCodeAt(0) === 0x45 && ENC_VALUE.test(value)) return ENC_ANALYSIS;
+  return analyzeChars(value);
+}
+
+/** The analysis, character by character (go-yaml's loop). */
+export function analyzeChars(value: string): Analysis {
   let blockInd = false;
   let flowInd = false;
   let lineBreaks = false;
