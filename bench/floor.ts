@@ -12,6 +12,12 @@
  * - tsops-store: tsops's own store for the file's format, loadPlain() + emitPlain() (no crypto)
  * - json-native: JSON.parse() + JSON.stringify(…, null, '\t')
  * - lines:       split into lines and join again (dotenv)
+ * - aes-decrypt:  the crypto floor of a decrypt: FILE has one `AAD ENC[...]` line per value (written by
+ *                 bench/run.ts from the file's leaves, under the hex key in $TSOPS_BENCH_AES_KEY); each
+ *                 value is decrypted as tsops and sops do it (base64, AES-256-GCM with its AAD) and the
+ *                 plaintexts are written out, one a line: N AES-GCM decrypts + read + write, no parsing
+ * - aes-encrypt:  the same for encrypt: FILE has one `AAD plaintext` line per value; each is encrypted
+ *                 with a fresh 32-byte IV and written as `ENC[...]`
  */
 import { readFileSync, writeSync } from 'node:fs';
 
@@ -61,6 +67,40 @@ async function main(): Promise<void> {
           .join('\n'),
       );
       return;
+    case 'aes-decrypt':
+    case 'aes-encrypt': {
+      const { createCipheriv, createDecipheriv, randomBytes } = await import('node:crypto');
+      const key = Buffer.from(process.env.TSOPS_BENCH_AES_KEY ?? '', 'hex');
+      const lines = data.toString('utf8').split('\n');
+      const parts: string[] = [];
+      if (kind === 'aes-decrypt') {
+        const re = /^ENC\[AES256_GCM,data:(.*),iv:(.*),tag:(.*),type:(.*)\]$/;
+        for (const line of lines) {
+          if (!line) continue;
+          const sp = line.indexOf(' ');
+          const m = re.exec(line.slice(sp + 1))!;
+          const d = createDecipheriv('aes-256-gcm', key, Buffer.from(m[2]!, 'base64'), { authTagLength: 16 });
+          d.setAAD(Buffer.from(line.slice(0, sp), 'utf8'));
+          d.setAuthTag(Buffer.from(m[3]!, 'base64'));
+          parts.push(Buffer.concat([d.update(Buffer.from(m[1]!, 'base64')), d.final()]).toString('utf8'));
+        }
+      } else {
+        const ivs = randomBytes(32 * lines.length);
+        lines.forEach((line, i) => {
+          if (!line) return;
+          const sp = line.indexOf(' ');
+          const iv = ivs.subarray(32 * i, 32 * i + 32);
+          const c = createCipheriv('aes-256-gcm', key, iv, { authTagLength: 16 });
+          c.setAAD(Buffer.from(line.slice(0, sp), 'utf8'));
+          const ct = Buffer.concat([c.update(Buffer.from(line.slice(sp + 1), 'utf8')), c.final()]);
+          parts.push(
+            `ENC[AES256_GCM,data:${ct.toString('base64')},iv:${iv.toString('base64')},tag:${c.getAuthTag().toString('base64')},type:str]`,
+          );
+        });
+      }
+      out(parts.join('\n') + '\n');
+      return;
+    }
     default:
       throw new Error(`unknown floor ${kind}`);
   }
