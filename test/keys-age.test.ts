@@ -445,14 +445,16 @@ test(
 );
 
 test(
-  'a passphrase-protected SSH key is skipped with a clear message',
+  'a passphrase-protected SSH key the file is not for is reported, never asked for',
   { skip: !hasSshKeygen && 'ssh-keygen not installed' },
   async () => {
+    // (asking, in a terminal, is tested in keys-age-passphrase.test.ts)
     const file = path.join(tmpRoot, 'enc-ssh', 'id');
-    const recipient = sshKeygen(file, 'ed25519', 'correct horse');
-    const enc = await source.wrap(ageKey(recipient), dataKey(), ctx({}));
-    const e = await unwrapError(ageKey(recipient, enc), isolated({ SOPS_AGE_SSH_PRIVATE_KEY_FILE: file }).env);
-    assert.match(e.message, /SOPS_AGE_SSH_PRIVATE_KEY_FILE=\S+ \(passphrase-protected, skipped/);
+    sshKeygen(file, 'ed25519', 'correct horse');
+    const other = sshKeygen(path.join(tmpRoot, 'enc-ssh', 'other'), 'ed25519');
+    const enc = await source.wrap(ageKey(other), dataKey(), ctx({}));
+    const e = await unwrapError(ageKey(other, enc), isolated({ SOPS_AGE_SSH_PRIVATE_KEY_FILE: file }).env);
+    assert.match(e.message, /SOPS_AGE_SSH_PRIVATE_KEY_FILE=\S+ \(passphrase-protected ssh-ed25519 key\)/);
     assert.ok(!e.message.includes('correct horse'));
   },
 );

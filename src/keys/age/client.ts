@@ -13,6 +13,7 @@
 import { ExitCode, SopsError } from '../../errors.js';
 import type { AgeKey, KeyContext, KeySource } from '../types.js';
 import { parseRecipient, shortRecipient } from './key.js';
+import type { AgeIdentity } from './identities.js';
 import * as native from './native.js';
 
 async function wrap(key: AgeKey, dataKey: Buffer, ctx: KeyContext): Promise<string> {
@@ -63,14 +64,13 @@ async function unwrap(key: AgeKey, ctx: KeyContext): Promise<Buffer> {
   const ids = await import('./identities.js');
 
   // Files and SOPS_AGE_KEY first; the key commands only if those cannot decrypt (same outcome as
-  // sops, which runs them up front, without asking a password manager when it is not needed).
-  const sets = [await ids.staticIdentities(ctx.env)];
-  for (let round = 0; round < 2; round++) {
-    const set = sets[round]!;
+  // sops, which runs them up front, without asking a password manager when it is not needed);
+  // passphrase-protected keys last, each asked for only if it may open this file.
+  const tryIdentities = async (identities: AgeIdentity[]): Promise<Buffer | null> => {
     // X25519 identities on node:crypto; everything else (SSH, post-quantum, plugins) through typage
     const scalars: Buffer[] = [];
-    const others: typeof set.identities = [];
-    for (const id of set.identities) {
+    const others: AgeIdentity[] = [];
+    for (const id of identities) {
       const scalar = typeof id === 'string' ? native.x25519Identity(id) : null;
       if (scalar) scalars.push(scalar);
       else others.push(id);
@@ -85,10 +85,10 @@ async function unwrap(key: AgeKey, ctx: KeyContext): Promise<Buffer> {
         throw fail(`could not decrypt the data key for age recipient ${who}: ${(e as Error).message}`);
       }
     }
-    if (others.length || (!parsed && set.identities.length)) {
+    if (others.length || (!parsed && identities.length)) {
       const age = await import('age-encryption');
       const d = new age.Decrypter();
-      const tried = parsed ? others : set.identities;
+      const tried = parsed ? others : identities;
       // AGE-PLUGIN-… identities run their plugin (./plugin.ts, loaded only when there is one)
       const isPlugin = (id: (typeof tried)[number]) => typeof id === 'string' && id.startsWith('AGE-PLUGIN-');
       const plugin = tried.some(isPlugin) ? await import('./plugin.js') : null;
@@ -106,9 +106,22 @@ async function unwrap(key: AgeKey, ctx: KeyContext): Promise<Buffer> {
         if (msg !== NO_MATCH) throw fail(`could not decrypt the data key for age recipient ${who}: ${msg}`);
       }
     }
-    if (round === 0) sets.push(await ids.commandIdentities(ctx.env, key.recipient));
+    return null;
+  };
+
+  const sets = [await ids.staticIdentities(ctx.env)];
+  const first = await tryIdentities(sets[0]!.identities);
+  if (first) return first;
+  sets.push(await ids.commandIdentities(ctx.env, key.recipient));
+  const second = await tryIdentities(sets[1]!.identities);
+  if (second) return second;
+  for (const locked of sets.flatMap((s) => s.locked)) {
+    if (!locked.wanted(parsed?.stanzas ?? null, key.recipient)) continue;
+    const unlocked = await locked.open();
+    const out = unlocked.length ? await tryIdentities(unlocked) : null;
+    if (out) return out;
   }
-  const total = sets.reduce((n, s) => n + s.identities.length, 0);
+  const total = sets.reduce((n, s) => n + s.identities.length + s.locked.length, 0);
   const head =
     total === 0
       ? `no age identities found to decrypt the data key for ${who}`

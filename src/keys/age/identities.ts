@@ -15,19 +15,36 @@
  * shell). An Ed25519 SSH key also yields the X25519 identity ssh-to-age derives from it.
  *
  * Identities are loaded once per distinct environment; command output once per recipient.
- * Passphrase-protected SSH keys and age-encrypted identity files are skipped (tsops does not prompt).
- * Nothing here ever puts key material in a message.
+ *
+ * Passphrase-protected keys are "locked sources": a protected SSH key (OpenSSH or PEM) and an
+ * age-encrypted identity file (`-----BEGIN AGE ENCRYPTED FILE-----` or binary, encrypted with
+ * `age -p`) in any of the places above. The passphrase is asked on the terminal (src/util/tty.ts,
+ * no echo) only when nothing else decrypts the data key and, for an SSH key, only when the file
+ * was encrypted to that key; at most once per key per run. Prompts are sops's:
+ * `Enter passphrase for "PATH":` (SSH keys) and `Enter passphrase for identity 'LOCATION':`
+ * (age files; LOCATION is the variable's name or the default keys file's path). Without a
+ * terminal, or with a wrong passphrase, that key is reported unusable and the others are still
+ * tried (sops stops at that key). Nothing here ever puts key material or a passphrase in a message.
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, scrypt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Identity } from 'age-encryption';
 import { bech32Decode, bech32Encode } from './bech32.js';
 import { pluginIdentityName } from './key.js';
 import { shlexSplit } from './shlex.js';
-import { parseSshPrivateKey, SshKeyEncryptedError } from './ssh-keys.js';
-import { ed25519SeedToX25519Secret } from './x25519.js';
+import { dearmor, openPayload, parseAgeFile, type AgeStanza } from './native.js';
+import {
+  parseSshPrivateKey,
+  parseSshPublicKey,
+  sshKeyTag,
+  SshKeyEncryptedError,
+  WrongPassphraseError,
+  type LockedSshKey,
+  type SshPrivateKey,
+} from './ssh-keys.js';
+import { ed25519SeedToX25519Secret, ed25519ToX25519Public, openZeroNonce } from './x25519.js';
 
 export const ENV = {
   key: 'SOPS_AGE_KEY',
@@ -49,11 +66,23 @@ export interface SourceReport {
   status: string;
 }
 
+/**
+ * A place whose identities need a passphrase. `open` asks for it (once: the result is kept) and
+ * resolves to the identities, or to none with the report's status saying why.
+ */
+export interface LockedSource {
+  /** Could these identities open a file with these stanzas, for this recipient? (Asked before prompting.) */
+  wanted(stanzas: AgeStanza[] | null, recipient: string): boolean;
+  open(): Promise<AgeIdentity[]>;
+}
+
 export interface IdentitySet {
   identities: AgeIdentity[];
   reports: SourceReport[];
   /** Variables not set, for messages. */
   unset: string[];
+  /** Passphrase-protected places, opened only when needed. */
+  locked: LockedSource[];
 }
 
 /** How long a key command may run (it may wait for a password manager or a touch). */
@@ -120,6 +149,8 @@ function fsProblem(e: unknown): string {
 interface Parsed {
   identities: AgeIdentity[];
   status: string;
+  /** A passphrase-protected source; `report` is the place's report, whose status `open` updates. */
+  locked?: (report: SourceReport) => LockedSource;
 }
 
 /**
@@ -127,12 +158,6 @@ interface Parsed {
  * source unusable, as in sops; the message gives the line number, never its content.
  */
 export function parseIdentityText(text: string, manyPerLine: boolean): Parsed {
-  if (text.startsWith('-----BEGIN AGE') || text.startsWith('age-encryption')) {
-    return {
-      identities: [],
-      status: 'a passphrase-protected age identity file, skipped: tsops cannot ask for its passphrase',
-    };
-  }
   const identities: AgeIdentity[] = [];
   let plugins = 0;
   const lines = text.split('\n');
@@ -167,25 +192,222 @@ function checkIdentity(s: string): string | undefined {
   return undefined;
 }
 
-/** Identities for an SSH private key: the ssh stanza identity, and for Ed25519 the derived X25519 one. */
-function parseSshIdentities(text: string): Parsed {
+/** The identities of an SSH private key: the ssh stanza identity, and for Ed25519 the derived X25519 one. */
+function sshIdentitiesOf(key: SshPrivateKey): AgeIdentity[] {
+  // the SSH stanza code (and the age library it builds on) loads only when such a stanza is tried
+  const ssh: Identity = {
+    unwrapFileKey: async (stanzas) => (await import('./ssh-stanzas.js')).sshIdentity(key).unwrapFileKey(stanzas),
+  };
+  const ids: AgeIdentity[] = [ssh];
+  if (key.type === 'ssh-ed25519') {
+    ids.push(bech32Encode('AGE-SECRET-KEY-', ed25519SeedToX25519Secret(key.seed)).toUpperCase());
+  }
+  return ids;
+}
+
+/**
+ * Identities for an SSH private key text. `file` is its path (for the prompt and for the `.pub`
+ * file a protected PEM key needs), or undefined for a command's output; `name` is how messages
+ * name it.
+ */
+async function parseSshIdentities(text: string, file: string | undefined, name: string): Promise<Parsed> {
   try {
     const key = parseSshPrivateKey(text);
-    // the SSH stanza code (and the age library it builds on) loads only when such a stanza is tried
-    const ssh: Identity = {
-      unwrapFileKey: async (stanzas) => (await import('./ssh-stanzas.js')).sshIdentity(key).unwrapFileKey(stanzas),
-    };
-    const ids: AgeIdentity[] = [ssh];
-    if (key.type === 'ssh-ed25519') {
-      ids.push(bech32Encode('AGE-SECRET-KEY-', ed25519SeedToX25519Secret(key.seed)).toUpperCase());
-    }
-    return { identities: ids, status: `${key.type} key` };
+    return { identities: sshIdentitiesOf(key), status: `${key.type} key` };
   } catch (e) {
-    if (e instanceof SshKeyEncryptedError) {
-      return { identities: [], status: 'passphrase-protected, skipped: tsops cannot ask for SSH key passphrases' };
-    }
+    if (e instanceof SshKeyEncryptedError) return lockedSsh(e.locked, file, name);
     return { identities: [], status: `unusable: ${(e as Error).message}` };
   }
+}
+
+/** A passphrase-protected SSH key: a locked source that asks only for a file encrypted to it. */
+async function lockedSsh(locked: LockedSshKey, file: string | undefined, name: string): Promise<Parsed> {
+  let pub = locked.publicKey;
+  if (!pub) {
+    // a protected PEM key shows no public key: sops reads it from KEY.pub, as does tsops
+    if (file === undefined) {
+      return { identities: [], status: 'passphrase-protected PEM key without a public key: unusable' };
+    }
+    const r = await readSource(`${file}.pub`);
+    if (!r.data)
+      return { identities: [], status: `passphrase-protected PEM key; its public key ${name}.pub is ${r.problem}` };
+    try {
+      pub = parseSshPublicKey(r.data.toString('utf8'));
+    } catch (e) {
+      return { identities: [], status: `passphrase-protected PEM key; ${name}.pub: ${(e as Error).message}` };
+    }
+  }
+  const publicKey = pub;
+  const tag = sshKeyTag(publicKey.blob);
+  // the age recipient ssh-to-age derives from an Ed25519 key (its X25519 identity's recipient)
+  const derived = publicKey.ed25519 ? bech32Encode('age', ed25519ToX25519Public(publicKey.ed25519)) : undefined;
+  const what = `${publicKey.type} key`;
+  return {
+    identities: [],
+    status: `passphrase-protected ${what}`,
+    locked: (report) => {
+      let opened: Promise<AgeIdentity[]> | undefined;
+      return {
+        wanted: (stanzas, recipient) =>
+          stanzas === null ||
+          stanzas.some((st) => st.type === publicKey.type && st.args[0] === tag) ||
+          (derived !== undefined && recipient === derived && stanzas.some((st) => st.type === 'X25519')),
+        open: () =>
+          (opened ??= (async () => {
+            const pass = await askPassphrase(
+              // sops's prompt (Go's %q of the path)
+              `Enter passphrase for ${JSON.stringify(file ?? name)}:`,
+              `the passphrase of ${name}`,
+              report,
+              `passphrase-protected ${what}`,
+            );
+            if (pass === undefined) return [];
+            try {
+              const key = await locked.unlock(pass);
+              report.status = `passphrase-protected ${what}, opened`;
+              return sshIdentitiesOf(key);
+            } catch (e) {
+              report.status =
+                e instanceof WrongPassphraseError
+                  ? `passphrase-protected ${what}: wrong passphrase`
+                  : `passphrase-protected ${what}: ${(e as Error).message}`;
+              return [];
+            }
+          })()),
+      };
+    },
+  };
+}
+
+/**
+ * Ask for a passphrase on the terminal; undefined (and the report's status says why) when there
+ * is no terminal or the question could not be asked. The passphrase itself is never stored here.
+ */
+async function askPassphrase(
+  question: string,
+  what: string,
+  report: SourceReport,
+  status: string,
+): Promise<string | undefined> {
+  const tty = await import('../../util/tty.js');
+  try {
+    return await tty.promptSecret(question, what);
+  } catch (e) {
+    report.status =
+      e instanceof tty.NoTerminalError
+        ? `${status}: no terminal to ask for its passphrase`
+        : `${status}: ${(e as Error).message}`;
+    return undefined;
+  }
+}
+
+// --- age identity files encrypted with a passphrase (age -p) ----------------------------------------
+
+const SCRYPT_LABEL = 'age-encryption.org/v1/scrypt';
+/** The largest scrypt work factor accepted (as Go age's default for identities: 2^22). */
+const MAX_SCRYPT_LOG_N = 22;
+
+/** Is this text (or these bytes) an age-encrypted file, armored or binary? (sops looks at the first 14 bytes.) */
+function isAgeEncrypted(data: Buffer): boolean {
+  const head = data.subarray(0, 14).toString('latin1');
+  return head === '-----BEGIN AGE' || head === 'age-encryption';
+}
+
+/**
+ * An age-encrypted identity file: locked until its passphrase decrypts it (age's scrypt recipient),
+ * then parsed as an identity file. `location` is what sops names it in the prompt.
+ */
+function lockedAgeFile(data: Buffer, location: string): Parsed {
+  const bin = data.subarray(0, 14).toString('latin1') === '-----BEGIN AGE' ? dearmor(data.toString('latin1')) : data;
+  const file = bin ? parseAgeFile(bin) : null;
+  if (!file) return { identities: [], status: 'an age-encrypted identity file that cannot be read' };
+  const st = file.stanzas[0];
+  if (file.stanzas.length !== 1 || st?.type !== 'scrypt') {
+    return {
+      identities: [],
+      status: file.stanzas.some((x) => x.type === 'scrypt')
+        ? 'unusable: an scrypt recipient must be the only one'
+        : 'an age-encrypted identity file not encrypted with a passphrase (age -p): unusable',
+    };
+  }
+  const stanza = st;
+  const status = 'passphrase-protected age identity file';
+  return {
+    identities: [],
+    status,
+    locked: (report) => {
+      let opened: Promise<AgeIdentity[]> | undefined;
+      return {
+        wanted: () => true,
+        open: () =>
+          (opened ??= (async () => {
+            const pass = await askPassphrase(
+              `Enter passphrase for identity '${location}':`,
+              `the passphrase of the age identity file ${report.label}`,
+              report,
+              status,
+            );
+            if (pass === undefined) return [];
+            let fileKey: Buffer | null;
+            try {
+              fileKey = await scryptUnwrap(stanza, pass);
+            } catch (e) {
+              report.status = `${status}: ${(e as Error).message}`;
+              return [];
+            }
+            if (!fileKey) {
+              report.status = `${status}: wrong passphrase`;
+              return [];
+            }
+            let text: string;
+            try {
+              text = openPayload(file, fileKey).toString('utf8');
+            } catch (e) {
+              report.status = `${status}: ${(e as Error).message}`;
+              return [];
+            } finally {
+              fileKey.fill(0);
+            }
+            const inner = parseIdentityText(text, false);
+            report.status = `${status}, opened: ${inner.status}`;
+            return inner.identities;
+          })()),
+      };
+    },
+  };
+}
+
+/** age's scrypt stanza: the file key, or null when the passphrase does not open it. */
+async function scryptUnwrap(stanza: AgeStanza, passphrase: string): Promise<Buffer | null> {
+  const [saltArg, logNArg] = stanza.args;
+  const salt = saltArg === undefined ? null : Buffer.from(saltArg, 'base64');
+  if (stanza.args.length !== 2 || !salt || salt.length !== 16 || !/^[1-9][0-9]?$/.test(logNArg ?? '')) {
+    throw new Error('invalid scrypt stanza');
+  }
+  const logN = Number(logNArg);
+  if (logN > MAX_SCRYPT_LOG_N) throw new Error(`scrypt work factor too large (2^${logN})`);
+  if (stanza.body.length !== 32) throw new Error('invalid scrypt stanza body');
+  const N = 2 ** logN;
+  const key = await new Promise<Buffer>((resolve, reject) => {
+    scrypt(
+      Buffer.from(passphrase, 'utf8'),
+      Buffer.concat([Buffer.from(SCRYPT_LABEL, 'latin1'), salt]),
+      32,
+      { N, r: 8, p: 1, maxmem: 129 * 8 * N + (1 << 20) },
+      (err, k) => (err ? reject(err) : resolve(k)),
+    );
+  });
+  try {
+    return openZeroNonce(key, stanza.body);
+  } finally {
+    key.fill(0);
+  }
+}
+
+/** Identity text, or a locked age-encrypted identity file. */
+function parseIdentities(data: Buffer, manyPerLine: boolean, location: string): Parsed {
+  if (isAgeEncrypted(data)) return lockedAgeFile(data, location);
+  return parseIdentityText(data.toString('utf8'), manyPerLine);
 }
 
 // --- commands --------------------------------------------------------------------------------------
@@ -265,9 +487,9 @@ function summarizeStderr(s: string): string {
 
 // --- loading ---------------------------------------------------------------------------------------
 
-async function readSource(file: string): Promise<{ text?: string; problem?: string }> {
+async function readSource(file: string): Promise<{ data?: Buffer; problem?: string }> {
   try {
-    return { text: await readFile(file, 'utf8') };
+    return { data: await readFile(file) };
   } catch (e) {
     return { problem: fsProblem(e) };
   }
@@ -275,17 +497,20 @@ async function readSource(file: string): Promise<{ text?: string; problem?: stri
 
 /** Everything that does not depend on the recipient (files and SOPS_AGE_KEY). */
 async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
-  const set: IdentitySet = { identities: [], reports: [], unset: [] };
+  const set: IdentitySet = { identities: [], reports: [], unset: [], locked: [] };
   const add = (order: number, label: string, p: Parsed) => {
     set.identities.push(...p.identities);
-    set.reports.push({ order, label, status: p.status });
+    const report = { order, label, status: p.status };
+    set.reports.push(report);
+    if (p.locked) set.locked.push(p.locked(report));
   };
+  const missing = (problem: string | undefined): Parsed => ({ identities: [], status: problem ?? 'missing' });
 
   const sshFile = env[ENV.sshKeyFile];
   if (sshFile !== undefined) {
     const label = `${ENV.sshKeyFile}=${display(sshFile, env)}`;
     const r = await readSource(sshFile);
-    add(1, label, r.text !== undefined ? parseSshIdentities(r.text) : { identities: [], status: r.problem! });
+    add(1, label, r.data ? await parseSshIdentities(r.data.toString('utf8'), sshFile, label) : missing(r.problem));
   } else set.unset.push(ENV.sshKeyFile);
 
   if (env[ENV.sshKeyCmd] === undefined) set.unset.push(ENV.sshKeyCmd);
@@ -295,16 +520,13 @@ async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
     for (const name of ['id_ed25519', 'id_rsa']) {
       const file = path.join(home, '.ssh', name);
       const r = await readSource(file);
-      add(
-        3,
-        display(file, env),
-        r.text !== undefined ? parseSshIdentities(r.text) : { identities: [], status: r.problem! },
-      );
+      const label = display(file, env);
+      add(3, label, r.data ? await parseSshIdentities(r.data.toString('utf8'), file, label) : missing(r.problem));
     }
   }
 
   const key = env[ENV.key];
-  if (key !== undefined) add(4, ENV.key, parseIdentityText(key, true));
+  if (key !== undefined) add(4, ENV.key, parseIdentities(Buffer.from(key, 'utf8'), true, ENV.key));
   else set.unset.push(ENV.key);
 
   const keyFile = env[ENV.keyFile];
@@ -313,7 +535,7 @@ async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
     add(
       5,
       `${ENV.keyFile}=${display(keyFile, env)}`,
-      r.text !== undefined ? parseIdentityText(r.text, false) : { identities: [], status: r.problem! },
+      r.data ? parseIdentities(r.data, false, ENV.keyFile) : missing(r.problem),
     );
   } else set.unset.push(ENV.keyFile);
 
@@ -323,11 +545,7 @@ async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
   if (cfg.dir) {
     const file = path.join(cfg.dir, 'sops', 'age', 'keys.txt');
     const r = await readSource(file);
-    add(
-      7,
-      display(file, env),
-      r.text !== undefined ? parseIdentityText(r.text, false) : { identities: [], status: r.problem! },
-    );
+    add(7, display(file, env), r.data ? parseIdentities(r.data, false, file) : missing(r.problem));
   } else {
     set.reports.push({ order: 7, label: 'default keys file', status: `unknown location: ${cfg.error}` });
   }
@@ -336,20 +554,28 @@ async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
 
 /** The two commands, which are told the recipient. */
 async function loadCommands(env: NodeJS.ProcessEnv, recipient: string): Promise<IdentitySet> {
-  const set: IdentitySet = { identities: [], reports: [], unset: [] };
+  const set: IdentitySet = { identities: [], reports: [], unset: [], locked: [] };
+  const add = (order: number, label: string, p: Parsed) => {
+    set.identities.push(...p.identities);
+    const report = { order, label, status: p.status };
+    set.reports.push(report);
+    if (p.locked) set.locked.push(p.locked(report));
+  };
   const sshCmd = env[ENV.sshKeyCmd];
   if (sshCmd !== undefined) {
     const r = await runKeyCommand(sshCmd, env, recipient);
-    const p = r.out ? parseSshIdentities(r.out.toString('utf8')) : { identities: [], status: r.problem! };
-    set.identities.push(...p.identities);
-    set.reports.push({ order: 2, label: ENV.sshKeyCmd, status: p.status });
+    add(
+      2,
+      ENV.sshKeyCmd,
+      r.out
+        ? await parseSshIdentities(r.out.toString('utf8'), undefined, ENV.sshKeyCmd)
+        : { identities: [], status: r.problem! },
+    );
   }
   const keyCmd = env[ENV.keyCmd];
   if (keyCmd !== undefined) {
     const r = await runKeyCommand(keyCmd, env, recipient);
-    const p = r.out ? parseIdentityText(r.out.toString('utf8'), false) : { identities: [], status: r.problem! };
-    set.identities.push(...p.identities);
-    set.reports.push({ order: 6, label: ENV.keyCmd, status: p.status });
+    add(6, ENV.keyCmd, r.out ? parseIdentities(r.out, false, ENV.keyCmd) : { identities: [], status: r.problem! });
   }
   return set;
 }
@@ -382,7 +608,7 @@ export function staticIdentities(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
 /** Identities from SOPS_AGE_SSH_PRIVATE_KEY_CMD / SOPS_AGE_KEY_CMD, run once per environment and recipient. */
 export function commandIdentities(env: NodeJS.ProcessEnv, recipient: string): Promise<IdentitySet> {
   if (env[ENV.keyCmd] === undefined && env[ENV.sshKeyCmd] === undefined) {
-    return Promise.resolve({ identities: [], reports: [], unset: [] });
+    return Promise.resolve({ identities: [], reports: [], unset: [], locked: [] });
   }
   const k = `${envDigest(env)}\0${recipient}`;
   let p = commandCache.get(k);

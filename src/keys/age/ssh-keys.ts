@@ -3,7 +3,14 @@
  * authorized_keys-style line, private keys from OpenSSH's `openssh-key-v1` format or from PEM.
  * Only parsing lives here (node:crypto, no age code), so validating `--age` recipients stays cheap.
  */
-import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+import {
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  type CipherGCMTypes,
+  type Decipher,
+  type KeyObject,
+} from 'node:crypto';
 
 export type SshKeyType = 'ssh-ed25519' | 'ssh-rsa';
 
@@ -21,11 +28,32 @@ export type SshPrivateKey =
   | { type: 'ssh-ed25519'; publicKey: SshPublicKey; seed: Buffer }
   | { type: 'ssh-rsa'; publicKey: SshPublicKey; key: KeyObject };
 
-/** Thrown for a key that needs a passphrase (tsops cannot prompt for one). */
+/**
+ * A passphrase-protected private key: what can be read without the passphrase (the public key, when
+ * the format shows it) and how to open it.
+ */
+export interface LockedSshKey {
+  /** `openssh` (openssh-key-v1, bcrypt KDF) or `pem` (legacy `Proc-Type: 4,ENCRYPTED`, or PKCS#8). */
+  format: 'openssh' | 'pem';
+  /** The public key: in the clear in an OpenSSH file; for PEM only from a `.pub` file beside it. */
+  publicKey?: SshPublicKey;
+  /** Open the key; throws WrongPassphraseError for a wrong passphrase, an Error for anything else. */
+  unlock(passphrase: string): Promise<SshPrivateKey>;
+}
+
+/** Thrown by parseSshPrivateKey for a key that needs a passphrase; `locked` opens it. */
 export class SshKeyEncryptedError extends Error {
-  constructor() {
+  constructor(readonly locked: LockedSshKey) {
     super('the SSH private key is passphrase-protected');
     this.name = 'SshKeyEncryptedError';
+  }
+}
+
+/** The passphrase does not open the key. */
+export class WrongPassphraseError extends Error {
+  constructor() {
+    super('wrong passphrase (it does not open the key)');
+    this.name = 'WrongPassphraseError';
   }
 }
 
@@ -164,14 +192,18 @@ const OPENSSH_MAGIC = Buffer.from('openssh-key-v1\0', 'latin1');
 
 /**
  * Parse an unencrypted SSH private key (OpenSSH format, or PEM: PKCS#1 RSA, PKCS#8 RSA/Ed25519).
- * Throws SshKeyEncryptedError for a passphrase-protected key, an Error for anything else wrong.
- * Error messages never include key material.
+ * Throws SshKeyEncryptedError for a passphrase-protected key (its `locked` opens it with the
+ * passphrase: openssh-key-v1 with bcrypt and AES, or encrypted PEM), an Error for anything else
+ * wrong. Error messages never include key material.
  */
 export function parseSshPrivateKey(text: string): SshPrivateKey {
   const t = text.trim();
   if (t.startsWith(OPENSSH_BEGIN)) return parseOpenSsh(t);
   if (/^-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(t) || /Proc-Type:\s*4,ENCRYPTED/.test(t)) {
-    throw new SshKeyEncryptedError();
+    throw new SshKeyEncryptedError({
+      format: 'pem',
+      unlock: (passphrase) => new Promise((resolve) => resolve(unlockPem(t, passphrase))),
+    });
   }
   if (/^-----BEGIN (RSA |)PRIVATE KEY-----/.test(t)) return parsePem(t);
   throw new Error('not an SSH private key (expected an OpenSSH or PEM private key)');
@@ -188,13 +220,99 @@ function parseOpenSsh(t: string): SshPrivateKey {
   const r = new WireReader(raw.subarray(OPENSSH_MAGIC.length));
   const cipher = r.text();
   const kdf = r.text();
-  r.string(); // kdf options
-  if (cipher !== 'none' || kdf !== 'none') throw new SshKeyEncryptedError();
+  const kdfOptions = r.string();
   const count = r.uint32();
   if (count !== 1) throw new Error(`the OpenSSH private key file holds ${count} keys (expected 1)`);
-  r.string(); // the public key, repeated in the private section
-  const priv = new WireReader(r.string());
-  if (priv.uint32() !== priv.uint32()) throw new Error('the OpenSSH private key is corrupt (check bytes differ)');
+  const publicBlob = r.string();
+  const section = r.string();
+  if (cipher === 'none' && kdf === 'none') return parsePrivateSection(section);
+  if (cipher === 'none' || kdf === 'none')
+    throw new Error('the OpenSSH private key is corrupt (cipher and KDF disagree)');
+  let publicKey: SshPublicKey | undefined;
+  try {
+    publicKey = parseSshPublicKeyBlob(publicBlob);
+  } catch (e) {
+    throw new Error(`the OpenSSH private key's public key: ${(e as Error).message}`, { cause: e });
+  }
+  const spec = CIPHERS[cipher];
+  if (!spec) {
+    throw new Error(
+      `the OpenSSH private key is encrypted with ${JSON.stringify(cipher)}, which tsops cannot open (ssh-keygen's default aes256-ctr can be: ssh-keygen -p -Z aes256-ctr -f KEY)`,
+    );
+  }
+  if (kdf !== 'bcrypt') throw new Error(`the OpenSSH private key uses the unknown KDF ${JSON.stringify(kdf)}`);
+  const o = new WireReader(kdfOptions);
+  const salt = Buffer.from(o.string());
+  const rounds = o.uint32();
+  if (rounds < 1 || rounds > 1 << 16) throw new Error(`the OpenSSH private key asks for ${rounds} bcrypt rounds`);
+  const tag = spec.gcm ? Buffer.from(r.bytes(16)) : undefined;
+  const encrypted = Buffer.from(section);
+  throw new SshKeyEncryptedError({
+    format: 'openssh',
+    publicKey,
+    unlock: async (passphrase) => {
+      const key = await bcryptPbkdf(Buffer.from(passphrase, 'utf8'), salt, rounds, spec.keyLen + spec.ivLen);
+      const k = key.subarray(0, spec.keyLen);
+      const iv = key.subarray(spec.keyLen);
+      let plain: Buffer;
+      try {
+        let d: Decipher;
+        if (tag) {
+          const g = createDecipheriv(spec.name as CipherGCMTypes, k, iv, { authTagLength: 16 });
+          g.setAuthTag(tag);
+          d = g;
+        } else {
+          d = createDecipheriv(spec.name, k, iv);
+          if (spec.name.endsWith('-cbc')) d.setAutoPadding(false);
+        }
+        plain = Buffer.concat([d.update(encrypted), d.final()]);
+      } catch {
+        // a GCM tag that does not verify (or a length CBC cannot hold): the passphrase is wrong
+        throw new WrongPassphraseError();
+      } finally {
+        key.fill(0);
+      }
+      const priv = parsePrivateSection(plain, true);
+      if (!priv.publicKey.blob.equals(publicKey.blob))
+        throw new Error('the OpenSSH private key does not match its public key');
+      return priv;
+    },
+  });
+}
+
+/** OpenSSH's private-key ciphers that tsops opens (Go's x/crypto/ssh, hence sops, opens aes256-ctr and aes256-cbc). */
+const CIPHERS: Record<string, { name: string; keyLen: number; ivLen: number; gcm?: boolean }> = {
+  'aes256-ctr': { name: 'aes-256-ctr', keyLen: 32, ivLen: 16 },
+  'aes192-ctr': { name: 'aes-192-ctr', keyLen: 24, ivLen: 16 },
+  'aes128-ctr': { name: 'aes-128-ctr', keyLen: 16, ivLen: 16 },
+  'aes256-cbc': { name: 'aes-256-cbc', keyLen: 32, ivLen: 16 },
+  'aes192-cbc': { name: 'aes-192-cbc', keyLen: 24, ivLen: 16 },
+  'aes128-cbc': { name: 'aes-128-cbc', keyLen: 16, ivLen: 16 },
+  'aes256-gcm@openssh.com': { name: 'aes-256-gcm', keyLen: 32, ivLen: 12, gcm: true },
+  'aes128-gcm@openssh.com': { name: 'aes-128-gcm', keyLen: 16, ivLen: 12, gcm: true },
+};
+
+/** OpenBSD's bcrypt_pbkdf (the bcrypt-pbkdf package, loaded only to open a protected key). */
+async function bcryptPbkdf(pass: Buffer, salt: Buffer, rounds: number, len: number): Promise<Buffer> {
+  const { default: bcrypt } = await import('bcrypt-pbkdf');
+  const out = Buffer.alloc(len);
+  if (bcrypt.pbkdf(pass, pass.length, salt, salt.length, out, len, rounds) !== 0) {
+    throw new Error('bcrypt_pbkdf failed');
+  }
+  pass.fill(0);
+  return out;
+}
+
+/**
+ * The private section of an openssh-key-v1 file. After decryption (`decrypted`), check bytes that
+ * differ mean the passphrase was wrong (as OpenSSH and Go's x/crypto/ssh decide).
+ */
+function parsePrivateSection(section: Buffer, decrypted = false): SshPrivateKey {
+  const priv = new WireReader(section);
+  if (priv.uint32() !== priv.uint32()) {
+    if (decrypted) throw new WrongPassphraseError();
+    throw new Error('the OpenSSH private key is corrupt (check bytes differ)');
+  }
   const type = priv.text();
   if (type === 'ssh-ed25519') {
     const pk = priv.string();
@@ -253,6 +371,19 @@ function rsaKeyObject(n: Buffer, e: Buffer, d: Buffer, p: Buffer, q: Buffer, iqm
   }
 }
 
+/** A passphrase-protected PEM key (legacy `Proc-Type: 4,ENCRYPTED`, or PKCS#8), through OpenSSL. */
+function unlockPem(t: string, passphrase: string): SshPrivateKey {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: t, format: 'pem', passphrase });
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/bad decrypt|wrong password|bad password|DECRYPT|decoder routines/i.test(msg)) throw new WrongPassphraseError();
+    throw new Error('the PEM private key could not be read', { cause: e });
+  }
+  return fromKeyObject(key);
+}
+
 function parsePem(t: string): SshPrivateKey {
   let key: KeyObject;
   try {
@@ -260,6 +391,10 @@ function parsePem(t: string): SshPrivateKey {
   } catch {
     throw new Error('the PEM private key could not be read');
   }
+  return fromKeyObject(key);
+}
+
+function fromKeyObject(key: KeyObject): SshPrivateKey {
   const jwk = key.export({ format: 'jwk' });
   if (key.asymmetricKeyType === 'rsa' && jwk.n && jwk.e) {
     const n = Buffer.from(jwk.n, 'base64url');
