@@ -6,7 +6,7 @@ import { ConflictingParametersError, ExitCode, NoFileError, SopsError } from '..
 import { storeFor } from '../stores/index.js';
 import { parseTreePath } from '../tree/path.js';
 import { hasSopsMetadata, loadPlain, newMetadata, renderPlain, sealTree } from '../file/file.js';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { makeLog, openPlanned, outputIndent, planEncryption, planIo, readForChange, writeResult } from './context.js';
 import type { CliOptions } from './options.js';
@@ -62,4 +62,36 @@ export async function decryptCommand(file: string | undefined, o: CliOptions, le
   const out = await storeFor(io.outFormat, { indent: outputIndent(io, o) });
   const result = renderPlain(opened.tree, out, o.extract !== undefined ? parseTreePath(o.extract) : []);
   writeResult(result, io, o);
+}
+
+/**
+ * Whether the arguments may call for the many-files run (src/cli/many.ts, loaded only then): with
+ * `-i`, several files or a folder.
+ */
+function mayBeMany(files: string[], o: CliOptions): boolean {
+  if (!o.inPlace) return files.length > 1;
+  if (files.length > 1) return true;
+  try {
+    return files.length === 1 && statSync(files[0]!).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** `encrypt [FILE…]`: one file as always; with `-i`, several files or folders (beyond sops). */
+export async function encryptFilesCommand(files: string[], o: CliOptions): Promise<void> {
+  if (!mayBeMany(files, o)) return encryptCommand(files[0], o);
+  const many = await import('./many.js');
+  const pick = many.pickFiles(files, o);
+  if (!pick.many) return encryptCommand(pick.file, o);
+  return many.runManyCommand('encrypt', files, o, many.encryptTask(o));
+}
+
+/** `decrypt [FILE…]`: one file as always; with `-i`, several files or folders (beyond sops). */
+export async function decryptFilesCommand(files: string[], o: CliOptions): Promise<void> {
+  if (!mayBeMany(files, o)) return decryptCommand(files[0], o);
+  const many = await import('./many.js');
+  const pick = many.pickFiles(files, o);
+  if (!pick.many) return decryptCommand(pick.file, o);
+  return many.runManyCommand('decrypt', files, o, many.decryptTask(o));
 }

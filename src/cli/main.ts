@@ -10,7 +10,7 @@ import { basename } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ConflictingParametersError, ExitCode, NoFileError, SopsError, messageOf } from '../errors.js';
 import { SOPS_FORMAT_VERSION } from '../metadata/metadata.js';
-import { decryptCommand, encryptCommand } from './commands.js';
+import { decryptCommand, decryptFilesCommand, encryptCommand, encryptFilesCommand } from './commands.js';
 import { completionScript } from './completion.js';
 import { sopsWarn } from './context.js';
 import { canDeepen, mayNestDeeply, runDeep } from '../util/deep.js';
@@ -20,6 +20,7 @@ import {
   addGlobalOptions,
   addIoOptions,
   addKeyOptions,
+  addManyOptions,
   addScopeOptions,
   subcommandOptions,
   type CliOptions,
@@ -118,17 +119,21 @@ export async function buildProgram(only?: string): Promise<Command> {
 
   const enc = program
     .command('encrypt')
-    .description('encrypt a file and print it (or write it with --output / --in-place)')
-    .argument('[file]', 'the plaintext file (standard input when absent or -)');
-  addGlobalOptions(addReuseOptions(addScopeOptions(addKeyOptions(addIoOptions(enc)))));
-  enc.action((file: string | undefined, _o: unknown, cmd: Command) => encryptCommand(file, merged(cmd)));
+    .description(
+      'encrypt a file and print it (or write it with --output / --in-place); with -i, several files or folders (--recursive)',
+    )
+    .argument('[files...]', 'the plaintext file (standard input when absent or -); with -i, several files or folders');
+  addManyOptions(addGlobalOptions(addReuseOptions(addScopeOptions(addKeyOptions(addIoOptions(enc))))));
+  enc.action((files: string[], _o: unknown, cmd: Command) => encryptFilesCommand(files, merged(cmd)));
 
   const dec = program
     .command('decrypt')
-    .description('decrypt a file and print it (or write it with --output / --in-place)')
-    .argument('[file]', 'the encrypted file (standard input when absent or -)');
-  addGlobalOptions(addDecryptOptions(addIoOptions(dec)));
-  dec.action((file: string | undefined, _o: unknown, cmd: Command) => decryptCommand(file, merged(cmd)));
+    .description(
+      'decrypt a file and print it (or write it with --output / --in-place); with -i, several files or folders (--recursive)',
+    )
+    .argument('[files...]', 'the encrypted file (standard input when absent or -); with -i, several files or folders');
+  addManyOptions(addGlobalOptions(addDecryptOptions(addIoOptions(dec))));
+  dec.action((files: string[], _o: unknown, cmd: Command) => decryptFilesCommand(files, merged(cmd)));
 
   program
     .command('completion')

@@ -37,6 +37,9 @@ export interface CliOptions extends Scope {
   set?: string;
   unset?: string;
   showMasterKeys?: boolean;
+  // many files per call (with -i)
+  recursive?: boolean;
+  keepGoing?: boolean;
   // re-encryption reuse (minimal diffs)
   reuseFrom?: string;
   reuse?: boolean;
@@ -184,4 +187,16 @@ export function subcommandOptions<T = CliOptions>(c: Command): T {
   const chain: Command[] = [];
   for (let x: Command | null = c; x; x = x.parent) chain.unshift(x);
   return Object.assign({}, ...chain.map((x) => x.opts())) as T;
+}
+
+/** `--recursive` and `--keep-going`, for the commands that take many files with -i (src/cli/many.ts). */
+export function addManyOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--recursive', 'with -i: folders given are searched for files (beyond sops)'))
+    .addOption(
+      new Option(
+        '--keep-going',
+        'with several files: do every file that can be done instead of stopping at the first failure, with nothing changed (beyond sops)',
+      ),
+    );
 }

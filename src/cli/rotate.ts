@@ -14,7 +14,7 @@ import { ExitCode, SopsError } from '../errors.js';
 import { keysFromSpecs, keyString } from '../ops/key-specs.js';
 import { rotate, type RotateKeyChanges } from '../ops/rotate.js';
 import { commandOptions, decryptionOrder, makeLog, planIo, readForChange, writeResult } from './context.js';
-import { addGlobalOptions, addIoOptions, type CliOptions } from './options.js';
+import { addGlobalOptions, addIoOptions, addManyOptions, type CliOptions } from './options.js';
 
 export interface RotateCliOptions extends CliOptions {
   addAge?: string;
@@ -103,6 +103,22 @@ export async function rotateCommand(
   const log = makeLog(o);
   const io = planIo(file, o);
   const data = await readForChange(io, o);
+  const changes = await keyChanges(o, log);
+  const out = await rotate(data, {
+    format: io.inFormat,
+    outFormat: io.outFormat,
+    indent: io.indent,
+    changes,
+    ignoreMac: o.ignoreMac,
+    decryptionOrder: decryptionOrder(o),
+    log,
+    filename: file,
+  });
+  writeResult(out, io, o);
+}
+
+/** The `--add-…` / `--rm-…` flags as key changes. */
+async function keyChanges(o: RotateCliOptions, log: (m: string) => void): Promise<RotateKeyChanges> {
   const kmsOptions = { encryptionContext: o.encryptionContext, awsProfile: o.awsProfile };
   const changes: RotateKeyChanges = {
     add: await keysFromSpecs(
@@ -130,25 +146,41 @@ export async function rotateCommand(
   };
   for (const k of changes.add) log(`adding ${keyString(k)}`);
   for (const k of changes.remove) log(`removing ${keyString(k)}`);
-  const out = await rotate(data, {
-    format: io.inFormat,
-    outFormat: io.outFormat,
-    indent: io.indent,
-    changes,
-    ignoreMac: o.ignoreMac,
-    decryptionOrder: decryptionOrder(o),
-    log,
-    filename: file,
+  return changes;
+}
+
+/** `rotate [FILE…]`: one file as always; with `-i`, several files or folders (beyond sops). */
+export async function rotateFilesCommand(files: string[], o: RotateCliOptions): Promise<void> {
+  if (!o.inPlace && files.length <= 1) return rotateCommand(files[0], o);
+  const many = await import('./many.js');
+  const pick = many.pickFiles(files, o);
+  if (!pick.many) return rotateCommand(pick.file, o);
+  const log = makeLog(o);
+  const changes = await keyChanges(o, log);
+  const order = decryptionOrder(o);
+  return many.runManyCommand('rotate', files, o, {
+    plan: (f) => many.planSopsFile(f, o),
+    run: (f, io, dataKeys) =>
+      rotate(f.data, {
+        format: io.inFormat,
+        outFormat: io.outFormat,
+        indent: io.indent,
+        changes,
+        ignoreMac: o.ignoreMac,
+        decryptionOrder: order,
+        log,
+        filename: f.name,
+        dataKeys,
+      }),
   });
-  writeResult(out, io, o);
 }
 
 export function addRotateCommand(program: Command): Command {
   const cmd = program
     .command('rotate')
     .description('generate a new data encryption key and reencrypt all values with the new key')
-    .argument('[file]', 'the encrypted file');
-  addIoOptions(cmd);
+    .argument('[files...]', 'the encrypted file; with -i, several files or folders (--recursive)');
+  addManyOptions(addIoOptions(cmd));
   cmd
     .addOption(new Option('--ignore-mac', 'rotate even if the MAC does not match (the file was changed outside sops)'))
     .addOption(
@@ -165,8 +197,8 @@ export function addRotateCommand(program: Command): Command {
     .addOption(new Option('--aws-profile <name>', 'AWS profile for the keys given with --add-kms'));
   addRotateKeyOptions(cmd);
   addGlobalOptions(cmd);
-  cmd.action((file: string | undefined, _o: unknown, c: Command) =>
-    rotateCommand(file, commandOptions<RotateCliOptions>(c)),
+  cmd.action((files: string[], _o: unknown, c: Command) =>
+    rotateFilesCommand(files, commandOptions<RotateCliOptions>(c)),
   );
   return cmd;
 }

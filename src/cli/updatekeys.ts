@@ -76,7 +76,9 @@ export async function updatekeysCommand(paths: string[], o: UpdatekeysCliOptions
   const inputType = o.inputType ? planIo('x', { inputType: o.inputType }).inFormat : undefined; // checked once, up front
   const err = (s: string) => process.stderr.write(`${s}\n`);
   const out = (s: string) => process.stdout.write(s);
+  const line = (await import('./many.js')).progressLine(false); // (its lines go between the report's)
   const { outcomes, files, folders } = await updateKeys(paths, {
+    progress: line.progress,
     yes: o.yes,
     dryRun: o.dryRun,
     inputType,
@@ -90,6 +92,7 @@ export async function updatekeysCommand(paths: string[], o: UpdatekeysCliOptions
     // as sops: the answer is read from standard input, a terminal or not (`echo y | tsops updatekeys f`)
     confirm: () => confirm(out),
   });
+  line.end();
   const failed = outcomes.filter((x) => x.status === 'failed');
   if (files > 1 || folders) {
     const count = (s: UpdateStatus) => outcomes.filter((x) => x.status === s).length;
@@ -125,6 +128,9 @@ export function addUpdatekeysCommand(program: Command): Command {
       ),
     )
     .addOption(new Option('--dry-run', 'only show the changes; write nothing'))
+    .addOption(
+      new Option('--recursive', 'accepted for symmetry with encrypt/decrypt/rotate -i: folders are always searched'),
+    )
     .addOption(
       new Option('--decryption-order <types>', 'comma-separated key types to try first (default: age,pgp)').env(
         'SOPS_DECRYPTION_ORDER',

@@ -34,6 +34,7 @@ import { resolveScope, type Scope } from '../scope/scope.js';
 import { decryptTree, encryptTree, IvStash } from '../tree/crypt.js';
 import type { Tree } from '../tree/types.js';
 import { getAtPath, type PathComponent } from '../tree/path.js';
+import type { DataKeyCache } from './datakey-cache.js';
 import { defaultContext, recoverDataKey, wrapDataKey } from './datakey.js';
 
 export interface CommonOptions {
@@ -56,6 +57,8 @@ export interface OpenOptions extends CommonOptions {
    * it off: it costs time and memory on large files.
    */
   trackIvs?: boolean;
+  /** Recover the data key through this cache (one call over many files; see datakey-cache.ts). */
+  dataKeys?: DataKeyCache;
 }
 
 /** An encrypted file, opened: its plaintext tree, metadata and data key. */
@@ -126,7 +129,8 @@ export async function openEncrypted(data: Buffer, o: OpenOptions): Promise<Opene
   const { tree, metadata, store } = await loadEncrypted(data, o);
   let dataKey: Buffer;
   try {
-    dataKey = await recoverDataKey(metadata, keyContext(o), o.decryptionOrder);
+    const recover = () => recoverDataKey(metadata, keyContext(o), o.decryptionOrder);
+    dataKey = await (o.dataKeys ? o.dataKeys.get(metadata, recover) : recover());
   } catch (e) {
     throw withPrefix(o.filename, e, (m, c) => new KeyRetrievalError(m, c));
   }

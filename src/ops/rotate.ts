@@ -8,6 +8,7 @@
  */
 import { NoKeysError } from '../errors.js';
 import type { KeyGroup, KeyType, MasterKey } from '../keys/types.js';
+import type { DataKeyCache } from '../file/datakey-cache.js';
 import { openEncrypted, sealTree } from '../file/file.js';
 import { storeFor } from '../stores/index.js';
 import type { Format } from '../stores/types.js';
@@ -63,6 +64,8 @@ export interface RotateOptions {
   filename?: string;
   /** Told about keys not added or not found (default: stderr). */
   warn?: (msg: string) => void;
+  /** Recover the old data key through this cache (many files in one call). */
+  dataKeys?: DataKeyCache;
 }
 
 /** Rotate the data key of an encrypted file: returns the new encrypted file. */
@@ -75,6 +78,7 @@ export async function rotate(data: Buffer, o: RotateOptions): Promise<Buffer> {
     ignoreMac: o.ignoreMac,
     decryptionOrder: o.decryptionOrder,
     storeOptions: { indent: o.indent },
+    dataKeys: o.dataKeys,
   });
   const m = opened.metadata;
   if (o.changes) {

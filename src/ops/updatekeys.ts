@@ -30,6 +30,7 @@ import {
   messageOf,
   withPrefix,
 } from '../errors.js';
+import { DataKeyCache } from '../file/datakey-cache.js';
 import { recoverDataKey, wrapDataKey } from '../file/datakey.js';
 import { keyContext } from '../file/file.js';
 import type { KeyGroup, KeyType, MasterKey } from '../keys/types.js';
@@ -172,6 +173,8 @@ export interface UpdatekeysOptions {
    * it, a file that needs changes fails (the changes need confirmation).
    */
   confirm?: () => boolean | Promise<boolean>;
+  /** Told before each file: its number (from 1), how many there are, its name (a progress line). */
+  progress?: (done: number, total: number, file: string) => void;
 }
 
 interface Run {
@@ -181,6 +184,8 @@ interface Run {
   report: (s: string) => void;
   configs: Map<string, import('../config/config.js').SopsConfig>;
   cfgMod: typeof import('../config/config.js');
+  /** One unwrap per distinct data key over the whole call. */
+  dataKeys: DataKeyCache;
 }
 
 class Skip extends Error {}
@@ -284,7 +289,7 @@ async function updateLocked(
   const ctx = keyContext({ log: run.log, env: o.env });
   let dataKey: Buffer;
   try {
-    dataKey = await recoverDataKey(metadata, ctx, o.decryptionOrder);
+    dataKey = await run.dataKeys.get(metadata, () => recoverDataKey(metadata, ctx, o.decryptionOrder));
   } catch (e) {
     throw new KeyRetrievalError(messageOf(e), { cause: e });
   }
@@ -406,6 +411,7 @@ export async function updateKeys(paths: string[], o: UpdatekeysOptions = {}): Pr
     report: o.report ?? (() => {}),
     configs: new Map(),
     cfgMod: await import('../config/config.js'),
+    dataKeys: new DataKeyCache(),
   };
   const given = o.cwd ? paths.map((p) => resolve(run.cwd, p)) : paths;
   const targets = collectTargets(given);
@@ -419,6 +425,7 @@ export async function updateKeys(paths: string[], o: UpdatekeysOptions = {}): Pr
   const outcomes: UpdateOutcome[] = [];
   for (const t of targets) {
     const name = display(t.path, run.cwd);
+    o.progress?.(outcomes.length + 1, targets.length, name);
     if (t.skip) {
       run.report(`Skipping ${name}: ${t.skip}`);
       outcomes.push({ file: name, status: 'skipped', reason: t.skip });
