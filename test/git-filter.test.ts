@@ -7,6 +7,21 @@ import fs from 'node:fs';
 import { Repo, configureDrivers } from './helpers/gitrepo.js';
 import { clean, smudge } from '../src/git/filter.js';
 import { AGE_RECIPIENT } from './helpers/editing.js';
+import { FIXTURES, fixture } from './helpers/fixtures.js';
+import { decryptData, setValue } from '../src/api.js';
+import { mergeEncrypted } from '../src/git/merge.js';
+import { formatFromPath } from '../src/stores/index.js';
+
+/** The real sops files of every format, and the key that opens them (OpenPGP.js, no gpg). */
+const SOPS_FILES = [
+  'comments.enc.yaml',
+  'format.enc.env',
+  'format.enc.ini',
+  'format.enc.json',
+  'format.enc.yaml',
+  'example.txt',
+];
+const PGP_ENV = { TSOPS_PGP_PRIVATE_KEYS: `${FIXTURES}/keys/sops_functional_tests_key.asc`, HOME: '/nonexistent' };
 
 const PLAIN = 'db:\n    user: admin\n    password: hunter2\n# a comment\napi: key1\nport: 5432\n';
 const ATTRS = '*.enc.yaml diff=tsops merge=tsops filter=tsops\n';
@@ -130,4 +145,40 @@ describe('clean/smudge filter', () => {
       repo.cleanup();
     }
   });
+
+  test('real sops files of every format: clean(smudge(x)) gives x back byte for byte', async () => {
+    for (const name of SOPS_FILES) {
+      const data = fixture(name);
+      const sm = await smudge(data, name, { env: PGP_ENV });
+      assert.equal(sm.note, undefined, name);
+      assert.doesNotMatch(sm.output.toString(), /ENC\[/, name);
+      const back = await clean(sm.output, name, { env: PGP_ENV, previous: data, cwd: FIXTURES });
+      assert.equal(back.action, 'unchanged', name);
+      assert.ok(back.output.equals(data), name);
+    }
+  });
+});
+
+describe('merge of real sops files, every structured format', () => {
+  for (const name of SOPS_FILES.filter((n) => n !== 'example.txt')) {
+    test(name, async () => {
+      const format = formatFromPath(name);
+      const base = fixture(name);
+      const o = { format, env: PGP_ENV };
+      const plain = (await decryptData(base, o)) as Record<string, unknown>;
+      const at = (k: string) => (format === 'ini' ? [Object.keys(plain)[0]!, k] : [k]);
+      const ours = await setValue(base, at('tsops_ours'), 'o', o);
+      const theirs = await setValue(base, at('tsops_theirs'), 't', o);
+      const r = await mergeEncrypted(base, Buffer.from(ours), Buffer.from(theirs), { ...o, name });
+      assert.ok('merged' in r, JSON.stringify('conflicts' in r ? r.conflicts : ''));
+      const merged = (await decryptData(r.merged, o)) as Record<string, Record<string, unknown>>;
+      const scope = format === 'ini' ? merged[Object.keys(plain)[0]!]! : merged;
+      assert.equal(scope['tsops_ours'], 'o');
+      assert.equal(scope['tsops_theirs'], 't');
+      assert.deepEqual(
+        Object.keys(merged).filter((k) => !k.startsWith('tsops_')),
+        Object.keys(plain),
+      );
+    });
+  }
 });

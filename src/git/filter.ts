@@ -161,6 +161,6 @@ export async function smudge(data: Buffer, path: string, o: FilterOptions = {}):
     }
     return { output: renderPlain(opened.tree, await storeFor(format, { indent })) };
   } catch (e) {
-    return { output: data, note: `${path}: left encrypted in the work tree: ${messageOf(e)}` };
+    return { output: data, note: `${messageOf(e)} (left encrypted in the work tree)` };
   }
 }
