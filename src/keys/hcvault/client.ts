@@ -102,7 +102,7 @@ function readPem(file: string, what: string): Buffer {
   }
 }
 
-function settingsFor(key: VaultKey, env: NodeJS.ProcessEnv, opts: VaultOptions): Settings {
+function settingsFor(key: Pick<VaultKey, 'vaultAddress'>, env: NodeJS.ProcessEnv, opts: VaultOptions): Settings {
   let address = key.vaultAddress;
   let socketPath: string | undefined;
   const agent = envText(env, 'VAULT_AGENT_ADDR');
@@ -260,7 +260,7 @@ function route(url: URL, s: Settings): { agent: http.Agent | false; forwardTo?: 
   };
 }
 
-function requestOnce(url: URL, s: Settings, body: string): Promise<Answer> {
+function requestOnce(url: URL, s: Settings, body: string, method: 'GET' | 'PUT'): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const lib = url.protocol === 'https:' ? https : http;
     const via = route(url, s);
@@ -275,14 +275,15 @@ function requestOnce(url: URL, s: Settings, body: string): Promise<Answer> {
     const req = lib.request(
       {
         ...where,
-        // PUT, as sops's Vault client sends it (Vault treats POST and PUT alike).
-        method: 'PUT',
+        // PUT for writes, as sops's Vault client sends them (Vault treats POST and PUT alike)
+        method,
         ...(s.socketPath ? { socketPath: s.socketPath } : {}),
         headers: {
           ...s.headers,
           ...via.headers,
-          'Content-Type': 'application/json',
-          'Content-Length': String(Buffer.byteLength(body)),
+          ...(method === 'PUT'
+            ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) }
+            : {}),
           'User-Agent': 'tsops',
         },
         ...(url.protocol === 'https:' ? s.tls : {}),
@@ -314,7 +315,7 @@ function requestOnce(url: URL, s: Settings, body: string): Promise<Answer> {
       const text = e.code && !e.message.includes(e.code) ? `${e.code}: ${e.message}` : e.message || String(e.code);
       reject(new AttemptError(text, !NO_RETRY_CODES.has(e.code ?? '')));
     });
-    req.end(body);
+    req.end(method === 'PUT' ? body : undefined);
   });
 }
 
@@ -346,10 +347,83 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** The final answer to one Vault request, after retries and redirects. */
+export interface VaultAnswer {
+  status: number;
+  body: string;
+  /** Whether a token was sent (and where it came from, for --verbose). */
+  token: boolean;
+}
+
+/**
+ * Send one request to the Vault API at `address` (`/v1/…` path `apiPath`), as sops's Vault client
+ * sends it: the VAULT_* settings above, retries on failed connections, 412 and 5xx answers,
+ * redirects followed (at most 2; one to another server only when SOPS_HC_VAULT_ALLOWLIST allows it).
+ * Resolves to the last answer whatever its status; throws an Error saying why when no answer came.
+ * The caller checks SOPS_HC_VAULT_ALLOWLIST for `address` itself where sops does.
+ */
+export async function vaultRequest(
+  address: string,
+  method: 'GET' | 'PUT',
+  apiPath: string,
+  payload: string,
+  ctx: KeyContext,
+  opts: VaultOptions = {},
+): Promise<VaultAnswer> {
+  const retryDelayMs = opts.retryDelayMs ?? 1000;
+  const s = settingsFor({ vaultAddress: address }, ctx.env, opts);
+  ctx.log(`vault: ${s.token ? `token from ${s.tokenSource}` : 'no Vault token (VAULT_TOKEN, ~/.vault-token)'}`);
+  let url = new URL(`${s.base.pathname.replace(/\/+$/, '')}/v1/${apiPath.replace(/^\/+/, '')}`, s.base);
+  let redirects = 0;
+  for (let attempt = 0; ; attempt++) {
+    let answer: Answer;
+    try {
+      answer = await requestOnce(url, s, payload, method);
+    } catch (e) {
+      const err = e instanceof AttemptError ? e : new AttemptError(String(e), false);
+      if (err.retry && attempt < s.maxRetries) {
+        ctx.log(`vault: ${url.origin}: ${err.message}; retrying`);
+        await sleep(retryDelayMs * (attempt + 1) * (1 + Math.random() / 2));
+        continue;
+      }
+      throw new Error(`${err.message}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}`);
+    }
+    const { status } = answer;
+    if (
+      [301, 302, 307, 308].includes(status) &&
+      answer.location &&
+      s.followRedirects &&
+      !s.socketPath &&
+      redirects < 2
+    ) {
+      redirects++;
+      const next = new URL(answer.location, url);
+      // a redirect to another server must be allowed too (the token would travel with it)
+      const away = next.origin !== url.origin ? vaultAllowlistProblem(next.origin, ctx.env) : undefined;
+      if (away) throw new Error(`refused to follow the redirect to ${next.origin}: ${away}`);
+      url = next;
+      attempt--;
+      continue;
+    }
+    if ((status === 412 || (status >= 500 && status !== 501)) && attempt < s.maxRetries) {
+      ctx.log(`vault: ${url.origin} answered ${status}; retrying`);
+      await sleep(retryDelayMs * (attempt + 1) * (1 + Math.random() / 2));
+      continue;
+    }
+    return { status, body: answer.body, token: s.token !== '' };
+  }
+}
+
+/** One line for a Vault answer that is not a success: the status and Vault's error text. */
+export function vaultFailure(a: VaultAnswer): string {
+  let why = `${a.status} ${vaultErrors(a.body) || http.STATUS_CODES[a.status] || 'error'}`;
+  if (!a.token && (a.status === 400 || a.status === 403))
+    why += ' (no Vault token: set VAULT_TOKEN or write ~/.vault-token)';
+  return why;
+}
+
 /** A Vault transit key source; `opts` set defaults for what the VAULT_* variables do not. */
 export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> {
-  const retryDelayMs = opts.retryDelayMs ?? 1000;
-
   /** Send one transit operation with retries; returns the response's `data`. */
   async function call(
     op: 'encrypt' | 'decrypt',
@@ -366,72 +440,31 @@ export function createVaultSource(opts: VaultOptions = {}): KeySource<VaultKey> 
     // SOPS_HC_VAULT_ALLOWLIST: refuse before reading the token or opening any connection
     const refused = vaultAllowlistProblem(key.vaultAddress, ctx.env);
     if (refused) throw fail(`refused: ${refused}`);
-    let s: Settings;
+    const enginePath = key.enginePath.replace(/^\/+|\/+$/g, '');
+    let answer: VaultAnswer;
     try {
-      s = settingsFor(key, ctx.env, opts);
+      answer = await vaultRequest(
+        key.vaultAddress,
+        'PUT',
+        `${enginePath ? `${enginePath}/` : ''}${op}/${key.keyName}`,
+        JSON.stringify(payload),
+        ctx,
+        opts,
+      );
     } catch (e) {
       throw fail((e as Error).message);
     }
-    ctx.log(`hc_vault: ${s.token ? `token from ${s.tokenSource}` : 'no Vault token (VAULT_TOKEN, ~/.vault-token)'}`);
-    const enginePath = key.enginePath.replace(/^\/+|\/+$/g, '');
-    let url = new URL(
-      `${s.base.pathname.replace(/\/+$/, '')}/v1/${enginePath ? `${enginePath}/` : ''}${op}/${key.keyName}`,
-      s.base,
-    );
-    const body = JSON.stringify(payload);
-    let redirects = 0;
-    for (let attempt = 0; ; attempt++) {
-      let answer: Answer;
-      try {
-        answer = await requestOnce(url, s, body);
-      } catch (e) {
-        const err = e instanceof AttemptError ? e : new AttemptError(String(e), false);
-        if (err.retry && attempt < s.maxRetries) {
-          ctx.log(`hc_vault: ${url.origin}: ${err.message}; retrying`);
-          await sleep(retryDelayMs * (attempt + 1) * (1 + Math.random() / 2));
-          continue;
-        }
-        throw fail(`${err.message}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}`);
-      }
-      const { status } = answer;
-      if (
-        [301, 302, 307, 308].includes(status) &&
-        answer.location &&
-        s.followRedirects &&
-        !s.socketPath &&
-        redirects < 2
-      ) {
-        redirects++;
-        const next = new URL(answer.location, url);
-        // a redirect to another server must be allowed too (the token would travel with it)
-        const away = next.origin !== url.origin ? vaultAllowlistProblem(next.origin, ctx.env) : undefined;
-        if (away) throw fail(`refused to follow the redirect to ${next.origin}: ${away}`);
-        url = next;
-        attempt--;
-        continue;
-      }
-      if ((status === 412 || (status >= 500 && status !== 501)) && attempt < s.maxRetries) {
-        ctx.log(`hc_vault: ${url.origin} answered ${status}; retrying`);
-        await sleep(retryDelayMs * (attempt + 1) * (1 + Math.random() / 2));
-        continue;
-      }
-      if (status < 200 || status >= 300) {
-        let why = `${status} ${vaultErrors(answer.body) || http.STATUS_CODES[status] || 'error'}`;
-        if (!s.token && (status === 400 || status === 403))
-          why += ' (no Vault token: set VAULT_TOKEN or write ~/.vault-token)';
-        throw fail(why);
-      }
-      let parsed: unknown;
-      try {
-        parsed = answer.body ? JSON.parse(answer.body) : null;
-      } catch {
-        throw fail('the answer is not JSON');
-      }
-      const data = (parsed as { data?: unknown } | null)?.data;
-      if (typeof data !== 'object' || data === null)
-        throw fail(`the transit backend at ${enginePath}/${op}/${key.keyName} returned no data`);
-      return data as Record<string, unknown>;
+    if (answer.status < 200 || answer.status >= 300) throw fail(vaultFailure(answer));
+    let parsed: unknown;
+    try {
+      parsed = answer.body ? JSON.parse(answer.body) : null;
+    } catch {
+      throw fail('the answer is not JSON');
     }
+    const data = (parsed as { data?: unknown } | null)?.data;
+    if (typeof data !== 'object' || data === null)
+      throw fail(`the transit backend at ${enginePath}/${op}/${key.keyName} returned no data`);
+    return data as Record<string, unknown>;
   }
 
   return {
