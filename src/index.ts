@@ -71,3 +71,5 @@ export type { Scope } from './scope/scope.js';
 export { openEncrypted, sealTree, loadEncrypted } from './file/file.js';
 export { checkPaths, parseDuration } from './check/check.js';
 export type { CheckOptions, CheckProblem, CheckProblemKind, CheckResult } from './check/check.js';
+export { publish } from './publish/publish.js';
+export type { PublishOptions, PublishOutcome } from './publish/publish.js';

@@ -58,6 +58,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   config: async () => (await import('./config.js')).addConfigCommand,
   check: async () => (await import('./check.js')).addCheckCommand,
   git: async () => (await import('./git.js')).addGitCommand,
+  publish: async () => (await import('./publish.js')).addPublishCommand,
 };
 
 /**

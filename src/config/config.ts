@@ -734,9 +734,13 @@ function parseDestinationRule(v: unknown, at: Where, loud: string[]): Destinatio
       if (s) (rule as unknown as Record<string, string>)[field] = s;
     }
     const version = int(o, 'vault_kv_version', where);
-    if (version !== undefined) {
-      if (version !== 1 && version !== 2) where.invalid('vault_kv_version', `expected 1 or 2, got ${version}`);
-      rule.vaultKvVersion = version;
+    if (version !== undefined && version !== 0) {
+      // sops publishes to KV version 2 when the setting is anything but 1 or 2
+      if (version !== 1 && version !== 2)
+        where.warn(
+          `invalid vault_kv_version in ${where}: expected 1 or 2, got ${version}; sops then uses version 2, and so does tsops`,
+        );
+      else rule.vaultKvVersion = version;
     }
     const destinations = ['s3_bucket', 'gcs_bucket', 'vault_path'].filter((k) => str(o, k, where));
     if (destinations.length > 1) {
@@ -1049,7 +1053,8 @@ function use(cfg: SopsConfig, ...rules: object[]): void {
 
 /**
  * The first destination rule matching `filePath` — matched against the path exactly as given
- * (sops's `publish` does not make it relative to the config's folder). Undefined if none.
+ * (sops's `publish` does not make it relative to the config's folder). Undefined if none. A
+ * `path_regex` that does not compile matches nothing, as in sops (with a warning).
  */
 export function matchDestinationRule(
   cfg: SopsConfig,
@@ -1058,7 +1063,18 @@ export function matchDestinationRule(
   const target = nodePath.sep === '/' ? filePath : filePath.split(nodePath.sep).join('/');
   for (let index = 0; index < cfg.destinationRules.length; index++) {
     const rule = cfg.destinationRules[index]!;
-    const re = ruleRegex(rule);
+    let re: GoRegex | undefined;
+    try {
+      re = ruleRegex(rule);
+    } catch (e) {
+      if (!(e instanceof SopsError)) throw e;
+      const cs = configStates.get(cfg);
+      if (cs && !cs.warned.has(rule)) {
+        cs.warned.add(rule);
+        cs.warn?.(`${e.message}; sops skips that destination rule, and so does tsops`);
+      }
+      continue;
+    }
     if (!re || re.test(target)) {
       use(cfg, rule, ...(rule.recreationRule ? [rule.recreationRule] : []));
       return { rule, index };

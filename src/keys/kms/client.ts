@@ -70,7 +70,8 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number, max
   return n;
 }
 
-function endpoint(env: NodeJS.ProcessEnv, service: 'KMS' | 'STS'): string | undefined {
+/** The endpoint the AWS_ENDPOINT_URL_<SERVICE> / AWS_ENDPOINT_URL variables set for `service`, if any. */
+export function awsEndpoint(env: NodeJS.ProcessEnv, service: 'KMS' | 'STS' | 'S3'): string | undefined {
   if ((env['AWS_IGNORE_CONFIGURED_ENDPOINT_URLS'] ?? '').toLowerCase() === 'true') return undefined;
   for (const name of [`AWS_ENDPOINT_URL_${service}`, 'AWS_ENDPOINT_URL']) {
     const v = env[name];
@@ -100,11 +101,11 @@ function settingsFor(key: KmsKey, env: NodeJS.ProcessEnv): Settings {
   }
   return {
     region,
-    httpsAgent: httpsAgent(env),
+    httpsAgent: awsHttpsAgent(env),
     timeoutMs: positiveInt(env, 'TSOPS_KMS_TIMEOUT_MS', DEFAULT_TIMEOUT_MS, 600_000),
     maxAttempts: positiveInt(env, 'AWS_MAX_ATTEMPTS', DEFAULT_MAX_ATTEMPTS, 10),
-    kmsEndpoint: endpoint(env, 'KMS'),
-    stsEndpoint: endpoint(env, 'STS'),
+    kmsEndpoint: awsEndpoint(env, 'KMS'),
+    stsEndpoint: awsEndpoint(env, 'STS'),
   };
 }
 
@@ -112,7 +113,7 @@ function settingsFor(key: KmsKey, env: NodeJS.ProcessEnv): Settings {
  * The agent every AWS client connects through: HTTPS_PROXY / NO_PROXY as sops's Go SDK reads them
  * (see ../proxy.ts), and AWS_CA_BUNDLE (PEM certificates trusted besides Node's own), as the Go SDK.
  */
-function httpsAgent(env: NodeJS.ProcessEnv): ProxyingHttpsAgent {
+export function awsHttpsAgent(env: NodeJS.ProcessEnv): ProxyingHttpsAgent {
   const bundle = (env['AWS_CA_BUNDLE'] ?? '').trim();
   let ca: string[] | undefined;
   if (bundle) {
