@@ -113,7 +113,8 @@ export async function startGcsServer(opts: { buckets: string[] }): Promise<GcsSe
           const s = sessions.get(session);
           if (!s) throw new GcsFault(404, 'no such upload session');
           uploads.push('resumable-data');
-          return reply(200, store(s.bucket, s.name, body, {}));
+          reply(200, store(s.bucket, s.name, body, {}));
+          return;
         }
         const m = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/.exec(u.pathname);
         if (req.method !== 'POST' || !m) throw new GcsFault(404, `Not Found: ${req.method} ${u.pathname}`);
@@ -121,13 +122,17 @@ export async function startGcsServer(opts: { buckets: string[] }): Promise<GcsSe
         const type = u.searchParams.get('uploadType') ?? '';
         uploads.push(type);
         if (type === 'multipart') {
-          const parts = multipart(body, String(req.headers['content-type'] ?? ''));
+          const parts = multipart(body, req.headers['content-type'] ?? '');
           if (parts.length !== 2) throw new GcsFault(400, 'multipart upload needs metadata and media');
           const meta = JSON.parse(parts[0]!.data.toString('utf8')) as Record<string, unknown>;
           const name = typeof meta['name'] === 'string' ? meta['name'] : (u.searchParams.get('name') ?? '');
-          return reply(200, store(bucket, name, parts[1]!.data, meta));
+          reply(200, store(bucket, name, parts[1]!.data, meta));
+          return;
         }
-        if (type === 'media') return reply(200, store(bucket, u.searchParams.get('name') ?? '', body, {}));
+        if (type === 'media') {
+          reply(200, store(bucket, u.searchParams.get('name') ?? '', body, {}));
+          return;
+        }
         if (type === 'resumable') {
           const meta = body.length ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {};
           const name = typeof meta['name'] === 'string' ? meta['name'] : (u.searchParams.get('name') ?? '');

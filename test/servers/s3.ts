@@ -143,7 +143,7 @@ export async function startS3Server(opts: S3ServerOptions): Promise<S3Server> {
         if (!key) throw new S3Fault('InvalidRequest', 'no key', 400);
         if (req.method === 'PUT') {
           if (state.denyWrites) throw new S3Fault('AccessDenied', 'Access Denied', 403);
-          if (/aws-chunked/.test(String(req.headers['content-encoding'] ?? ''))) body = unchunk(body);
+          if (/aws-chunked/.test(req.headers['content-encoding'] ?? '')) body = unchunk(body);
           const ct = req.headers['content-type'];
           objects.set(`${bucket}/${key}`, { body, ...(ct ? { contentType: ct } : {}) });
           call.status = 200;

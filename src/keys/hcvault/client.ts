@@ -386,7 +386,7 @@ export async function vaultRequest(
         await sleep(retryDelayMs * (attempt + 1) * (1 + Math.random() / 2));
         continue;
       }
-      throw new Error(`${err.message}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}`);
+      throw new Error(`${err.message}${attempt > 0 ? ` (after ${attempt + 1} attempts)` : ''}`, { cause: e });
     }
     const { status } = answer;
     if (
