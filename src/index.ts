@@ -70,6 +70,8 @@ export type { KeyGroup, MasterKey, KeyType } from './keys/types.js';
 export type { Scope } from './scope/scope.js';
 export { openEncrypted, sealTree, loadEncrypted } from './file/file.js';
 export { checkPaths, parseDuration } from './check/check.js';
+export { loadEnv, DEFAULT_ENV_FILES } from './env/env.js';
+export type { LoadEnvOptions } from './env/env.js';
 export type { CheckOptions, CheckProblem, CheckProblemKind, CheckResult } from './check/check.js';
 export { publish } from './publish/publish.js';
 export type { PublishOptions, PublishOutcome } from './publish/publish.js';
