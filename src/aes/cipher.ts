@@ -61,13 +61,34 @@ export function parseEncrypted(value: string): EncryptedValue {
   };
 }
 
+/** The value of each standard base64 character, -1 for others. */
+const B64_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 64; i++)
+  B64_VALUE['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
+
+/**
+ * Whether `s` is canonical standard base64 (what decodes and re-encodes to the same text, as Go's
+ * StdEncoding takes it; Node's decoder would skip bad characters): whole quads, `=` padding only at
+ * the end, and zero unused bits in the last character before the padding.
+ */
+function isCanonicalBase64(s: string): boolean {
+  let n = s.length;
+  if (n % 4 !== 0) return false;
+  let pad = 0;
+  if (n > 0 && s.charCodeAt(n - 1) === 61) pad = s.charCodeAt(n - 2) === 61 ? 2 : 1;
+  n -= pad;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || B64_VALUE[c]! < 0) return false;
+  }
+  return pad === 0 || (B64_VALUE[s.charCodeAt(n - 1)]! & (pad === 2 ? 0x0f : 0x03)) === 0;
+}
+
 function b64(s: string, what: string): Buffer {
-  const b = Buffer.from(s, 'base64');
-  // Node's decoder skips bad characters; a strict round trip refuses what Go's StdEncoding refuses
-  if (s.length % 4 !== 0 || b.toString('base64') !== s) {
+  if (!isCanonicalBase64(s)) {
     throw new SopsError(`could not base64-decode the ${what} of an encrypted value`, ExitCode.ErrorDecryptingTree);
   }
-  return b;
+  return Buffer.from(s, 'base64');
 }
 
 /**

@@ -92,6 +92,12 @@ export function macBytes(v: Scalar): Buffer {
   }
 }
 
+/** Hash a leaf's MAC bytes (macBytes), text leaves without an intermediate Buffer. */
+function macUpdate(hash: Hash, v: Scalar): void {
+  if (v.raw || v.type === 'float' || v.type === 'bool') hash.update(macBytes(v));
+  else hash.update(v.text, 'utf8');
+}
+
 /** The plaintext sops encrypts for a leaf, and the type tag it writes. */
 function plaintextOf(v: Scalar): { bytes: Buffer; type: string } {
   switch (v.type) {
@@ -124,7 +130,7 @@ function leafFromPlaintext(bytes: Buffer, type: string, path: readonly string[])
   switch (type) {
     case 'str':
     case 'bytes':
-      return { kind: 'scalar', type: 'str', text, ...(isUtf8(bytes) ? {} : { raw: bytes }) };
+      return isUtf8(bytes) ? { kind: 'scalar', type: 'str', text } : { kind: 'scalar', type: 'str', text, raw: bytes };
     case 'int':
     case 'int64': {
       if (!INT_RE.test(text)) throw bad('text');
@@ -245,7 +251,7 @@ function runPass(tree: Tree, scope: Scope, pass: TreePass): string {
     const enc = shouldEncrypt(s, path, comments, leaf.kind === 'comment');
     if (leaf.kind === 'comment') return !enc || leaf.text === '' ? leaf : pass.comment(leaf, path);
     const out = enc ? pass.value(leaf, path) : leaf;
-    if (!s.macOnlyEncrypted || enc) hash.update(macBytes(pass.macOf === 'in' ? leaf : out));
+    if (!s.macOnlyEncrypted || enc) macUpdate(hash, pass.macOf === 'in' ? leaf : out);
     return out;
   };
   for (const doc of tree.docs) walkMap(doc, [], [], visit);
