@@ -12,7 +12,7 @@ import { ConflictingParametersError, ExitCode, NoFileError, SopsError, messageOf
 import { SOPS_FORMAT_VERSION } from '../metadata/metadata.js';
 import { decryptCommand, decryptFilesCommand, encryptCommand, encryptFilesCommand } from './commands.js';
 import { completionScript } from './completion.js';
-import { sopsWarn } from './context.js';
+import { keyServicesFrom, parseGoBool, setDefaultKeyServices } from '../keyservice/index.js';
 import { canDeepen, mayNestDeeply, runDeep } from '../util/deep.js';
 import { addReuseOptions } from './reuse.js';
 import {
@@ -59,6 +59,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   check: async () => (await import('./check.js')).addCheckCommand,
   git: async () => (await import('./git.js')).addGitCommand,
   publish: async () => (await import('./publish.js')).addPublishCommand,
+  keyservice: async () => (await import('./keyservice.js')).addKeyserviceCommand,
 };
 
 /**
@@ -227,21 +228,22 @@ export async function main(argv: string[]): Promise<number> {
   }
   // a file nested more deeply than the default stack holds is handled on a large-stack thread
   if (canDeepen() && argv.some(isDeepFile)) return runDeep<number>(import.meta.url, 'main', [argv]);
-  const keyservices = keyserviceArgs(argv);
-  if (keyservices.length) {
-    sopsWarn(
-      `tsops has no key service client yet: ignoring ${keyservices.join(', ')}; keys are used from this machine`,
-    );
-  }
   // `tsops SUBCOMMAND …` registers just that command; anything else (legacy flags, --help) all of them
   const first = argv[0];
   const direct = first === 'encrypt' || first === 'decrypt' || (first !== undefined && Object.hasOwn(COMMANDS, first));
   const program = await buildProgram(direct ? first : undefined);
   program.exitOverride();
+  // the key services of whichever command runs: its flags over SOPS_KEYSERVICE / SOPS_ENABLE_LOCAL_KEYSERVICE
+  program.hook('preAction', (_root, action) => {
+    const o = merged(action);
+    setDefaultKeyServices(
+      keyServicesFrom(process.env, { keyservice: o.keyservice, enableLocalKeyservice: o.enableLocalKeyservice }),
+    );
+  });
   // one line per failure, also with --verbose: no stack traces (they may carry a library's message
   // quoting file content)
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    await program.parseAsync(localKeyserviceFlag(argv), { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
@@ -266,14 +268,21 @@ function isDeepFile(arg: string): boolean {
   }
 }
 
-/** Key service addresses given with --keyservice (or SOPS_KEYSERVICE), to say they are not used. */
-function keyserviceArgs(argv: string[]): string[] {
-  const out: string[] = [];
-  argv.forEach((a, i) => {
-    if (a === '--keyservice' && argv[i + 1] !== undefined) out.push(argv[i + 1]!);
-    else if (a.startsWith('--keyservice=')) out.push(a.slice('--keyservice='.length));
+/**
+ * `--enable-local-keyservice=BOOL` as sops (a Go boolean flag) reads it: BOOL is true/false, 1/0,
+ * t/f…; `=false` becomes the (hidden) `--no-enable-local-keyservice`. Arguments after `--` are left alone.
+ */
+function localKeyserviceFlag(argv: string[]): string[] {
+  const end = argv.indexOf('--');
+  return argv.map((a, i) => {
+    if ((end >= 0 && i > end) || !a.startsWith('--enable-local-keyservice=')) return a;
+    const v = parseGoBool(a.slice('--enable-local-keyservice='.length));
+    if (v === undefined) {
+      throw new SopsError(
+        `invalid value ${JSON.stringify(a.slice('--enable-local-keyservice='.length))} for --enable-local-keyservice: use true or false`,
+        ExitCode.ErrorGeneric,
+      );
+    }
+    return v ? '--enable-local-keyservice' : '--no-enable-local-keyservice';
   });
-  const env = process.env['SOPS_KEYSERVICE'];
-  if (env) out.push(...env.split(',').filter(Boolean));
-  return out;
 }

@@ -43,7 +43,7 @@ export interface CliOptions extends Scope {
   // re-encryption reuse (minimal diffs)
   reuseFrom?: string;
   reuse?: boolean;
-  // accepted as sops accepts them (tsops never checks for updates; it has no key service client yet)
+  // accepted as sops accepts them (tsops never checks for updates)
   disableVersionCheck?: boolean;
   checkForUpdates?: boolean;
   enableLocalKeyservice?: boolean;
@@ -71,11 +71,17 @@ export function addGlobalOptions(cmd: Command): Command {
         'accepted for sops compatibility (tsops never checks for updates over the network)',
       ),
     )
-    .addOption(new Option('--enable-local-keyservice', 'use the local key service (always on in tsops)'))
+    .addOption(
+      new Option(
+        '--enable-local-keyservice',
+        'use the keys of this machine (default; --enable-local-keyservice=false: only the --keyservice servers) [env: SOPS_ENABLE_LOCAL_KEYSERVICE]',
+      ),
+    )
+    .addOption(new Option('--no-enable-local-keyservice').hideHelp())
     .addOption(
       new Option(
         '--keyservice <uri>',
-        'a remote sops key service; tsops has no key service client yet and uses local keys (repeatable)',
+        'a key service to use after the local one, tried in order: tcp://host:port or unix:///path (repeatable) [env: SOPS_KEYSERVICE, comma-separated]',
       ).argParser(collect),
     );
 }

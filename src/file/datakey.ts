@@ -3,7 +3,7 @@
  * are several), and recovering it from the keys the user holds.
  */
 import { EncryptionError, KeyRetrievalError, MasterKeyError, NoKeysError, SopsError, messageOf } from '../errors.js';
-import { keySourceFor } from '../keys/index.js';
+import { unwrapKey, wrapKey } from '../keyservice/index.js';
 import { KEY_TYPES, type KeyContext, type KeyGroup, type KeyType, type MasterKey } from '../keys/types.js';
 import { describeKey } from '../keys/identity.js';
 import type { Metadata } from '../metadata/metadata.js';
@@ -59,9 +59,8 @@ export async function wrapDataKey(m: Metadata, dataKey: Buffer, ctx: KeyContext)
       jobs.push(
         (async () => {
           try {
-            const src = await keySourceFor<MasterKey>(k.type);
             ctx.log(`wrapping the data key${groups.length > 1 ? ` share ${i + 1}` : ''} with ${describeKey(k)}`);
-            k.enc = await src.wrap(k, parts[i]!, ctx);
+            k.enc = await wrapKey(k, parts[i]!, ctx);
             if (k.type !== 'age') k.createdAt = now;
           } catch (e) {
             failures.push(withKey(k, e));
@@ -156,9 +155,8 @@ export async function recoverDataKey(
           if (settled) return;
           try {
             if (!k.enc) throw new Error('the file holds no encrypted data key for it');
-            const src = await keySourceFor<MasterKey>(k.type);
             ctx.log(`trying ${describeKey(k)}`);
-            const part = await src.unwrap(k, ctx);
+            const part = await unwrapKey(k, ctx);
             ctx.log(`data key ${groups.length > 1 ? `share of group ${gi + 1} ` : ''}recovered with ${describeKey(k)}`);
             shares.push(part);
             return;

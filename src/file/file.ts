@@ -19,7 +19,7 @@ import {
   messageOf,
   withPrefix,
 } from '../errors.js';
-import type { KeyContext, KeyGroup, KeyType } from '../keys/types.js';
+import type { KeyContext, KeyGroup, KeyServices, KeyType } from '../keys/types.js';
 import {
   SOPS_FORMAT_VERSION,
   formatTimestamp,
@@ -44,6 +44,11 @@ export interface CommonOptions {
   log?: (msg: string) => void;
   /** Name of the file, for messages. */
   filename?: string;
+  /**
+   * The key services that wrap and unwrap the data key (local keys and/or remote `keyservice`
+   * servers). Default: from SOPS_KEYSERVICE / SOPS_ENABLE_LOCAL_KEYSERVICE of `env`.
+   */
+  keyServices?: KeyServices;
 }
 
 export interface OpenOptions extends CommonOptions {
@@ -74,6 +79,7 @@ export interface OpenedFile {
 export function keyContext(o: CommonOptions): KeyContext {
   const ctx = defaultContext(o.env ?? process.env);
   if (o.log) ctx.log = o.log;
+  if (o.keyServices) ctx.keyServices = o.keyServices;
   return ctx;
 }
 

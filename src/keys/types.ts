@@ -59,11 +59,23 @@ export interface VaultKey extends KeyBase {
 export type MasterKey = AgeKey | PgpKey | KmsKey | GcpKmsKey | AzureKvKey | VaultKey;
 export type KeyGroup = MasterKey[];
 
+/**
+ * Where data keys are wrapped and unwrapped, as sops's key service clients: this machine's keys
+ * (`local`, tried first) and remote `tsops keyservice` / `sops keyservice` servers (`tcp://host:port`,
+ * `unix:///path`), each tried in turn until one succeeds. See src/keyservice/.
+ */
+export interface KeyServices {
+  local: boolean;
+  remote: readonly string[];
+}
+
 /** What a key source may need from its caller: the environment and a place to report progress. */
 export interface KeyContext {
   env: NodeJS.ProcessEnv;
   /** Verbose log (never receives secrets); no-op unless --verbose. */
   log: (msg: string) => void;
+  /** The key services to use (default: the local keys only). */
+  keyServices?: KeyServices;
 }
 
 /**
