@@ -191,8 +191,7 @@ class TreeMerger {
   }
 
   tree(o: Tree | undefined, a: Tree, b: Tree): Tree {
-    const docsEqual = (x: Tree, y: Tree) =>
-      x.docs.length === y.docs.length && x.docs.every((d, i) => nodesEqual(d, y.docs[i]!));
+    const docsEqual = sameTree;
     if (docsEqual(a, b)) return a;
     if (o && docsEqual(o, a)) return b;
     if (o && docsEqual(o, b)) return a;
@@ -225,6 +224,10 @@ export function mergeTrees(
   const m = new TreeMerger(prefer);
   const tree = m.tree(base, ours, theirs);
   return { tree, conflicts: m.conflicts };
+}
+
+function sameTree(x: Tree, y: Tree): boolean {
+  return x.docs.length === y.docs.length && x.docs.every((d, i) => nodesEqual(d, y.docs[i]!));
 }
 
 // --- the keys -----------------------------------------------------------------------------------------
@@ -325,6 +328,8 @@ export async function mergeEncrypted(
     return { conflicts, trees: { base: b?.tree, ours: a.tree, theirs: t.tree }, store: a.store };
   const side = keys.side;
   const from = side === 'ours' ? a : t;
+  // nothing to merge into that side: its file as it is (no new mac or lastmodified)
+  if (sameTree(tree, from.tree)) return { merged: side === 'ours' ? ours : theirs, keysFrom: side };
   o.log?.(`merged ${o.name ?? 'the file'} with ${side}' data key and metadata`);
   const metadata = { ...from.metadata, keyGroups: from.metadata.keyGroups, mac: '', lastModified: '' };
   const merged = await sealTree(tree, metadata, a.store, {

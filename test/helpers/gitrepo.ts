@@ -26,6 +26,8 @@ export class Repo {
   readonly dir: string;
   constructor(prefix: string, o: { rules?: string } = {}) {
     this.sb = new Sandbox(prefix);
+    // a test run from a git hook must not reach the developer's repository
+    for (const k of Object.keys(this.sb.env)) if (k.startsWith('GIT_')) this.sb.env[k] = undefined;
     Object.assign(this.sb.env, {
       GIT_CONFIG_NOSYSTEM: '1',
       GIT_TERMINAL_PROMPT: '0',
