@@ -126,7 +126,7 @@ destination_rules:
     const r = await tsops(['publish', '--yes', '--omit-extensions', 'gcs/creds.env']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(gcs.objects.get('gbkt/g/creds'), fs.readFileSync(file));
-    assert.ok(gcs.uploads.length > 0);
+    assert.deepEqual(gcs.uploads, ['multipart']);
   });
 
   it('Vault KV v2: the decrypted values as the secret data; unchanged data writes no new version', async () => {
@@ -170,6 +170,14 @@ destination_rules:
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(s3.objects.get('bkt/secrets/one')?.body, fs.readFileSync(sb.path('s3/tree/one.yaml')));
     assert.deepEqual(s3.objects.get('bkt/secrets/sub/two')?.body, fs.readFileSync(sb.path('s3/tree/sub/two.json')));
+    // asked per file: "n" skips that file with a line on standard output, the next one goes on
+    s3.objects.clear();
+    const asked = await tsops(['publish', '--recursive', 's3/tree'], 'n\ny\n');
+    assert.equal(asked.code, 0, asked.stderr);
+    assert.match(asked.stdout, /Publication of .*s3\/tree\/one\.yaml canceled\n/);
+    assert.equal(asked.stdout.match(/\? \(y\/n\): /g)?.length, 2);
+    assert.equal(s3.objects.has('bkt/secrets/one.yaml'), false);
+    assert.ok(s3.objects.has('bkt/secrets/sub/two.json'));
   });
 
   it("no matching rule, or a rule without destination: sops's messages, exit 1", async () => {

@@ -9,7 +9,8 @@ import { isatty } from 'node:tty';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError } from '../errors.js';
 import { publish } from '../publish/publish.js';
-import { commandOptions, decryptionOrder, makeLog, planIo, sopsLogLine } from './context.js';
+import { findConfigFile } from '../config/config.js';
+import { commandOptions, decryptionOrder, makeLog, planIo, sopsLogLine, sopsWarn } from './context.js';
 import { addGlobalOptions, type CliOptions } from './options.js';
 
 export interface PublishCliOptions extends CliOptions {
@@ -62,8 +63,15 @@ function ask(question: string): boolean {
   }
 }
 
-export async function publishCommand(path: string | undefined, o: PublishCliOptions): Promise<void> {
-  if (!path) throw new SopsError('Error: no file specified', ExitCode.NoFileSpecified);
+export async function publishCommand(paths: string[], o: PublishCliOptions): Promise<void> {
+  const path = paths[0];
+  if (!path) {
+    // sops looks for its config first: without one, that is the error
+    if (!o.config && !findConfigFile({ cwd: process.cwd() }))
+      throw new SopsError('config file not found', ExitCode.ErrorGeneric);
+    throw new SopsError('Error: no file specified', ExitCode.NoFileSpecified);
+  }
+  if (paths.length > 1) sopsWarn('More than one positional argument provided. Only the first one will be used!');
   const inputType = o.inputType ? planIo('x', { inputType: o.inputType }).inFormat : undefined;
   await publish(path, {
     yes: o.yes,
@@ -83,13 +91,14 @@ export async function publishCommand(path: string | undefined, o: PublishCliOpti
 export function addPublishCommand(program: Command): Command {
   const cmd = program
     .command('publish')
+    .summary('publish sops files where .sops.yaml destination_rules say (S3, GCS, Vault KV)')
     .description(
       'publish a sops file (or, with --recursive, a folder of them) to the S3 bucket, GCS bucket or ' +
         'Vault KV secret named by the first matching destination_rules entry of .sops.yaml: S3 and GCS ' +
         "get the encrypted file (encrypted again for the rule's recreation_rule keys when it has any), " +
         'Vault KV the decrypted values (VAULT_ADDR, VAULT_TOKEN)',
     )
-    .argument('[file]', 'the sops file, or a folder with --recursive')
+    .argument('[file...]', 'the sops file, or a folder with --recursive (only the first is used, as in sops)')
     .addOption(new Option('-y, --yes', 'pre-approve all changes and run non-interactively'))
     .addOption(
       new Option(
@@ -110,8 +119,6 @@ export function addPublishCommand(program: Command): Command {
       ),
     );
   addGlobalOptions(cmd);
-  cmd.action((file: string | undefined, _o: unknown, c: Command) =>
-    publishCommand(file, commandOptions<PublishCliOptions>(c)),
-  );
+  cmd.action((files: string[], _o: unknown, c: Command) => publishCommand(files, commandOptions<PublishCliOptions>(c)));
   return cmd;
 }
