@@ -157,7 +157,13 @@ class Connection {
     });
     opts.log?.(`age: started ${program} --age-plugin=${machine}`);
     const ui = opts.ui ?? terminalUI;
-    const notice = () => void ui.message(`age: waiting on ${name} plugin...`);
+    const notice = () => {
+      try {
+        Promise.resolve(ui.message(`age: waiting on ${name} plugin...`)).catch(() => undefined);
+      } catch {
+        /* a notice that cannot be shown is no reason to stop */
+      }
+    };
     return new Connection(child, program, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, notice);
   }
 
