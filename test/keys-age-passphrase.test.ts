@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
-import { BIN, Sandbox } from './helpers/editing.js';
+import { BIN, Sandbox, run } from './helpers/editing.js';
 import { loadPlain, newMetadata, sealTree } from '../src/file/file.js';
 import { TmuxTerminal, have } from './helpers/terminal.js';
 import { closeOracle, oracleAvailable, sopsDecrypt } from './helpers/sops-oracle.js';
@@ -298,3 +298,12 @@ describe(
     });
   },
 );
+
+test('decrypt --help names the identity sources and the passphrase prompts', async () => {
+  const r = await run(['decrypt', '--help'], { env: process.env });
+  assert.equal(r.code, 0, r.stderr);
+  for (const s of ['SOPS_AGE_SSH_PRIVATE_KEY_FILE', '~/.ssh/id_ed25519', 'SOPS_AGE_KEY_FILE', 'age -p', '/dev/tty']) {
+    assert.ok(r.stdout.includes(s), `decrypt --help does not mention ${s}`);
+  }
+  assert.match(r.stdout.replace(/\s+/g, ' '), /Enter passphrase for identity 'SOPS_AGE_KEY_FILE':/);
+});

@@ -17,6 +17,7 @@ import { canDeepen, mayNestDeeply, runDeep } from '../util/deep.js';
 import { addReuseOptions } from './reuse.js';
 import {
   addDecryptOptions,
+  AGE_IDENTITIES_HELP,
   addGlobalOptions,
   addIoOptions,
   addKeyOptions,
@@ -134,7 +135,7 @@ export async function buildProgram(only?: string): Promise<Command> {
       'decrypt a file and print it (or write it with --output / --in-place); with -i, several files or folders (--recursive)',
     )
     .argument('[files...]', 'the encrypted file (standard input when absent or -); with -i, several files or folders');
-  addManyOptions(addGlobalOptions(addDecryptOptions(addIoOptions(dec))));
+  addManyOptions(addGlobalOptions(addDecryptOptions(addIoOptions(dec)))).addHelpText('after', AGE_IDENTITIES_HELP);
   dec.action((files: string[], _o: unknown, cmd: Command) => decryptFilesCommand(files, merged(cmd)));
 
   program

@@ -108,6 +108,17 @@ export function addIoOptions(cmd: Command, { inPlace = true } = {}): Command {
   return cmd;
 }
 
+/** Help text of the decrypting commands: where age identities come from, and passphrase prompts. */
+export const AGE_IDENTITIES_HELP = `
+age identities (as sops finds them): SOPS_AGE_SSH_PRIVATE_KEY_FILE, SOPS_AGE_SSH_PRIVATE_KEY_CMD,
+~/.ssh/id_ed25519, ~/.ssh/id_rsa, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SOPS_AGE_KEY_CMD, then
+$XDG_CONFIG_HOME/sops/age/keys.txt (default ~/.config/sops/age/keys.txt).
+Passphrase-protected keys (SSH keys made with ssh-keygen -N, identity files encrypted with age -p)
+are asked for on the terminal (/dev/tty, never echoed) only when the file needs that key, at most
+once per run, e.g. Enter passphrase for "/home/me/.ssh/id_ed25519": or
+Enter passphrase for identity 'SOPS_AGE_KEY_FILE': . Without a terminal, or with a wrong
+passphrase, that key is reported in the error and the other keys are still tried.`;
+
 export function addDecryptOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--extract <path>', 'print only this part of the tree, e.g. \'["data"]["password"]\''))
