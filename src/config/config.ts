@@ -35,10 +35,12 @@ import type { KeyGroup, KmsKey, MasterKey } from '../keys/types.js';
 import type { Format } from '../stores/types.js';
 import { goRegex, GoRegexError, type GoRegex } from '../scope/goregex.js';
 import {
+  HCKMS_ID_FORM,
   keyId,
   parseAgeRecipient,
   parseAzureKeyUrl,
   parseGcpKmsId,
+  parseHckmsKeyId,
   parseKmsArn,
   parsePgpFingerprint,
   parseVaultUri,
@@ -72,8 +74,6 @@ export interface CreationRule {
   scope: Scope;
   /** The rule's `aws_profile` (applies to its top-level `kms` keys). */
   awsProfile?: string;
-  /** Key settings tsops cannot use (`hckms`): refused when the rule is used for encryption. */
-  unsupported: string[];
 }
 
 /** One `destination_rules` entry (used by `publish`). */
@@ -448,21 +448,13 @@ function groupString(item: unknown, where: Where, key: string, i: number): strin
   return where.invalid(`${key}[${i}]`, `expected a string, got ${describe(item)}`);
 }
 
-interface GroupResult {
-  keys: KeyGroup;
-  unsupported: Set<string>;
-}
-
-function parseGroup(v: unknown, where: Where, depth = 0): GroupResult {
-  const o = mapAt(v, where, 'a key group: age, pgp, kms, gcp_kms, azure_keyvault, hc_vault or merge');
+function parseGroup(v: unknown, where: Where, depth = 0): KeyGroup {
+  const o = mapAt(v, where, 'a key group: age, pgp, kms, gcp_kms, hckms, azure_keyvault, hc_vault or merge');
   checkKeys(o, GROUP_KEYS, where, GROUP_ALIASES);
   const keys: MasterKey[] = [];
-  const unsupported = new Set<string>();
   if (depth > 32) where.fail(`${where} nests merge too deeply`);
   groupList(o, 'merge', where).forEach((g, i) => {
-    const sub = parseGroup(g, where.child('merge').child(i), depth + 1);
-    keys.push(...sub.keys);
-    sub.unsupported.forEach((u) => unsupported.add(u));
+    keys.push(...parseGroup(g, where.child('merge').child(i), depth + 1));
   });
   groupList(o, 'age', where).forEach((item, i) => {
     const s = groupString(item, where, 'age', i);
@@ -509,7 +501,15 @@ function parseGroup(v: unknown, where: Where, depth = 0): GroupResult {
     if (!id) return w.fail(`${w} has no resource_id`);
     keys.push(keyAt(w, 'resource_id', () => parseGcpKmsId(id)));
   });
-  if (groupList(o, 'hckms', where).length > 0) unsupported.add('hckms');
+  groupList(o, 'hckms', where).forEach((item, i) => {
+    const w = where.child('hckms').child(i);
+    if (typeof item === 'string') w.fail(`${w} must be a map like {key_id: ${HCKMS_ID_FORM}}, got ${describe(item)}`);
+    const e = mapAt(item, w, 'key_id');
+    checkKeys(e, ['key_id'], w);
+    const id = str(e, 'key_id', w);
+    if (!id) return w.fail(`${w} has no key_id`);
+    keys.push(keyAt(w, 'key_id', () => parseHckmsKeyId(id)));
+  });
   groupList(o, 'azure_keyvault', where).forEach((item, i) => {
     const w = where.child('azure_keyvault').child(i);
     if (typeof item === 'string')
@@ -531,7 +531,7 @@ function parseGroup(v: unknown, where: Where, depth = 0): GroupResult {
   });
   const unique = new Map<string, MasterKey>();
   for (const k of keys) if (!unique.has(keyId(k))) unique.set(keyId(k), k);
-  return { keys: [...unique.values()], unsupported };
+  return [...unique.values()];
 }
 
 /** What reading a rule found besides the rule itself. */
@@ -578,7 +578,6 @@ function parseCreationRule(v: unknown, at: Where, loud: string[]): CreationRule 
     fromKeyGroups: false,
     shamirThreshold: 0,
     scope: {},
-    unsupported: [],
   };
   const state: RuleState = { warnings: where.sink.warnings, useProblems: [] };
   ruleStates.set(rule, state);
@@ -606,7 +605,6 @@ function parseCreationRule(v: unknown, at: Where, loud: string[]): CreationRule 
 
 function readCreationRule(rule: CreationRule, o: Obj, where: Where, state: RuleState): void {
   const awsProfile = str(o, 'aws_profile', where) || undefined;
-  const unsupported = new Set<string>();
 
   // Scope settings: at most one of the six selectors, as sops.
   const scope: Scope = {};
@@ -641,13 +639,12 @@ function readCreationRule(rule: CreationRule, o: Obj, where: Where, state: RuleS
     keyGroups = rawGroups.map((g, i) => {
       const gw = where.child('key_groups').child(i);
       const parsed = parseGroup(g, gw);
-      parsed.unsupported.forEach((u) => unsupported.add(u));
-      if (parsed.keys.length === 0 && parsed.unsupported.size === 0) {
+      if (parsed.length === 0) {
         state.useProblems.push(
           `${gw} has no keys: a key group needs at least one key, or nothing can decrypt its share (sops: Could not generate data key: [empty key group provided])`,
         );
       }
-      return parsed.keys;
+      return parsed;
     });
   } else {
     const group: MasterKey[] = [];
@@ -657,7 +654,7 @@ function readCreationRule(rule: CreationRule, o: Obj, where: Where, state: RuleS
       group.push(keyAt(where, 'kms', () => parseKmsArn(arn, undefined, awsProfile))),
     );
     keyList(o, 'gcp_kms', where).forEach((id) => group.push(keyAt(where, 'gcp_kms', () => parseGcpKmsId(id))));
-    if (keyList(o, 'hckms', where).length > 0) unsupported.add('hckms');
+    keyList(o, 'hckms', where).forEach((id) => group.push(keyAt(where, 'hckms', () => parseHckmsKeyId(id))));
     keyList(o, 'azure_keyvault', where).forEach((u) =>
       group.push(keyAt(where, 'azure_keyvault', () => parseAzureKeyUrl(u))),
     );
@@ -669,7 +666,7 @@ function readCreationRule(rule: CreationRule, o: Obj, where: Where, state: RuleS
 
   const shamirThreshold = int(o, 'shamir_threshold', where) ?? 0;
   if (shamirThreshold < 0) where.invalid('shamir_threshold', `${shamirThreshold} is negative`);
-  const groupCount = fromKeyGroups ? keyGroups.length : Math.max(keyGroups.length, unsupported.size > 0 ? 1 : 0);
+  const groupCount = keyGroups.length;
   if (shamirThreshold > groupCount && groupCount <= 1) {
     where.warn(
       `shamir_threshold ${shamirThreshold} in ${where} is larger than the number of key groups (${groupCount}); with one key group it is not used`,
@@ -689,7 +686,6 @@ function readCreationRule(rule: CreationRule, o: Obj, where: Where, state: RuleS
   rule.fromKeyGroups = fromKeyGroups;
   rule.shamirThreshold = shamirThreshold;
   rule.scope = scope;
-  rule.unsupported = [...unsupported];
   if (awsProfile !== undefined) rule.awsProfile = awsProfile;
 }
 
@@ -1134,7 +1130,7 @@ function cloneKey(k: MasterKey): MasterKey {
  * as sops does; keys under `key_groups` carry their own `context`.
  * Throws, as sops does when it generates the data key, when the rule lists no keys or has an empty
  * key group (`Could not generate data key: [empty key group provided]`, exit code 1); when the
- * rule could not be read; when it lists keys of a type tsops cannot use.
+ * rule could not be read.
  */
 export function ruleToEncryptionSettings(
   rule: CreationRule,
@@ -1142,12 +1138,6 @@ export function ruleToEncryptionSettings(
 ): { keyGroups: KeyGroup[]; shamirThreshold: number; scope: Scope } {
   const error = ruleStates.get(rule)?.error;
   if (error) throw error;
-  if (rule.unsupported.length > 0) {
-    throw new SopsError(
-      `${rule.location} uses ${rule.unsupported.join(', ')} keys (HuaweiCloud KMS), which tsops does not support`,
-      ExitCode.ErrorReadingConfig,
-    );
-  }
   const ctx =
     opts.kmsEncryptionContext && Object.keys(opts.kmsEncryptionContext).length > 0
       ? opts.kmsEncryptionContext

@@ -11,16 +11,18 @@
  *   metadata, in sops's field names (the metadata room adds `enc` and `created_at`).
  *
  * Parsing each type's identifiers lives with the type (`./age/key.ts`, `./pgp/key.ts`,
- * `./kms/key.ts`, `./gcpkms/key.ts`, `./azkv/key.ts`, `./hcvault/key.ts`) and is re-exported here,
+ * `./kms/key.ts`, `./gcpkms/key.ts`, `./azkv/key.ts`, `./hcvault/key.ts`, `./hckms/key.ts`) and is
+ * re-exported here,
  * so callers (config, CLI, operations) import one module. Nothing here imports a key SDK.
  */
-import type { KeyType, MasterKey } from './types.js';
+import type { KeyType, MasterKey, OtherKey } from './types.js';
 import { ageFromMap, ageKeyId, ageToMap, type KeyFieldReader } from './age/key.js';
 import { pgpFromMap, pgpKeyId, pgpToMap } from './pgp/key.js';
 import { kmsFromMap, kmsKeyId, kmsKeyString, kmsToMap } from './kms/key.js';
 import { gcpKmsFromMap, gcpKmsKeyId, gcpKmsToMap } from './gcpkms/key.js';
 import { azureFromMap, azureKeyId, azureKeyUrl, azureToMap, azureVaultId } from './azkv/key.js';
 import { vaultFromMap, vaultKeyId, vaultToMap } from './hcvault/key.js';
+import { hckmsFromMap, hckmsKeyId, hckmsToMap } from './hckms/key.js';
 
 export type { KeyFieldReader } from './age/key.js';
 export { splitKeyList, parseAgeRecipient, parseAgeRecipients, ageRecipientProblem } from './age/key.js';
@@ -29,6 +31,14 @@ export { parseKmsArn, parseKmsArns, parseEncryptionContext, kmsArnRegion } from 
 export { parseGcpKmsId, parseGcpKmsIds } from './gcpkms/key.js';
 export { parseAzureKeyUrl, parseAzureKeyUrls, splitAzureKeyUrls } from './azkv/key.js';
 export { parseVaultUri, parseVaultUris } from './hcvault/key.js';
+export { parseHckmsKeyId, parseHckmsKeyIds, HCKMS_ID_FORM } from './hckms/key.js';
+
+/** An unknown list's entry as a stable text: its fields without `enc` and `created_at`, keys sorted. */
+function otherFields(k: OtherKey): string {
+  const o: Record<string, unknown> = {};
+  for (const f of Object.keys(k.fields).sort()) if (f !== 'enc' && f !== 'created_at') o[f] = k.fields[f];
+  return JSON.stringify(o, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
 
 /** The canonical identity of a key (never its wrapped data key). */
 export function keyId(k: MasterKey): string {
@@ -45,6 +55,10 @@ export function keyId(k: MasterKey): string {
       return `azure_kv ${azureKeyId(k)}`;
     case 'hc_vault':
       return `hc_vault ${vaultKeyId(k)}`;
+    case 'hckms':
+      return `hckms ${hckmsKeyId(k)}`;
+    case 'other':
+      return `other ${k.list} ${otherFields(k)}`;
   }
 }
 
@@ -68,6 +82,10 @@ function plainString(k: MasterKey): string {
       return azureKeyUrl(k);
     case 'hc_vault':
       return `${k.vaultAddress.replace(/\/+$/, '')}/v1/${k.enginePath}/keys/${k.keyName}`;
+    case 'hckms':
+      return k.keyId;
+    case 'other':
+      return otherFields(k);
   }
 }
 
@@ -93,7 +111,7 @@ export function keyString(k: MasterKey): string {
 
 /** A one-line description of a key for messages and `--verbose` (never secret): `TYPE KEY`. */
 export function describeKey(k: MasterKey): string {
-  return `${k.type} ${plainString(k)}`;
+  return `${k.type === 'other' ? k.list : k.type} ${plainString(k)}`;
 }
 
 /**
@@ -128,11 +146,25 @@ export function keyToMap(k: MasterKey): Record<string, string | Record<string, s
       return azureToMap(k);
     case 'hc_vault':
       return vaultToMap(k);
+    case 'hckms':
+      return hckmsToMap(k);
+    case 'other': {
+      // written back as read (see keyToPlain in the metadata room); here its scalar fields, for listings
+      const out: Record<string, string> = {};
+      for (const [f, v] of Object.entries(k.fields))
+        if (f !== 'enc' && f !== 'created_at' && (typeof v === 'string' || typeof v === 'number')) out[f] = String(v);
+      return out;
+    }
   }
 }
 
 /** A key from its metadata entry's fields (`enc` and `created_at` read by the caller; age stores no date). */
-export function keyFromMap(type: KeyType, r: KeyFieldReader, enc: string, createdAt: string | undefined): MasterKey {
+export function keyFromMap(
+  type: Exclude<KeyType, 'other'>,
+  r: KeyFieldReader,
+  enc: string,
+  createdAt: string | undefined,
+): MasterKey {
   switch (type) {
     case 'age':
       return ageFromMap(r, enc);
@@ -146,5 +178,7 @@ export function keyFromMap(type: KeyType, r: KeyFieldReader, enc: string, create
       return azureFromMap(r, enc, createdAt);
     case 'hc_vault':
       return vaultFromMap(r, enc, createdAt);
+    case 'hckms':
+      return hckmsFromMap(r, enc, createdAt);
   }
 }

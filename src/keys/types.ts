@@ -5,10 +5,22 @@
  * key of that type is used (see ./index.ts).
  */
 
-export type KeyType = 'age' | 'pgp' | 'kms' | 'gcp_kms' | 'azure_kv' | 'hc_vault';
+export type KeyType = 'age' | 'pgp' | 'kms' | 'gcp_kms' | 'azure_kv' | 'hc_vault' | 'hckms' | 'other';
 
-/** The order in which metadata lists key types, and the default decryption order (offline first). */
-export const KEY_TYPES: readonly KeyType[] = ['age', 'pgp', 'kms', 'gcp_kms', 'azure_kv', 'hc_vault'];
+/**
+ * The key types tsops knows, in the order metadata lists them and the default decryption order
+ * (offline first); their names are the metadata's list names and sops's `--decryption-order` words.
+ * (`other` is not among them: see `OtherKey`.)
+ */
+export const KEY_TYPES: readonly Exclude<KeyType, 'other'>[] = [
+  'age',
+  'pgp',
+  'kms',
+  'gcp_kms',
+  'azure_kv',
+  'hc_vault',
+  'hckms',
+];
 
 interface KeyBase {
   /** The wrapped data key (or Shamir share) as stored in `enc`; '' until wrapped. */
@@ -56,7 +68,28 @@ export interface VaultKey extends KeyBase {
   keyName: string;
 }
 
-export type MasterKey = AgeKey | PgpKey | KmsKey | GcpKmsKey | AzureKvKey | VaultKey;
+export interface HckmsKey extends KeyBase {
+  type: 'hckms';
+  /** `REGION:KEY_UUID` as given (trimmed), as sops stores it in `key_id`. */
+  keyId: string;
+  region: string;
+  keyUuid: string;
+}
+
+/**
+ * An entry of a key list tsops does not know (a key type of a newer sops), kept as it was written so
+ * that rewriting the file (set, edit, updatekeys) does not drop it. It can neither wrap nor unwrap
+ * a data key: an operation that needs a new `enc` for it fails instead of leaving a stale one.
+ */
+export interface OtherKey extends KeyBase {
+  type: 'other';
+  /** The metadata list it was found in (e.g. `hckms` before tsops knew it). */
+  list: string;
+  /** Every field of the entry as read, `enc` and `created_at` included. */
+  fields: Record<string, unknown>;
+}
+
+export type MasterKey = AgeKey | PgpKey | KmsKey | GcpKmsKey | AzureKvKey | VaultKey | HckmsKey | OtherKey;
 export type KeyGroup = MasterKey[];
 
 /**

@@ -7,7 +7,7 @@
 import { ExitCode, SopsError } from '../errors.js';
 import { conflictMessage, scopeFromKeys, scopeToKeys, selectorsSet, type Scope } from '../scope/scope.js';
 import type { Plain } from '../tree/types.js';
-import type { KeyGroup, MasterKey } from '../keys/types.js';
+import { KEY_TYPES, type KeyGroup, type MasterKey } from '../keys/types.js';
 import { keyFromMap, keyToMap } from '../keys/identity.js';
 import { formatGoRfc3339, parseGoRfc3339 } from '../util/gotime.js';
 
@@ -26,7 +26,24 @@ export interface Metadata {
   scope: Scope;
 }
 
-const KEY_LISTS = ['age', 'pgp', 'kms', 'gcp_kms', 'azure_kv', 'hc_vault'] as const;
+/** The key lists tsops reads and writes: each known key type's list, named as the type. */
+const KEY_LISTS = KEY_TYPES;
+
+/** Fields of the `sops` section that are not key lists (anything else holding a list of entries is one). */
+const NOT_KEY_LISTS = new Set([
+  'key_groups',
+  'shamir_threshold',
+  'lastmodified',
+  'mac',
+  'version',
+  'mac_only_encrypted',
+  'unencrypted_suffix',
+  'encrypted_suffix',
+  'unencrypted_regex',
+  'encrypted_regex',
+  'unencrypted_comment_regex',
+  'encrypted_comment_regex',
+]);
 
 type Obj = { [k: string]: Plain };
 
@@ -80,6 +97,21 @@ function parseKey(type: (typeof KEY_LISTS)[number], e: Plain, where: string): Ma
   return keyFromMap(type, reader, enc, createdAt);
 }
 
+/**
+ * A list of a key type tsops does not know (a newer sops's): a non-empty list of maps that each
+ * hold an `enc`. Its entries are kept as they are (see `OtherKey`); anything else is left alone.
+ */
+function otherList(name: string, list: Plain | undefined): MasterKey[] {
+  if (!Array.isArray(list) || list.length === 0) return [];
+  if (!list.every((e) => isObj(e) && typeof e['enc'] === 'string')) return [];
+  return (list as Obj[]).map((e) => ({
+    type: 'other' as const,
+    list: name,
+    fields: { ...e },
+    enc: e['enc'] as string,
+  }));
+}
+
 function parseGroup(o: Obj, where: string): KeyGroup {
   const group: KeyGroup = [];
   for (const type of KEY_LISTS) {
@@ -87,6 +119,10 @@ function parseGroup(o: Obj, where: string): KeyGroup {
     if (list === undefined || list === null || list === '') continue;
     if (!Array.isArray(list)) throw bad(`${where}${type} must be a list`);
     list.forEach((e, i) => group.push(parseKey(type, e, `${where}${type}[${i}]`)));
+  }
+  for (const name of Object.keys(o)) {
+    if ((KEY_LISTS as readonly string[]).includes(name) || NOT_KEY_LISTS.has(name)) continue;
+    group.push(...otherList(name, o[name]));
   }
   return group;
 }
@@ -143,6 +179,8 @@ function sortObj(o: Obj): Obj {
 
 /** One key entry in sops's layout. */
 export function keyToPlain(k: MasterKey): Obj {
+  // an entry of an unknown list is written back as it was read
+  if (k.type === 'other') return sortObj({ ...(k.fields as Obj), enc: k.enc });
   const o: Obj = { ...keyToMap(k), enc: k.enc };
   if (k.type !== 'age') o['created_at'] = k.createdAt ?? '';
   return sortObj(o);
@@ -152,6 +190,11 @@ function groupToPlain(g: KeyGroup, into: Obj): void {
   for (const type of KEY_LISTS) {
     const keys = g.filter((k) => k.type === type);
     if (keys.length) into[type] = keys.map(keyToPlain);
+  }
+  for (const k of g) {
+    if (k.type !== 'other' || (KEY_LISTS as readonly string[]).includes(k.list) || NOT_KEY_LISTS.has(k.list)) continue;
+    const list = (into[k.list] ??= []) as Plain[];
+    list.push(keyToPlain(k));
   }
 }
 
