@@ -349,6 +349,7 @@ describe('lazy loading', () => {
       '@azure',
       'google-gax',
       '/keys/age/plugin',
+      '@huaweicloud',
       '/keys/pgp/client',
       '/keys/pgp/gpg',
       '/keys/pgp/openpgp',
@@ -356,6 +357,7 @@ describe('lazy loading', () => {
       '/keys/gcpkms/client',
       '/keys/azkv/client',
       '/keys/hcvault/client',
+      '/keys/hckms/client',
     ]) {
       assert.ok(!urls.includes(heavy), `${heavy} was loaded`);
     }

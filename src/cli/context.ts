@@ -227,6 +227,7 @@ export async function keysFromFlags(o: CliOptions): Promise<MasterKey[]> {
     keys.push(...ids.parseKmsArns(o.kms, context, o.awsProfile));
   }
   if (o.gcpKms) keys.push(...ids.parseGcpKmsIds(o.gcpKms));
+  if (o.hckms) keys.push(...ids.parseHckmsKeyIds(o.hckms));
   if (o.azureKv) keys.push(...ids.parseAzureKeyUrls(o.azureKv));
   if (o.hcVaultTransit) keys.push(...ids.parseVaultUris(o.hcVaultTransit));
   return keys;
@@ -283,7 +284,7 @@ export async function planEncryption(
   if (!cfg || !configPath) {
     // sops's words (helm-secrets and other tools match them), then what to do about it
     throw new SopsError(
-      `${NO_KEYS} (give --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit, or SOPS_AGE_RECIPIENTS, SOPS_PGP_FP, …, or add a .sops.yaml with creation_rules)`,
+      `${NO_KEYS} (give --age, --pgp, --kms, --gcp-kms, --hckms, --azure-kv or --hc-vault-transit, or SOPS_AGE_RECIPIENTS, SOPS_PGP_FP, …, or add a .sops.yaml with creation_rules)`,
       ExitCode.ErrorGeneric,
     );
   }

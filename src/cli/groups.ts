@@ -16,13 +16,14 @@ import { addGlobalOptions, type CliOptions } from './options.js';
 
 export interface GroupsCliOptions extends Omit<
   CliOptions,
-  'pgp' | 'kms' | 'gcpKms' | 'azureKv' | 'hcVaultTransit' | 'age'
+  'pgp' | 'kms' | 'gcpKms' | 'hckms' | 'azureKv' | 'hcVaultTransit' | 'age'
 > {
   file?: string;
   // for `groups add`, each repeatable and comma-separated
   pgp?: string[];
   kms?: string[];
   gcpKms?: string[];
+  hckms?: string[];
   azureKv?: string[];
   hcVaultTransit?: string[];
   age?: string[];
@@ -52,7 +53,15 @@ async function regroupFile(
 export async function groupsAddCommand(args: string[], o: GroupsCliOptions): Promise<void> {
   if (args.length !== 0) throw new SopsError('error: no positional arguments allowed', ExitCode.ErrorGeneric);
   const group: KeyGroup = await keysFromSpecs(
-    { pgp: o.pgp, kms: o.kms, gcpKms: o.gcpKms, azureKv: o.azureKv, hcVaultTransit: o.hcVaultTransit, age: o.age },
+    {
+      pgp: o.pgp,
+      kms: o.kms,
+      gcpKms: o.gcpKms,
+      hckms: o.hckms,
+      azureKv: o.azureKv,
+      hcVaultTransit: o.hcVaultTransit,
+      age: o.age,
+    },
     { encryptionContext: o.encryptionContext, awsProfile: o.awsProfile },
   );
   checkNewGroup(group);
@@ -113,6 +122,7 @@ export function addGroupsCommand(program: Command): Command {
       new Option('--encryption-context <pairs>', 'comma separated list of KMS encryption context key:value pairs'),
     )
     .addOption(listOption('--gcp-kms <id>', 'a GCP KMS resource ID the new group should contain'))
+    .addOption(listOption('--hckms <id>', 'a HuaweiCloud KMS key ID (REGION:KEY_UUID) the new group should contain'))
     .addOption(listOption('--azure-kv <url>', 'an Azure Key Vault key URL the new group should contain'))
     .addOption(listOption('--hc-vault-transit <uri>', 'a HashiCorp Vault transit key URI the new group should contain'))
     .addOption(listOption('--age <recipient>', 'an age recipient the new group should contain'));

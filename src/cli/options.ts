@@ -25,6 +25,7 @@ export interface CliOptions extends Scope {
   pgp?: string;
   kms?: string;
   gcpKms?: string;
+  hckms?: string;
   azureKv?: string;
   hcVaultTransit?: string;
   awsProfile?: string;
@@ -143,6 +144,11 @@ export function addKeyOptions(cmd: Command): Command {
       new Option('-k, --kms <arns>', 'comma-separated AWS KMS key ARNs (arn or arn+role-arn)').env('SOPS_KMS_ARN'),
     )
     .addOption(new Option('--gcp-kms <ids>', 'comma-separated GCP Cloud KMS key resource IDs').env('SOPS_GCP_KMS_IDS'))
+    .addOption(
+      new Option('--hckms <ids>', 'comma-separated HuaweiCloud KMS key IDs (REGION:KEY_UUID)').env(
+        'SOPS_HUAWEICLOUD_KMS_IDS',
+      ),
+    )
     .addOption(
       new Option('--azure-kv <urls>', 'comma-separated Azure Key Vault key URLs').env('SOPS_AZURE_KEYVAULT_URLS'),
     )

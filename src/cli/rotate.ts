@@ -25,6 +25,8 @@ export interface RotateCliOptions extends CliOptions {
   rmKms?: string;
   addGcpKms?: string;
   rmGcpKms?: string;
+  addHckms?: string;
+  rmHckms?: string;
   addAzureKv?: string;
   rmAzureKv?: string;
   addHcVaultTransit?: string;
@@ -36,6 +38,7 @@ const KEY_FLAGS: Array<[string, string]> = [
   ['pgp', 'PGP fingerprints'],
   ['kms', 'AWS KMS key ARNs (ARN or ARN+ROLE_ARN)'],
   ['gcp-kms', 'GCP KMS key resource IDs'],
+  ['hckms', 'HuaweiCloud KMS key IDs (REGION:KEY_UUID)'],
   ['azure-kv', 'Azure Key Vault key URLs'],
   ['hc-vault-transit', 'HashiCorp Vault transit key URIs (https://vault.example.org:8200/v1/transit/keys/dev)'],
 ];
@@ -66,6 +69,8 @@ function hasKeyChanges(o: RotateCliOptions): boolean {
     o.rmKms,
     o.addGcpKms,
     o.rmGcpKms,
+    o.addHckms,
+    o.rmHckms,
     o.addAzureKv,
     o.rmAzureKv,
     o.addHcVaultTransit,
@@ -127,6 +132,7 @@ async function keyChanges(o: RotateCliOptions, log: (m: string) => void): Promis
         pgp: o.addPgp,
         kms: o.addKms,
         gcpKms: o.addGcpKms,
+        hckms: o.addHckms,
         azureKv: o.addAzureKv,
         hcVaultTransit: o.addHcVaultTransit,
       },
@@ -138,6 +144,7 @@ async function keyChanges(o: RotateCliOptions, log: (m: string) => void): Promis
         pgp: o.rmPgp,
         kms: o.rmKms,
         gcpKms: o.rmGcpKms,
+        hckms: o.rmHckms,
         azureKv: o.rmAzureKv,
         hcVaultTransit: o.rmHcVaultTransit,
       },

@@ -34,7 +34,7 @@ export async function wrapDataKey(m: Metadata, dataKey: Buffer, ctx: KeyContext)
   const groups = m.keyGroups.filter((g) => g.length > 0);
   if (groups.length === 0) {
     throw new NoKeysError(
-      'no master keys were given: use --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit, or a .sops.yaml creation rule',
+      'no master keys were given: use --age, --pgp, --kms, --gcp-kms, --hckms, --azure-kv or --hc-vault-transit, or a .sops.yaml creation rule',
     );
   }
   m.keyGroups = groups;

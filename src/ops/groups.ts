@@ -76,7 +76,7 @@ async function regroup(data: Buffer, o: GroupsOptions, change: (m: Metadata) => 
 export function checkNewGroup(group: KeyGroup): void {
   if (group.length === 0) {
     throw new NoKeysError(
-      'no keys given for the new group: use --age, --pgp, --kms, --gcp-kms, --azure-kv or --hc-vault-transit',
+      'no keys given for the new group: use --age, --pgp, --kms, --gcp-kms, --hckms, --azure-kv or --hc-vault-transit',
     );
   }
 }

@@ -12,6 +12,7 @@ export interface KeySpecs {
   pgp?: string | string[];
   kms?: string | string[];
   gcpKms?: string | string[];
+  hckms?: string | string[];
   azureKv?: string | string[];
   hcVaultTransit?: string | string[];
 }
@@ -24,7 +25,8 @@ function joined(v: string | string[] | undefined): string {
 /**
  * Master keys (with an empty `enc`) from key identifiers, checked as `.sops.yaml` keys are
  * (src/keys/identity.ts). `encryptionContext` (`key:value,…`) and `awsProfile` apply to the KMS keys.
- * Order: KMS, GCP KMS, Azure Key Vault, PGP, Vault, age — the order sops builds a group in.
+ * Order: KMS, GCP KMS, HuaweiCloud KMS, Azure Key Vault, PGP, Vault, age — the order sops builds a
+ * group in.
  */
 export async function keysFromSpecs(
   specs: KeySpecs,
@@ -38,6 +40,7 @@ export async function keysFromSpecs(
     keys.push(...ids.parseKmsArns(kms, context, kmsOptions.awsProfile));
   }
   keys.push(...ids.parseGcpKmsIds(joined(specs.gcpKms)));
+  keys.push(...ids.parseHckmsKeyIds(joined(specs.hckms)));
   keys.push(...ids.parseAzureKeyUrls(joined(specs.azureKv)));
   keys.push(...ids.parsePgpFingerprints(joined(specs.pgp)));
   keys.push(...ids.parseVaultUris(joined(specs.hcVaultTransit)));
