@@ -5,6 +5,7 @@
  * Nothing here imports gRPC.
  */
 import type { MasterKey } from '../keys/types.js';
+import { parseHckmsKeyId } from '../keys/identity.js';
 
 const str = (id: number) => ({ type: 'string', id });
 
@@ -81,6 +82,10 @@ export function keyToProto(k: MasterKey): ProtoKey {
       return { azure_keyvault_key: { vault_url: k.vaultUrl, name: k.name, version: k.version } };
     case 'hc_vault':
       return { vault_key: { vault_address: k.vaultAddress, engine_path: k.enginePath, key_name: k.keyName } };
+    case 'hckms':
+      return { hckms_key: { key_id: k.keyId } };
+    case 'other':
+      throw new Error(`a key service cannot use "${k.list}" keys (a key type tsops does not know)`);
   }
 }
 
@@ -120,7 +125,13 @@ export function keyFromProto(p: ProtoKey | null | undefined): MasterKey {
       keyName: s(k.key_name),
     };
   }
-  if (p.hckms_key) throw new UnknownKeyError('HuaweiCloud KMS keys are not supported by this key service yet');
+  if (p.hckms_key) {
+    try {
+      return parseHckmsKeyId(s(p.hckms_key.key_id));
+    } catch (e) {
+      throw new UnknownKeyError((e as Error).message);
+    }
+  }
   if (p.key_type === undefined) throw new UnknownKeyError('Must provide a key');
   throw new UnknownKeyError('Unknown key type');
 }
