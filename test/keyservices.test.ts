@@ -126,7 +126,9 @@ before(async () => {
     token_uri: 'http://127.0.0.1:9/token', // not used: the Go client signs its own JWT
   });
 
-  [aws, vault, gcp, azure] = await Promise.all([
+  // allSettled, so that after() closes every server that did start even when another one fails
+  // (with Promise.all a failed start left the others listening and the test file never exited).
+  const started = await Promise.allSettled([
     startAwsServer({
       observer,
       recorded: [{ ciphertextBlob: README_KMS[0].enc, keyId: README_KMS[0].arn, plaintext: exampleDataKey }],
@@ -134,7 +136,13 @@ before(async () => {
     startVaultServer({ observer }),
     startGcpKmsServer({ tls: cert, tokens: [GCP_TOKEN], serviceAccounts: { [SA_EMAIL]: sa.publicKey }, observer }),
     startAzureKvServer({ tls: cert, observer }),
-  ]);
+  ] as const);
+  if (started[0].status === 'fulfilled') aws = started[0].value;
+  if (started[1].status === 'fulfilled') vault = started[1].value;
+  if (started[2].status === 'fulfilled') gcp = started[2].value;
+  if (started[3].status === 'fulfilled') azure = started[3].value;
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
   azVersion = azure.addKeyVersion('sops');
   const azPort = Number(new URL(azure.url).port);
   proxy = await startConnectProxy({ '*.vault.azure.net:443': azPort, 'login.microsoftonline.com:443': azPort });

@@ -64,7 +64,9 @@ export function selfSignedCert(hosts: string[] = ['127.0.0.1', '::1', 'localhost
     ),
   );
   const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
+  // A DER INTEGER must be positive and minimal: top bit clear, and no leading zero byte (a first
+  // byte of 0 followed by one below 0x80 is ERR_OSSL_ASN1_ILLEGAL_PADDING, 1 certificate in 512).
+  serial[0] = (serial[0]! & 0x7f) | 0x40;
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))),
     tlv(0x02, serial),
