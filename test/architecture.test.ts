@@ -12,7 +12,7 @@ import { ROOT } from './helpers/fixtures.js';
 const SRC = join(ROOT, 'src');
 
 /** CLI modules that are shared plumbing (the program, flags, planning), not commands. */
-const CLI_PLUMBING = new Set(['main.ts', 'options.ts', 'context.ts', 'reuse.ts', 'many.ts']);
+const CLI_PLUMBING = new Set(['main.ts', 'options.ts', 'context.ts', 'reuse.ts', 'many.ts', 'stdin.ts']);
 
 function sources(dir: string): string[] {
   const out: string[] = [];

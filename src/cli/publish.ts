@@ -4,7 +4,7 @@
  * src/publish/publish.ts). Unless `--yes`, every upload is confirmed with sops's question on
  * standard output, the answer read from standard input (a terminal or a pipe), as sops reads it.
  */
-import { readSync } from 'node:fs';
+import { readLine } from './stdin.js';
 import { isatty } from 'node:tty';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError } from '../errors.js';
@@ -17,33 +17,6 @@ export interface PublishCliOptions extends CliOptions {
   yes?: boolean;
   omitExtensions?: boolean;
   recursive?: boolean;
-}
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** One line from standard input, without the newline; null at the end of input. */
-function readLine(): string | null {
-  const buf = Buffer.alloc(1);
-  const bytes: number[] = [];
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(0, buf, 0, 1, null);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') {
-        sleep(20);
-        continue;
-      }
-      if (code === 'EOF') n = 0;
-      else throw e;
-    }
-    if (n === 0) return bytes.length ? Buffer.from(bytes).toString('utf8') : null;
-    if (buf[0] === 0x0a) return Buffer.from(bytes).toString('utf8').replace(/\r$/, '');
-    bytes.push(buf[0]!);
-  }
 }
 
 /** sops's question, asked until the answer is y or n. */

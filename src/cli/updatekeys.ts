@@ -9,7 +9,7 @@
  * The answer is read from the terminal: when standard input is not one and `-y` is not given, a
  * file that needs changes is left untouched and reported as failed.
  */
-import { readSync } from 'node:fs';
+import { readLine } from './stdin.js';
 import { isatty } from 'node:tty';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError } from '../errors.js';
@@ -24,33 +24,6 @@ export interface UpdatekeysCliOptions extends CliOptions {
 }
 
 // --- asking ------------------------------------------------------------------------------------
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** One line from standard input (a terminal or a pipe), without the newline; null at end of input. */
-function readLine(): string | null {
-  const buf = Buffer.alloc(1);
-  const bytes: number[] = [];
-  for (;;) {
-    let n: number;
-    try {
-      n = readSync(0, buf, 0, 1, null);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EAGAIN') {
-        sleep(20);
-        continue;
-      }
-      if (code === 'EOF') return bytes.length ? Buffer.from(bytes).toString('utf8') : null;
-      throw e;
-    }
-    if (n === 0) return bytes.length ? Buffer.from(bytes).toString('utf8') : null;
-    if (buf[0] === 0x0a) return Buffer.from(bytes).toString('utf8').replace(/\r$/, '');
-    bytes.push(buf[0]!);
-  }
-}
 
 /** Ask until the answer is y or n (yes/no accepted too). */
 function confirm(write: (s: string) => void): boolean {
