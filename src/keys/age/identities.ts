@@ -495,8 +495,8 @@ async function readSource(file: string): Promise<{ data?: Buffer; problem?: stri
   }
 }
 
-/** Everything that does not depend on the recipient (files and SOPS_AGE_KEY). */
-async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
+/** An empty identity set and the one way sources are added to it (identities, report, locked key). */
+function identitySet(): { set: IdentitySet; add: (order: number, label: string, p: Parsed) => void } {
   const set: IdentitySet = { identities: [], reports: [], unset: [], locked: [] };
   const add = (order: number, label: string, p: Parsed) => {
     set.identities.push(...p.identities);
@@ -504,6 +504,12 @@ async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
     set.reports.push(report);
     if (p.locked) set.locked.push(p.locked(report));
   };
+  return { set, add };
+}
+
+/** Everything that does not depend on the recipient (files and SOPS_AGE_KEY). */
+async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
+  const { set, add } = identitySet();
   const missing = (problem: string | undefined): Parsed => ({ identities: [], status: problem ?? 'missing' });
 
   const sshFile = env[ENV.sshKeyFile];
@@ -554,13 +560,7 @@ async function loadStatic(env: NodeJS.ProcessEnv): Promise<IdentitySet> {
 
 /** The two commands, which are told the recipient. */
 async function loadCommands(env: NodeJS.ProcessEnv, recipient: string): Promise<IdentitySet> {
-  const set: IdentitySet = { identities: [], reports: [], unset: [], locked: [] };
-  const add = (order: number, label: string, p: Parsed) => {
-    set.identities.push(...p.identities);
-    const report = { order, label, status: p.status };
-    set.reports.push(report);
-    if (p.locked) set.locked.push(p.locked(report));
-  };
+  const { set, add } = identitySet();
   const sshCmd = env[ENV.sshKeyCmd];
   if (sshCmd !== undefined) {
     const r = await runKeyCommand(sshCmd, env, recipient);

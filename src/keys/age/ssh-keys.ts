@@ -3,6 +3,7 @@
  * authorized_keys-style line, private keys from OpenSSH's `openssh-key-v1` format or from PEM.
  * Only parsing lives here (node:crypto, no age code), so validating `--age` recipients stays cheap.
  */
+import { encodeB64 } from './stanza.js';
 import {
   createDecipheriv,
   createHash,
@@ -59,18 +60,7 @@ export class WrongPassphraseError extends Error {
 
 /** The 4-byte key tag age puts in ssh stanzas: SHA-256 of the wire-format public key, base64 without padding. */
 export function sshKeyTag(blob: Buffer): string {
-  return b64raw(createHash('sha256').update(blob).digest().subarray(0, 4));
-}
-
-export function b64raw(b: Uint8Array): string {
-  return Buffer.from(b).toString('base64').replace(/=+$/, '');
-}
-
-/** Strict unpadded standard base64, as age writes stanza arguments. */
-export function fromB64raw(s: string): Buffer | null {
-  if (!/^[A-Za-z0-9+/]*$/.test(s) || s.length % 4 === 1) return null;
-  const b = Buffer.from(s, 'base64');
-  return b64raw(b) === s ? b : null;
+  return encodeB64(createHash('sha256').update(blob).digest().subarray(0, 4));
 }
 
 // --- SSH wire format -------------------------------------------------------------------------------

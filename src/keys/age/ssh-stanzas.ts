@@ -9,7 +9,8 @@
  */
 import { constants, createPublicKey, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { Stanza, type Identity, type Recipient } from 'age-encryption';
-import { b64raw, fromB64raw, sshKeyTag, type SshPrivateKey, type SshPublicKey } from './ssh-keys.js';
+import { sshKeyTag, type SshPrivateKey, type SshPublicKey } from './ssh-keys.js';
+import { decodeB64, encodeB64 } from './stanza.js';
 import {
   ed25519SeedToX25519Secret,
   ed25519ToX25519Public,
@@ -41,7 +42,7 @@ export class SshEd25519Recipient implements Recipient {
     const tweak = hkdf(Buffer.alloc(0), this.key.blob, ED25519_LABEL);
     shared = x25519(tweak, shared);
     const wrapKey = hkdf(shared, Buffer.concat([ourX, this.theirX]), ED25519_LABEL);
-    return [new Stanza(['ssh-ed25519', sshKeyTag(this.key.blob), b64raw(ourX)], sealZeroNonce(wrapKey, fileKey))];
+    return [new Stanza(['ssh-ed25519', sshKeyTag(this.key.blob), encodeB64(ourX)], sealZeroNonce(wrapKey, fileKey))];
   }
 }
 
@@ -61,7 +62,7 @@ export class SshEd25519Identity implements Identity {
     for (const s of stanzas) {
       if (s.args[0] !== 'ssh-ed25519') continue;
       if (s.args.length !== 3) throw new Error('invalid ssh-ed25519 stanza');
-      const share = fromB64raw(s.args[2]!);
+      const share = decodeB64(s.args[2]!);
       if (!share || share.length !== 32) throw new Error('invalid ssh-ed25519 stanza');
       if (s.args[1] !== this.tag) continue;
       let shared: Buffer;
