@@ -9,6 +9,8 @@
  *   npm run bench -- --profile          also CPU profiles of start-up and the large-file paths
  *   npm run bench -- --runs 5           runs per large-file figure (default 3; start-up: 5× that)
  *   npm run bench -- --no-write         print only, leave BENCHMARKS.md alone
+ *   npm run bench -- --only yaml,sops   only some sections (startup, yaml, json, dotenv, sops, inproc,
+ *                                       edit, scale); prints, leaves BENCHMARKS.md alone
  *
  * Every figure is the median of several runs, and every ratio compares two figures measured in the
  * same run, interleaved (a, b, a, b, ...), so machine noise hits both sides alike.
@@ -74,7 +76,11 @@ interface Options {
   profile: boolean;
   runs: number;
   write: boolean;
+  /** The sections to run (all when undefined). */
+  only?: Set<string>;
 }
+
+const SECTIONS = ['startup', 'yaml', 'json', 'dotenv', 'sops', 'inproc', 'edit', 'scale'];
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { scale: false, scaleOnly: false, profile: false, runs: 3, write: true };
@@ -84,7 +90,13 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--scale-only') o.scale = o.scaleOnly = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--no-write') o.write = false;
-    else if (a === '--runs' || a.startsWith('--runs=')) {
+    else if (a === '--only' || a.startsWith('--only=')) {
+      const v = (a.includes('=') ? a.slice(7) : (argv[++i] ?? '')).split(',').filter(Boolean);
+      const bad = v.filter((x) => !SECTIONS.includes(x));
+      if (!v.length || bad.length) throw new Error(`--only takes a list of: ${SECTIONS.join(', ')}`);
+      o.only = new Set(v);
+      if (o.only.has('scale')) o.scale = true;
+    } else if (a === '--runs' || a.startsWith('--runs=')) {
       const v = Number(a.includes('=') ? a.slice(7) : argv[++i]);
       if (!Number.isInteger(v) || v < 1) throw new Error('--runs needs a positive integer');
       o.runs = v;
@@ -97,7 +109,7 @@ function parseArgs(argv: string[]): Options {
       process.exit(0);
     } else throw new Error(`unknown option ${a} (see --help)`);
   }
-  if (o.scaleOnly) o.write = false;
+  if (o.scaleOnly || o.only) o.write = false;
   return o;
 }
 
@@ -548,26 +560,32 @@ async function main(): Promise<void> {
     );
     await sanity(files);
 
+    const want = (section: string) => !o.only || o.only.has(section);
+
     // --- start-up
-    const baseRss = await startup(o, files.small!.enc);
+    const baseRss = want('startup')
+      ? await startup(o, files.small!.enc)
+      : medianRss((await interleaved(3, [{ run: () => runNode(['-e', '0'], { env: ENV, probe: true }) }]))[0]!);
 
     // --- large files
-    const yamlRes = await largeFile(o, files.yaml!, baseRss, labels.yaml);
-    const jsonRes = await largeFile(o, files.json!, baseRss, labels.json);
-    const envRes = await largeFile(o, files.env!, baseRss, labels.env);
+    const yamlRes = want('yaml') ? await largeFile(o, files.yaml!, baseRss, labels.yaml) : undefined;
+    const jsonRes = want('json') ? await largeFile(o, files.json!, baseRss, labels.json) : undefined;
+    const envRes = want('dotenv') ? await largeFile(o, files.env!, baseRss, labels.env) : undefined;
 
-    // --- real sops
-    await realSops(o, files, [
-      ['yaml', labels.yaml, yamlRes.dec, 0.25],
-      ['json', labels.json, jsonRes.dec, 1],
-      ['env', labels.env, envRes.dec, 0.5],
-    ]);
+    // --- real sops (each compared with the large-file figure measured above)
+    if (want('sops')) {
+      const sets: Array<[string, string, Series, number]> = [];
+      if (yamlRes) sets.push(['yaml', labels.yaml, yamlRes.dec, 0.25]);
+      if (jsonRes) sets.push(['json', labels.json, jsonRes.dec, 1]);
+      if (envRes) sets.push(['env', labels.env, envRes.dec, 0.5]);
+      await realSops(o, files, sets);
+    }
 
     // --- in-process: tsops's library against sops-age
-    await inProcess(o, files, labels);
+    if (want('inproc')) await inProcess(o, files, labels);
 
     // --- edit and set
-    await editSet(o, files.yaml!, labels.yaml, yamlRes.dec);
+    if (want('edit') && yamlRes) await editSet(o, files.yaml!, labels.yaml, yamlRes.dec);
 
     // --- scale
     if (o.scale) await scale(o, baseRss, yamlRes);
