@@ -422,7 +422,7 @@ interface LargeResult {
 }
 
 /** decrypt and encrypt of one large file, against the parser and AES floors. */
-async function largeFile(o: Options, f: Files, baseRss: number, label: string): Promise<LargeResult> {
+async function largeFile(o: Options, f: Files, small: Files, baseRss: number, label: string): Promise<LargeResult> {
   step(label);
   const plainSize = size(f.plain);
   const aes = await aesInputs(f);
@@ -455,9 +455,10 @@ async function largeFile(o: Options, f: Files, baseRss: number, label: string): 
     { run: tsops(['decrypt', f.enc], { probe: true }) },
     { run: tsops(['encrypt', '--age', AGE_RECIPIENT, f.plain], { probe: true }) },
     { run: () => runNode(['-e', '0'], { env: ENV, probe: true }) },
+    { run: tsops(['decrypt', small.enc], { probe: true }) },
     ...floors.map((fl) => ({ run: fl.run })),
   ]);
-  const [dec, enc, base, ...fs] = series as [Series, Series, Series, ...Series[]];
+  const [dec, enc, base, smallDec, ...fs] = series as [Series, Series, Series, Series, ...Series[]];
   for (const [op, s] of [
     ['decrypt', dec],
     ['encrypt', enc],
@@ -488,6 +489,15 @@ async function largeFile(o: Options, f: Files, baseRss: number, label: string): 
       ratio: fmtX(over / plainSize),
       target: `≤ ${RSS_TARGET}×`,
       met: over / plainSize <= RSS_TARGET,
+    });
+    // the part that grows with the file: above a small file's decrypt (Node plus the code tsops loads)
+    const grown = medianRss(s) - medianRss(smallDec);
+    add({
+      what: `${label}: \`tsops ${op}\`, peak RSS`,
+      tsops: fmtMB(medianRss(s)),
+      ref: `above a small ${f.format} file's \`tsops decrypt\` (${fmtMB(medianRss(smallDec))}), per MB of plaintext`,
+      refValue: fmtMB(grown),
+      ratio: fmtX(grown / plainSize),
     });
   }
   floors.forEach((fl, i) => {
@@ -568,9 +578,9 @@ async function main(): Promise<void> {
       : medianRss((await interleaved(3, [{ run: () => runNode(['-e', '0'], { env: ENV, probe: true }) }]))[0]!);
 
     // --- large files
-    const yamlRes = want('yaml') ? await largeFile(o, files.yaml!, baseRss, labels.yaml) : undefined;
-    const jsonRes = want('json') ? await largeFile(o, files.json!, baseRss, labels.json) : undefined;
-    const envRes = want('dotenv') ? await largeFile(o, files.env!, baseRss, labels.env) : undefined;
+    const yamlRes = want('yaml') ? await largeFile(o, files.yaml!, files.small!, baseRss, labels.yaml) : undefined;
+    const jsonRes = want('json') ? await largeFile(o, files.json!, files.smallJson!, baseRss, labels.json) : undefined;
+    const envRes = want('dotenv') ? await largeFile(o, files.env!, files.smallEnv!, baseRss, labels.env) : undefined;
 
     // --- real sops (each compared with the large-file figure measured above)
     if (want('sops')) {
