@@ -142,6 +142,17 @@ test('round trips: a varied corpus prints back to the same text and tree', () =>
   }
 });
 
+test('output larger than its size estimate (escapes) and long strings print whole', () => {
+  // `<` is one byte read and six written (\u003c): the output outgrows the store's estimate
+  const lt = '<'.repeat(200_000);
+  const long = 'ü'.repeat(70_000) + '😀';
+  const t = parseJson(JSON.stringify({ [lt]: lt, long, k_longer_than_13_characters: [long, 1] }));
+  const out = store.emitPlain(t).toString('utf8');
+  const want = `{\n\t${goJsonString(lt)}: ${goJsonString(lt)},\n\t"long": "${long}",\n\t"k_longer_than_13_characters": [\n\t\t"${long}",\n\t\t1\n\t]\n}\n`;
+  assert.equal(out.length, want.length);
+  assert.ok(out === want);
+});
+
 test('malformed JSON is a FileError saying what and where; the top level must be an object', () => {
   const cases: Array<[string, RegExp]> = [
     ['{"a": }', /invalid character '}' looking for beginning of value at line 1, column 7/],

@@ -18,6 +18,7 @@ import {
   type Tree,
 } from '../tree/types.js';
 import { decodeGoBytes, decodeUtf8GoJson } from '../util/gostring.js';
+import { OutBuf } from './outbuf.js';
 import type { Store, StoreOptions } from './types.js';
 
 const SOPS_KEY = 'sops';
@@ -43,10 +44,26 @@ function describe(src: string, i: number): string {
 }
 
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+/** The run of a string literal that needs no look: no quote, backslash or control character. */
+// eslint-disable-next-line no-control-regex -- control characters end the fast run (they are errors)
+const STRING_BODY = /[^"\\\u0000-\u001f]*/y;
+/** Integers this short are within int64 and are their own canonical text (except `-0`). */
+const SHORT_INT = /^-?[0-9]{1,18}$/;
+
+/**
+ * `s.slice(a, b)` as a string of its own: V8 makes a longer slice a view that keeps all of `s`
+ * alive, which a key or a metadata value must not do to the whole file's text.
+ */
+function flatSlice(s: string, a: number, b: number): string {
+  // (below 13 characters a slice is a copy; above, the concatenation is flattened into a new string)
+  return b - a < 13 ? s.slice(a, b) : (' ' + s.slice(a, b)).slice(1);
+}
 
 /** A small JSON parser that keeps key order, duplicate keys and number text. */
 class JsonParser {
   private i = 0;
+  /** Strings made now are copies, not slices that keep the whole text alive (keys, the metadata). */
+  private flat = false;
   constructor(private readonly src: string) {}
 
   private ws(): void {
@@ -95,7 +112,7 @@ class JsonParser {
           'To encrypt this file, wrap it in an object, e.g., {"data": [...]}',
       );
     }
-    const doc = this.object();
+    const doc = this.object(true);
     this.ws();
     if (this.i < this.src.length) this.fail('after top-level value');
     return doc;
@@ -149,6 +166,7 @@ class JsonParser {
     }
     const text = m[0];
     this.i += text.length;
+    if (SHORT_INT.test(text) && text !== '-0') return { kind: 'scalar', type: 'int', text };
     if (/^-?[0-9]+$/.test(text)) {
       const v = BigInt(text);
       if (v >= INT64_MIN && v <= INT64_MAX) return { kind: 'scalar', type: 'int', text: v.toString() };
@@ -163,7 +181,14 @@ class JsonParser {
   private string(): string {
     const s = this.src;
     const start = this.i + 1;
-    let i = start;
+    // the usual string: no escape, no control character
+    STRING_BODY.lastIndex = start;
+    STRING_BODY.test(s);
+    let i = STRING_BODY.lastIndex;
+    if (s.charCodeAt(i) === 34) {
+      this.i = i + 1;
+      return this.flat ? flatSlice(s, start, i) : s.slice(start, i);
+    }
     let escaped = false;
     for (;;) {
       const c = s.charCodeAt(i);
@@ -181,7 +206,7 @@ class JsonParser {
       i++;
     }
     this.i = i + 1;
-    if (!escaped) return s.slice(start, i);
+    if (!escaped) return this.flat ? flatSlice(s, start, i) : s.slice(start, i);
     try {
       // a \u escape of a lone surrogate reads as U+FFFD in Go
       return (JSON.parse(s.slice(start - 1, i + 1)) as string).toWellFormed();
@@ -207,7 +232,7 @@ class JsonParser {
     }
   }
 
-  private object(): MapNode {
+  private object(top = false): MapNode {
     this.i++; // {
     const m: MapNode = { kind: 'map', items: [] };
     this.ws();
@@ -221,14 +246,20 @@ class JsonParser {
         if (this.i >= this.src.length) throw new JsonSyntaxError('unexpected end of JSON input', this.i);
         this.fail('looking for beginning of object key string');
       }
+      const flat = this.flat;
+      this.flat = true;
       const key = this.string();
+      this.flat = flat;
       this.ws();
       if (this.src[this.i] !== ':') {
         if (this.i >= this.src.length) throw new JsonSyntaxError('unexpected end of JSON input', this.i);
         this.fail('after object key');
       }
       this.i++;
+      // the metadata is kept after the file's text is dropped: none of it may hold on to that text
+      if (top && key === SOPS_KEY) this.flat = true;
       m.items.push(entry(key, this.value()));
+      this.flat = flat;
       this.ws();
       const c = this.src[this.i];
       if (c === ',') {
@@ -410,38 +441,69 @@ function scalarJson(v: Scalar): string {
   }
 }
 
-/** Write a node in Go's `json.Indent` layout; `nl` is a newline plus the current indentation. */
-function write(n: Node, out: string[], indent: string, nl: string): void {
+/**
+ * An upper bound on the bytes `write` prints for `n` (before escapes, which are rare and only
+ * make the output buffer grow): UTF-8 is at most 3 bytes per UTF-16 unit.
+ */
+function sizeBound(n: Node, indentLen: number, depth: number): number {
   switch (n.kind) {
     case 'null':
-      out.push('null');
+      return 4;
+    case 'scalar':
+      return 3 * (n.raw ? n.raw.length : n.text.length) + 24;
+    case 'list':
+    case 'map': {
+      const line = 3 + (depth + 1) * indentLen;
+      let total = 2 + line;
+      for (const it of n.items) {
+        if (it.kind === 'comment') continue;
+        if (it.kind === 'entry') total += line + 3 * it.key.length + 4 + sizeBound(it.value, indentLen, depth + 1);
+        else total += line + sizeBound(it, indentLen, depth + 1);
+      }
+      return total;
+    }
+  }
+}
+
+/** Write a node in Go's `json.Indent` layout; `nl` is a newline plus the current indentation. */
+function write(n: Node, out: OutBuf, indent: string, nl: string): void {
+  switch (n.kind) {
+    case 'null':
+      out.add('null');
       return;
     case 'scalar':
-      out.push(scalarJson(n));
+      out.add(scalarJson(n));
       return;
     case 'list': {
       let first = true;
       const inner = nl + indent;
       for (const it of n.items) {
         if (it.kind === 'comment') continue;
-        out.push(first ? '[' + inner : ',' + inner);
+        out.add(first ? '[' + inner : ',' + inner);
         first = false;
         write(it, out, indent, inner);
       }
-      out.push(first ? '[]' : nl + ']');
+      out.add(first ? '[]' : nl + ']');
       return;
     }
     case 'map': {
       let first = true;
       const inner = nl + indent;
+      const open = '{' + inner;
+      const next = ',' + inner;
       for (const it of n.items) {
         if (it.kind === 'comment') continue;
-        out.push(first ? '{' + inner : ',' + inner);
+        const v = it.value;
+        // a leaf goes out with its key in one piece
+        const head = (first ? open : next) + goJsonString(it.key) + ': ';
         first = false;
-        out.push(goJsonString(it.key), ': ');
-        write(it.value, out, indent, inner);
+        if (v.kind === 'scalar') out.add(head + scalarJson(v));
+        else {
+          out.add(head);
+          write(v, out, indent, inner);
+        }
       }
-      out.push(first ? '{}' : nl + '}');
+      out.add(first ? '{}' : nl + '}');
       return;
     }
   }
@@ -455,11 +517,12 @@ export function jsonIndent(opts: StoreOptions | undefined): string {
   return ' '.repeat(n);
 }
 
-/** Print a node as sops's JSON store prints it (no final newline). */
-export function printJson(n: Node, indent: string): string {
-  const out: string[] = [];
+/** Print a node as sops's JSON store prints it, then `tail`. */
+function printJson(n: Node, indent: string, tail = ''): Buffer {
+  const out = new OutBuf(sizeBound(n, indent.length, 0) + tail.length);
   write(n, out, indent, '\n');
-  return out.join('');
+  out.add(tail);
+  return out.bytes();
 }
 
 /** Take the `sops` entry out of a loaded tree. */
@@ -494,15 +557,15 @@ export function createJsonStore(opts?: StoreOptions): Store {
     },
     emitPlain(tree: Tree): Buffer {
       const doc = tree.docs[0] ?? { kind: 'map', items: [] };
-      return Buffer.from(printJson(doc, indent()) + '\n', 'utf8');
+      return printJson(doc, indent(), '\n');
     },
     emitEncrypted(tree: Tree, metadata: Plain): Buffer {
       const doc = tree.docs[0] ?? { kind: 'map', items: [] };
       const withMeta: MapNode = { kind: 'map', items: [...doc.items, entry(SOPS_KEY, fromPlain(metadata))] };
-      return Buffer.from(printJson(withMeta, indent()) + '\n', 'utf8');
+      return printJson(withMeta, indent(), '\n');
     },
     emitValue(node: Node): Buffer {
-      return Buffer.from(printJson(node, indent()), 'utf8');
+      return printJson(node, indent());
     },
   };
 }
