@@ -623,7 +623,7 @@ export class Emitter {
 const NEEDS_ESCAPE = /[^\x20-\x21\x23-\x5b\x5d-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd]/;
 
 /** The body of a go-yaml double-quoted scalar (no line folding: go-yaml v3 sets no width). */
-function escapeDouble(value: string): string {
+export function escapeDouble(value: string): string {
   if (!NEEDS_ESCAPE.test(value)) return value;
   // go-yaml's is_bom looks at the start of the value: after a leading BOM, everything is escaped
   const bom = value.charCodeAt(0) === 0xfeff;

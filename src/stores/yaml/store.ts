@@ -16,7 +16,7 @@ import {
 import type { Store, StoreOptions } from '../types.js';
 import { Lines } from './lines.js';
 import { composeCheck, decode, parseYaml } from './load.js';
-import { printYamlDocuments, printYamlValue } from './print.js';
+import { printYamlBytes, printYamlValue } from './print.js';
 
 /** The metadata key of every sops document. */
 const SOPS_KEY = 'sops';
@@ -57,15 +57,13 @@ export function createYamlStore(opts?: StoreOptions): Store {
       composeCheck(src, new Lines(src), new Parser().parse(src));
     },
     emitPlain(tree: Tree): Buffer {
-      return Buffer.from(printYamlDocuments(tree.docs, { indent: indent() }), 'utf8');
+      return printYamlBytes(tree.docs, { indent: indent() });
     },
     emitEncrypted(tree: Tree, metadata: Plain): Buffer {
-      const meta = fromPlain(metadata);
-      const docs = (tree.docs.length ? tree.docs : [{ kind: 'map', items: [] } as MapNode]).map((d): MapNode => ({
-        kind: 'map',
-        items: [...d.items, entry(SOPS_KEY, meta)],
-      }));
-      return Buffer.from(printYamlDocuments(docs, { indent: indent() }), 'utf8');
+      // (every document gets the metadata as its last entry)
+      const tail: MapNode = { kind: 'map', items: [entry(SOPS_KEY, fromPlain(metadata))] };
+      const docs = tree.docs.length ? tree.docs : [{ kind: 'map', items: [] } as MapNode];
+      return printYamlBytes(docs, { indent: indent() }, tail);
     },
     emitValue(node: Node): Buffer {
       return Buffer.from(printYamlValue(node), 'utf8');
