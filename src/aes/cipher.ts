@@ -45,50 +45,98 @@ export function isEncryptedValue(s: string): boolean {
 export function parseEncrypted(value: string): EncryptedValue {
   // (no part of the value is shown: it may be a secret that was never encrypted)
   const bad = () => new SopsError(`value is not in sops's encrypted format`, ExitCode.ErrorDecryptingTree);
-  if (!value.startsWith(ENC_PREFIX)) throw bad();
-  const nl = value.indexOf('\n');
-  const line = nl < 0 ? value : value.slice(0, nl);
-  const end = line.lastIndexOf(']');
-  const type = end < 7 ? -1 : line.lastIndexOf(',type:', end - 7);
-  const tag = type < 6 ? -1 : line.lastIndexOf(',tag:', type - 6);
-  const iv = tag < 5 ? -1 : line.lastIndexOf(',iv:', tag - 5);
-  if (iv <= ENC_PREFIX.length) throw bad();
+  const f = FIELDS;
+  if (!splitEncrypted(value, f)) throw bad();
   return {
-    data: b64(value.slice(ENC_PREFIX.length, iv), 'data'),
-    iv: b64(value.slice(iv + 4, tag), 'iv'),
-    tag: b64(value.slice(tag + 5, type), 'tag'),
-    type: value.slice(type + 6, end),
+    data: b64(value, ENC_PREFIX.length, f[0]!, 'data'),
+    iv: b64(value, f[0]! + 4, f[1]!, 'iv'),
+    tag: b64(value, f[1]! + 5, f[2]!, 'tag'),
+    type: value.slice(f[2]! + 6, f[3]),
   };
 }
 
-/** The value of each standard base64 character, -1 for others. */
-const B64_VALUE = new Int8Array(128).fill(-1);
+const FIELDS = new Int32Array(4);
+
+/**
+ * Where the fields of `ENC[...]` are (the split of parseEncrypted): `f[0]` the `,iv:`, `f[1]` the
+ * `,tag:`, `f[2]` the `,type:`, `f[3]` the closing `]`; the data starts at ENC_PREFIX.length. False
+ * when `value` does not have the shape.
+ */
+export function splitEncrypted(value: string, f: Int32Array): boolean {
+  if (!value.startsWith(ENC_PREFIX)) return false;
+  const nl = value.indexOf('\n');
+  const end = nl < 0 ? value.lastIndexOf(']') : value.lastIndexOf(']', nl);
+  const type = end < 7 ? -1 : value.lastIndexOf(',type:', end - 7);
+  const tag = type < 6 ? -1 : value.lastIndexOf(',tag:', type - 6);
+  const iv = tag < 5 ? -1 : value.lastIndexOf(',iv:', tag - 5);
+  if (iv <= ENC_PREFIX.length) return false;
+  f[0] = iv;
+  f[1] = tag;
+  f[2] = type;
+  f[3] = end;
+  return true;
+}
+
+/** Where the data field of `ENC[...]` starts. */
+export const ENC_DATA_START = ENC_PREFIX.length;
+
+/** The value of each standard base64 character, -1 for every other UTF-16 code unit. */
+const B64_VALUE = new Int8Array(65536).fill(-1);
 for (let i = 0; i < 64; i++)
   B64_VALUE['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
 
 /**
- * Whether `s` is canonical standard base64 (what decodes and re-encodes to the same text, as Go's
- * StdEncoding takes it; Node's decoder would skip bad characters): whole quads, `=` padding only at
- * the end, and zero unused bits in the last character before the padding.
+ * Decode `s[from..to)` as canonical standard base64 (what decodes and re-encodes to the same text,
+ * as Go's StdEncoding takes it; Node's decoder would skip bad characters) into `out` at `pos`:
+ * whole quads, `=` padding only at the end, and zero unused bits in the last character before the
+ * padding. Returns the number of bytes written, or -1 (and garbage in `out`) when not canonical.
+ * `out` needs room for (to - from) / 4 * 3 bytes.
  */
-function isCanonicalBase64(s: string): boolean {
-  let n = s.length;
-  if (n % 4 !== 0) return false;
+export function decodeBase64Into(s: string, from: number, to: number, out: Uint8Array, pos: number): number {
+  const n = to - from;
+  if (n % 4 !== 0) return -1;
   let pad = 0;
-  if (n > 0 && s.charCodeAt(n - 1) === 61) pad = s.charCodeAt(n - 2) === 61 ? 2 : 1;
-  n -= pad;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128 || B64_VALUE[c]! < 0) return false;
+  if (n > 0 && s.charCodeAt(to - 1) === 61) pad = s.charCodeAt(to - 2) === 61 ? 2 : 1;
+  const stop = pad === 0 ? to : to - 4;
+  const T = B64_VALUE;
+  let p = pos;
+  let i = from;
+  let bad = 0;
+  for (; i < stop; i += 4) {
+    const a = T[s.charCodeAt(i)]!;
+    const b = T[s.charCodeAt(i + 1)]!;
+    const c = T[s.charCodeAt(i + 2)]!;
+    const d = T[s.charCodeAt(i + 3)]!;
+    bad |= a | b | c | d;
+    out[p] = (a << 2) | (b >> 4);
+    out[p + 1] = (b << 4) | (c >> 2);
+    out[p + 2] = (c << 6) | d;
+    p += 3;
   }
-  return pad === 0 || (B64_VALUE[s.charCodeAt(n - 1)]! & (pad === 2 ? 0x0f : 0x03)) === 0;
+  if (pad !== 0) {
+    const a = T[s.charCodeAt(i)]!;
+    const b = T[s.charCodeAt(i + 1)]!;
+    if (pad === 2) {
+      bad |= a | b | (b & 0x0f ? -1 : 0);
+      out[p++] = (a << 2) | (b >> 4);
+    } else {
+      const c = T[s.charCodeAt(i + 2)]!;
+      bad |= a | b | c | (c & 0x03 ? -1 : 0);
+      out[p] = (a << 2) | (b >> 4);
+      out[p + 1] = (b << 4) | (c >> 2);
+      p += 2;
+    }
+  }
+  return bad < 0 ? -1 : p - pos;
 }
 
-function b64(s: string, what: string): Buffer {
-  if (!isCanonicalBase64(s)) {
+function b64(s: string, from: number, to: number, what: string): Buffer {
+  const out = Buffer.allocUnsafe(((to - from) >> 2) * 3);
+  const n = decodeBase64Into(s, from, to, out, 0);
+  if (n < 0) {
     throw new SopsError(`could not base64-decode the ${what} of an encrypted value`, ExitCode.ErrorDecryptingTree);
   }
-  return Buffer.from(s, 'base64');
+  return out.subarray(0, n);
 }
 
 /**
