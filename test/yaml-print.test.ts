@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fastPrintDocument } from '../src/stores/yaml/fastprint.js';
+import { ByteSink, fastPrintDocument } from '../src/stores/yaml/fastprint.js';
 import { parseYaml } from '../src/stores/yaml/load.js';
 import { printYamlBytes, printYamlDocuments } from '../src/stores/yaml/print.js';
 import { createYamlStore } from '../src/stores/yaml.js';
@@ -163,7 +163,7 @@ function check(t: Tree, problems: string[]): boolean {
       problems.push(
         `indent ${indent}: full ${JSON.stringify(full.toString())}\n  fast ${JSON.stringify(fast.toString())}`,
       );
-    if (indent === 4 && t.docs.length === 1 && fastPrintDocument(t.docs[0]!, indent)) took = true;
+    if (indent === 4 && t.docs.length === 1 && fastPrintDocument(t.docs[0]!, indent, new ByteSink())) took = true;
   }
   return took;
 }
@@ -202,5 +202,15 @@ test('fast YAML printer: encrypted output (data, then the metadata by the full p
     const t = awkwardTree(seed);
     const want = printYamlDocuments(t.docs.map((d): MapNode => ({ kind: 'map', items: [...d.items, sops] })));
     assert.equal(store.emitEncrypted(t, meta).toString('utf8'), want, `seed ${seed}`);
+  }
+});
+
+test('fast YAML printer: the output buffer, growing in place or joined from pieces, holds every byte', () => {
+  const pieces = ['a: b\n', 'é'.repeat(70000), '\u{1F600}', 'x'.repeat(3 << 20), '', 'end\n'];
+  const want = Buffer.from(pieces.join(''), 'utf8');
+  for (const resizable of [true, false]) {
+    const sink = new ByteSink(resizable);
+    for (const p of pieces) sink.write(p);
+    assert.ok(sink.result().equals(want), `resizable ${resizable}`);
   }
 });

@@ -20,27 +20,79 @@ function giveUp(): never {
   throw GIVE_UP;
 }
 
-/** Output pieces are joined into strings of about this many characters. */
+/** Output pieces are joined into strings of about this many characters, then written out as bytes. */
 const CHUNK = 1 << 16;
+
+/**
+ * Bytes written one piece after another into one buffer that grows in place: a resizable
+ * ArrayBuffer (its pages are committed as it grows, nothing is copied), so the output never exists
+ * twice; where one cannot be made, pieces are kept and joined at the end.
+ */
+/** A resizable ArrayBuffer (ES2024, in Node 20; not in this project's TypeScript lib). */
+interface Resizable extends ArrayBuffer {
+  readonly maxByteLength: number;
+  resize(n: number): void;
+}
+const ResizableBuffer = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable;
+
+export class ByteSink {
+  private ab: Resizable | null = null;
+  private len = 0;
+  private readonly pieces: Buffer[] = [];
+
+  /** `resizable: false` (for tests): the pieces, joined at the end. */
+  constructor(resizable = true) {
+    try {
+      this.ab = resizable ? new ResizableBuffer(0, { maxByteLength: 2 ** 31 - 1 }) : null;
+    } catch {
+      this.ab = null;
+    }
+  }
+
+  write(s: string): void {
+    const ab = this.ab;
+    if (!ab) {
+      this.pieces.push(Buffer.from(s, 'utf8'));
+      return;
+    }
+    const need = this.len + s.length * 3;
+    if (need > ab.byteLength) {
+      if (need > ab.maxByteLength) throw new RangeError('the YAML output is too large');
+      ab.resize(Math.min(ab.maxByteLength, Math.max(need, ab.byteLength + (ab.byteLength >> 3), 1 << 20)));
+    }
+    this.len += Buffer.from(ab, this.len, ab.byteLength - this.len).write(s, 0, 'utf8');
+  }
+
+  /** Everything written, as one Buffer. */
+  result(): Buffer {
+    const ab = this.ab;
+    if (!ab) return Buffer.concat(this.pieces);
+    ab.resize(this.len);
+    return Buffer.from(ab, 0, this.len);
+  }
+}
 
 /** Line breaks other than `\n`: a literal or quoted scalar with one goes to the full printer. */
 const OTHER_BREAKS = /[\r\u0085\u2028\u2029]/;
 
 class FastPrinter {
   private out = '';
-  private readonly chunks: string[] = [];
   /** `\n` and the indentation of each column, made once */
   private readonly pads: string[] = [];
   /** the printed form of each key seen (keys repeat across maps) */
   private readonly keys = new Map<string, string>();
 
-  constructor(private readonly best: number) {}
+  constructor(
+    private readonly best: number,
+    private readonly sink: ByteSink,
+  ) {}
 
   private put(s: string): void {
     this.out += s;
+    // (the last character stays: a literal block scalar may take back its final line break)
     if (this.out.length >= CHUNK) {
-      this.chunks.push(this.out);
-      this.out = '';
+      this.sink.write(this.out.slice(0, -1));
+      this.out = this.out.slice(-1);
     }
   }
 
@@ -56,10 +108,10 @@ class FastPrinter {
     return this.best * Math.floor((indent + this.best) / this.best);
   }
 
-  result(): string[] {
-    if (this.out) this.chunks.push(this.out);
+  /** Write out what is still held. */
+  flush(): void {
+    this.sink.write(this.out);
     this.out = '';
-    return this.chunks;
   }
 
   /** The root map (not empty), from the document's start. */
@@ -224,11 +276,7 @@ class FastPrinter {
 
   /** Remove the `\n` just written (the next pad() writes it). */
   private takeBackBreak(): void {
-    if (this.out.length > 0) this.out = this.out.slice(0, -1);
-    else {
-      const last = this.chunks.pop()!;
-      this.out = last.slice(0, -1);
-    }
+    this.out = this.out.slice(0, -1);
   }
 }
 
@@ -248,20 +296,21 @@ function quoted(s: string, style: Style): string {
 }
 
 /**
- * The text of one document (a map) as the full printer writes it at indentation `indent`, in
- * pieces to be joined; null when the fast printer does not take it (comments, an empty map, and
- * the rest above).
+ * Write one document (a map) into `sink` as the full printer writes it at indentation `indent`;
+ * false when the fast printer does not take it (comments, an empty map, and the rest above), and
+ * then `sink` may hold part of it: the caller starts again with a new one.
  */
-export function fastPrintDocument(doc: MapNode, indent: number): string[] | null {
-  if (doc.items.length === 0) return null;
-  const p = new FastPrinter(indent < 2 || indent > 9 ? 2 : indent);
+export function fastPrintDocument(doc: MapNode, indent: number, sink: ByteSink): boolean {
+  if (doc.items.length === 0) return false;
+  const p = new FastPrinter(indent < 2 || indent > 9 ? 2 : indent, sink);
   try {
     p.root(doc);
   } catch (e) {
-    if (e === GIVE_UP) return null;
+    if (e === GIVE_UP) return false;
     throw e;
   }
-  return p.result();
+  p.flush();
+  return true;
 }
 
 export type { Node };

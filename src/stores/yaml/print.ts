@@ -3,7 +3,7 @@
  */
 import type { MapNode, Node } from '../../tree/types.js';
 import { Emitter, Ev, type Event } from './emitter.js';
-import { fastPrintDocument } from './fastprint.js';
+import { ByteSink, fastPrintDocument } from './fastprint.js';
 import { toYNode, type YNode } from './nodes.js';
 
 function nodeEvents(n: YNode, tail: string, emit: (e: Event) => void): void {
@@ -74,19 +74,6 @@ export function printYamlValue(node: Node): string {
   return e.result();
 }
 
-/** Text pieces as bytes: one Buffer of their total UTF-8 length. */
-function toBuffer(pieces: string[]): Buffer {
-  let total = 0;
-  for (const p of pieces) total += Buffer.byteLength(p, 'utf8');
-  const out = Buffer.allocUnsafe(total);
-  let off = 0;
-  for (let i = 0; i < pieces.length; i++) {
-    off += out.write(pieces[i]!, off, 'utf8');
-    pieces[i] = ''; // (each piece may go once it is copied)
-  }
-  return out;
-}
-
 /**
  * Print documents as printYamlDocuments does, as bytes: one document without comments through the
  * fast printer (fastprint.ts), with `tail` (the `sops` metadata, which has block scalars and is
@@ -95,10 +82,10 @@ function toBuffer(pieces: string[]): Buffer {
 export function printYamlBytes(docs: MapNode[], opts: YamlPrintOptions = {}, tail?: MapNode): Buffer {
   const indent = opts.indent ?? 4;
   if (docs.length === 1) {
-    const pieces = fastPrintDocument(docs[0]!, indent);
-    if (pieces) {
-      if (tail) pieces.push(printYamlDocuments([tail], opts));
-      return toBuffer(pieces);
+    const sink = new ByteSink();
+    if (fastPrintDocument(docs[0]!, indent, sink)) {
+      if (tail) sink.write(printYamlDocuments([tail], opts));
+      return sink.result();
     }
   }
   const all = tail ? docs.map((d): MapNode => ({ kind: 'map', items: [...d.items, ...tail.items] })) : docs;
