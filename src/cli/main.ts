@@ -5,7 +5,7 @@
  *   tsops -e FILE / -d FILE / -r FILE / --set '["k"] "v"' FILE   (sops's legacy mode)
  *   tsops FILE                      (edit)
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ConflictingParametersError, ExitCode, NoFileError, SopsError, messageOf } from '../errors.js';
@@ -13,7 +13,7 @@ import { SOPS_FORMAT_VERSION } from '../metadata/metadata.js';
 import { decryptCommand, decryptFilesCommand, encryptCommand, encryptFilesCommand } from './commands.js';
 import { completionScript } from './completion.js';
 import { keyServicesFrom, parseGoBool, setDefaultKeyServices } from '../keyservice/index.js';
-import { canDeepen, mayNestDeeply, runDeep } from '../util/deep.js';
+import { canDeepen, fileMayNestDeeply, runDeep } from '../util/deep.js';
 import { addReuseOptions } from './reuse.js';
 import {
   addDecryptOptions,
@@ -263,7 +263,7 @@ export async function main(argv: string[]): Promise<number> {
 /** Whether `arg` names a regular file whose content may nest deeply (see src/util/deep.ts). */
 function isDeepFile(arg: string): boolean {
   try {
-    return statSync(arg).isFile() && mayNestDeeply(readFileSync(arg));
+    return statSync(arg).isFile() && fileMayNestDeeply(arg);
   } catch {
     return false;
   }

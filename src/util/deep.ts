@@ -4,6 +4,7 @@
  * byte scan spots input that may nest deeply; only such input is handled on a worker thread with a
  * large stack. Everything else runs as before, on the calling thread.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { isMainThread, Worker } from 'node:worker_threads';
 
 /** Nesting below this runs on the calling thread (the default stack holds several times more). */
@@ -11,63 +12,112 @@ const DEEP = 200;
 /** The worker's stack: 10000 levels of YAML or JSON need about 40 MB; room to spare. */
 const STACK_MB = 256;
 
+/** Character classes of the scan: 0 nothing to count, then newline, open bracket, close bracket, blank, `-`/`:`. */
+const OTHER = 0;
+const NEWLINE = 1;
+const OPEN = 2;
+const CLOSE = 3;
+const BLANK = 4;
+const MARK = 5;
+const CLASS = new Uint8Array(65536);
+CLASS[0x0a] = NEWLINE;
+CLASS[0x5b] = CLASS[0x7b] = OPEN;
+CLASS[0x5d] = CLASS[0x7d] = CLOSE;
+CLASS[0x20] = CLASS[0x09] = BLANK;
+CLASS[0x2d] = CLASS[0x3a] = MARK;
+
+/** Where a scan stands between two pieces of the input. */
+interface ScanState {
+  brackets: number;
+  line: number;
+  indent: boolean;
+}
+
 /**
  * Whether `data` may nest deeper than the calling thread's stack comfortably holds: open brackets
  * minus closed ones, or a line's indentation plus its `-` and `:` marks (block nesting), beyond 200.
  * Over-counting (brackets in strings) only costs a worker thread; one linear pass, no allocation.
  */
 export function mayNestDeeply(data: string | Uint8Array): boolean {
-  return typeof data === 'string' ? scanText(data) : scanBytes(data);
+  const st: ScanState = { brackets: 0, line: 0, indent: true };
+  return typeof data === 'string' ? scanText(data, st) : scanBytes(data, data.length, st);
 }
 
-// (two copies of one loop: a shared one through a callback is several times slower)
-function scanBytes(data: Uint8Array): boolean {
-  let brackets = 0;
-  let line = 0;
-  let indent = true;
-  for (let i = 0, n = data.length; i < n; i++) {
-    const c = data[i]!;
-    if (c === 0x0a) {
+/** mayNestDeeply for the content of the file at `path`, read a piece at a time (never whole). */
+export function fileMayNestDeeply(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(1 << 20);
+    const st: ScanState = { brackets: 0, line: 0, indent: true };
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) return false;
+      if (scanBytes(buf, n, st)) return true;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// (two copies of one loop, over bytes and over UTF-16 units: a shared one through a callback is
+// several times slower; a byte's class is that of the same UTF-16 unit)
+function scanBytes(data: Uint8Array, n: number, st: ScanState): boolean {
+  let { brackets, line, indent } = st;
+  for (let i = 0; i < n; i++) {
+    const k = CLASS[data[i]!]!;
+    if (k === OTHER) {
+      indent = false;
+      continue;
+    }
+    if (k === NEWLINE) {
       line = 0;
       indent = true;
-    } else if (c === 0x5b || c === 0x7b) {
+    } else if (k === OPEN) {
       if (++brackets > DEEP) return true;
       indent = false;
-    } else if (c === 0x5d || c === 0x7d) {
+    } else if (k === CLOSE) {
       if (brackets > 0) brackets--;
       indent = false;
-    } else if (indent && (c === 0x20 || c === 0x09)) {
-      if (++line > DEEP) return true;
+    } else if (k === BLANK) {
+      if (indent && ++line > DEEP) return true;
     } else {
       indent = false;
-      if ((c === 0x2d || c === 0x3a) && ++line > DEEP) return true;
+      if (++line > DEEP) return true;
     }
   }
+  st.brackets = brackets;
+  st.line = line;
+  st.indent = indent;
   return false;
 }
 
-function scanText(data: string): boolean {
-  let brackets = 0;
-  let line = 0;
-  let indent = true;
+function scanText(data: string, st: ScanState): boolean {
+  let { brackets, line, indent } = st;
   for (let i = 0, n = data.length; i < n; i++) {
-    const c = data.charCodeAt(i);
-    if (c === 0x0a) {
+    const k = CLASS[data.charCodeAt(i)]!;
+    if (k === OTHER) {
+      indent = false;
+      continue;
+    }
+    if (k === NEWLINE) {
       line = 0;
       indent = true;
-    } else if (c === 0x5b || c === 0x7b) {
+    } else if (k === OPEN) {
       if (++brackets > DEEP) return true;
       indent = false;
-    } else if (c === 0x5d || c === 0x7d) {
+    } else if (k === CLOSE) {
       if (brackets > 0) brackets--;
       indent = false;
-    } else if (indent && (c === 0x20 || c === 0x09)) {
-      if (++line > DEEP) return true;
+    } else if (k === BLANK) {
+      if (indent && ++line > DEEP) return true;
     } else {
       indent = false;
-      if ((c === 0x2d || c === 0x3a) && ++line > DEEP) return true;
+      if (++line > DEEP) return true;
     }
   }
+  st.brackets = brackets;
+  st.line = line;
+  st.indent = indent;
   return false;
 }
 
