@@ -1,16 +1,25 @@
 #!/usr/bin/env node
-// Bundles the CLI (src/cli/main.ts) into dist/tsops.mjs for a fast start: a few files to read and
-// compile instead of a few hundred modules to resolve. Run by `npm run build` and `prepare` after tsc.
+// Bundles the CLI (src/cli/main.ts) for a fast start. Run by `npm run build` and `prepare` after tsc.
 //
-// - What tsops imports lazily (stores, key sources, config, the age implementation) stays lazy: code
-//   splitting puts each in a chunk under dist/bundle/, loaded on first use.
-// - The heavy optional dependencies (cloud SDKs, OpenPGP.js) stay external: they load from
+// - dist/tsops.cjs: the whole CLI in one CommonJS file, what bin/tsops runs. What tsops imports
+//   lazily (stores, key sources, config, the age implementation) stays lazy inside it: a module's
+//   top-level code runs on first use, and V8 compiles a function only when it is first called.
+//   One file means no module resolution and no chunk loading (on Node 20 each ES module file costs
+//   its resolve/load/link steps, one after another).
+// - dist/tsops.cjs.cache: V8's code cache of that file (the bytecode of the functions a small
+//   decryption runs), made by a warm-up run right after the build. bin/tsops hands it to V8, which
+//   then skips parsing and compiling; V8 refuses a cache made by another Node or V8 build or with
+//   other V8 flags, and bin/tsops then just compiles (slower only).
+// - dist/tsops.mjs + dist/bundle/: the same CLI as ES modules with code splitting (lazy chunks).
+// - The heavy optional dependencies (cloud SDKs, OpenPGP.js, gRPC) stay external: they load from
 //   node_modules, and only when a file uses that key type.
-// - bin/tsops runs the bundle only when it is at least as new as dist/src/cli/main.js, so a plain
-//   `tsc` rebuild never runs stale bundled code; a failed bundle build removes the old bundle.
+// - bin/tsops runs a bundle only when it is at least as new as dist/src/cli/main.js, so a plain
+//   `tsc` rebuild never runs stale bundled code; a failed bundle build removes the old bundles.
 //
 // usage: node scripts/bundle.mjs [OUTDIR]   (default: dist)
-import { readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -64,9 +73,31 @@ const readAllWithoutFetch = {
   },
 };
 
+/**
+ * commander loads node:child_process at start (about 5 ms on Node 20) for executable subcommands,
+ * which tsops has none of: load it on first use instead. Applied only where the expected source
+ * text is found.
+ */
+const commanderLazyChildProcess = {
+  name: 'commander-lazy-child-process',
+  setup(build) {
+    build.onLoad({ filter: /[\\/]commander[\\/]lib[\\/]command\.js$/ }, (args) => {
+      const src = readFileSync(args.path, 'utf8');
+      const patched = src.replace(
+        "const childProcess = require('node:child_process');",
+        "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };",
+      );
+      if (patched === src) console.warn('bundle: note: commander no longer loads child_process the expected way');
+      return { contents: patched, loader: 'js' };
+    });
+  },
+};
+
 // never leave an old bundle behind a failed build
 rmSync(join(outdir, 'bundle'), { recursive: true, force: true });
 rmSync(join(outdir, 'tsops.mjs'), { force: true });
+rmSync(join(outdir, 'tsops.cjs'), { force: true });
+rmSync(join(outdir, 'tsops.cjs.cache'), { force: true });
 
 const options = {
   absWorkingDir: root,
@@ -80,7 +111,7 @@ const options = {
   platform: 'node',
   target: 'node20',
   external: EXTERNAL,
-  plugins: [readAllWithoutFetch],
+  plugins: [readAllWithoutFetch, commanderLazyChildProcess],
   // CommonJS dependencies (commander, yaml) call require() for Node's built-ins
   banner: {
     js: "import { createRequire as __tsopsCreateRequire } from 'node:module'; const require = __tsopsCreateRequire(import.meta.url);",
@@ -93,22 +124,104 @@ const options = {
   logLevel: 'silent',
 };
 
-let result;
-try {
-  result = await esbuild.build(options);
-} catch (e) {
+/**
+ * The one-file CommonJS bundle bin/tsops runs. `import.meta.url` (runDeep's worker, the gcpkms
+ * client's package lookup) becomes this file's URL. Imports of the external packages (static or
+ * dynamic) become require() calls that run when the module that needs them first runs: every one
+ * of them has a CommonJS build. No import() is left in the file: on Node 20, code compiled from a
+ * V8 code cache cannot run import() (no loader callback is restored with it).
+ */
+const cjsOptions = {
+  absWorkingDir: root,
+  entryPoints: ['src/cli/main.ts'],
+  outfile: join(outdir, 'tsops.cjs'),
+  bundle: true,
+  splitting: false,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  external: EXTERNAL,
+  supported: { 'dynamic-import': false },
+  plugins: [readAllWithoutFetch, commanderLazyChildProcess],
+  define: { 'import.meta.url': '__tsopsUrl' },
+  banner: { js: "var __tsopsUrl = require('node:url').pathToFileURL(__filename).href;" },
+  legalComments: 'none',
+  minifySyntax: true,
+  minifyWhitespace: true,
+  metafile: true,
+  logLevel: 'silent',
+};
+
+function fail(e) {
   for (const err of e.errors ?? [{ text: e.message }]) {
     const where = err.location ? `${err.location.file}:${err.location.line}:${err.location.column}: ` : '';
     console.error(`bundle: ${where}${err.text}`);
   }
+  rmSync(join(outdir, 'bundle'), { recursive: true, force: true });
+  rmSync(join(outdir, 'tsops.mjs'), { force: true });
+  rmSync(join(outdir, 'tsops.cjs'), { force: true });
   console.error('bundle: failed; bin/tsops will run dist/src/cli/main.js');
   process.exit(1);
 }
-for (const w of result.warnings) console.warn(`bundle: warning: ${w.text}`);
+
+let result, cjs;
+try {
+  result = await esbuild.build(options);
+  cjs = await esbuild.build(cjsOptions);
+} catch (e) {
+  fail(e);
+}
+for (const w of [...result.warnings, ...cjs.warnings]) console.warn(`bundle: warning: ${w.text}`);
+
+/**
+ * The code cache: a child process loads dist/tsops.cjs exactly as bin/tsops does (same wrapper
+ * text, same V8 flags), runs a few small decryptions and encryptions (the demo files, no secret),
+ * and saves V8's cache of everything compiled so far. Without it (a failed warm-up) bin/tsops only
+ * starts slower.
+ */
+const WARM_UP = String.raw`
+const fs = require('node:fs'), path = require('node:path'), vm = require('node:vm'), Module = require('node:module');
+const [file, demo, tmp] = process.argv.slice(1);
+const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file });
+const mod = { exports: {} };
+script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, path.dirname(file));
+const { main } = mod.exports;
+const recipient = /public key: (age1\w+)/.exec(fs.readFileSync(path.join(demo, 'keys.txt'), 'utf8'))[1];
+process.env.SOPS_AGE_KEY_FILE = path.join(demo, 'keys.txt');
+const plain = { 'w.yaml': 'a: 1\nb: [x, "y"]\n', 'w.json': '{"a": 1, "b": ["x", true]}\n', 'w.env': 'A=1\nB=x\n' };
+(async () => {
+  const run = async (...argv) => {
+    const code = await main(argv);
+    if (code !== 0) throw new Error('warm-up: tsops ' + argv.join(' ') + ' exited with ' + code);
+  };
+  await run('--version');
+  await run('decrypt', path.join(demo, 'secrets.enc.yaml'));
+  for (const [name, text] of Object.entries(plain)) {
+    const p = path.join(tmp, name), e = path.join(tmp, 'enc.' + name);
+    fs.writeFileSync(p, text);
+    await run('encrypt', '--age', recipient, '--output', e, p);
+    await run('decrypt', e);
+  }
+  fs.writeFileSync(file + '.cache', script.createCachedData());
+})().catch((e) => { console.error(e.message); process.exit(1); });
+`;
+
+const tmp = mkdtempSync(join(tmpdir(), 'tsops-warm-up-'));
+try {
+  const warm = spawnSync(
+    process.execPath,
+    ['-e', WARM_UP, join(outdir, 'tsops.cjs'), join(root, 'fixtures', 'demo'), tmp],
+    { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: tmp } },
+  );
+  if (warm.status !== 0) console.warn(`bundle: note: no code cache (${warm.stderr.trim()})`);
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
 
 const outputs = Object.entries(result.metafile.outputs);
 const total = outputs.reduce((n, [, o]) => n + o.bytes, 0);
 const [entryName, entry] = outputs.find(([f]) => f.endsWith('tsops.mjs')) ?? ['tsops.mjs', { bytes: 0 }];
+const [cjsName, cjsOut] = Object.entries(cjs.metafile.outputs)[0];
 console.log(
-  `bundle: ${entryName} ${(entry.bytes / 1024).toFixed(0)} KiB, ${outputs.length - 1} lazy chunks (${(total / 1024).toFixed(0)} KiB in all)`,
+  `bundle: ${cjsName} ${(cjsOut.bytes / 1024).toFixed(0)} KiB; ${entryName} ${(entry.bytes / 1024).toFixed(0)} KiB, ${outputs.length - 1} lazy chunks (${(total / 1024).toFixed(0)} KiB in all)`,
 );

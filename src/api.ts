@@ -76,7 +76,7 @@ async function decryptTreeOf(input: string | Buffer, o: DecryptOptions): Promise
  * when the options can cross threads (no callbacks).
  */
 function deepens(input: string | Buffer, o: object): boolean {
-  if (!canDeepen() || !mayNestDeeply(input)) return false;
+  if (!mayNestDeeply(input) || !canDeepen()) return false;
   try {
     structuredClone(o);
     return true;

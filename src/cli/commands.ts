@@ -59,7 +59,7 @@ export async function decryptCommand(file: string | undefined, o: CliOptions, le
   const log = makeLog(o);
   const io = planIo(file, o);
   const opened = await openPlanned(io, o, log, await readForChange(io, o), io.path ?? 'standard input', false);
-  const out = await storeFor(io.outFormat, { indent: outputIndent(io, o) });
+  const out = await storeFor(io.outFormat, { indent: await outputIndent(io, o) });
   const result = renderPlain(opened.tree, out, o.extract !== undefined ? parseTreePath(o.extract) : []);
   writeResult(result, io, o);
 }

@@ -14,7 +14,7 @@ import { pickScope, resolveScope, type Scope } from '../scope/scope.js';
 import { parseThresholdFlag } from '../shamir/threshold.js';
 import { parseDecryptionOrder } from '../file/datakey.js';
 import { openEncrypted, type OpenedFile } from '../file/file.js';
-import { findConfigFile, indentFor } from '../config/config.js';
+import { findConfigFile } from '../config/find.js';
 import { lockForUpdate, readInput, writeFileAtomic } from '../util/fs.js';
 import type { CliOptions } from './options.js';
 
@@ -185,9 +185,13 @@ function warnOnce(msg: string): void {
 /**
  * The output indentation for a command that only reads (decrypt): --indent, else the config's
  * `stores:` setting. A config that cannot be read never stops a decryption (sops issue 868).
+ * The config module (YAML parser, regex engine) loads only when there is a config file.
  */
-export function outputIndent(io: IoPlan, o: CliOptions): number | undefined {
+export async function outputIndent(io: IoPlan, o: CliOptions): Promise<number | undefined> {
+  if (io.indent !== undefined) return io.indent;
+  if (!findConfigFor(io.path, o)) return undefined;
   try {
+    const { indentFor } = await import('../config/config.js');
     return indentFor(io.outFormat, { flag: io.indent, path: io.path, config: o.config, warn: warnOnce });
   } catch {
     return undefined;

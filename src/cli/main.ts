@@ -11,7 +11,6 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConflictingParametersError, ExitCode, NoFileError, SopsError, messageOf } from '../errors.js';
 import { SOPS_FORMAT_VERSION } from '../metadata/metadata.js';
 import { decryptCommand, decryptFilesCommand, encryptCommand, encryptFilesCommand } from './commands.js';
-import { completionScript } from './completion.js';
 import { keyServicesFrom, parseGoBool, setDefaultKeyServices } from '../keyservice/index.js';
 import { canDeepen, fileMayNestDeeply, runDeep } from '../util/deep.js';
 import { addReuseOptions } from './reuse.js';
@@ -219,7 +218,9 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'completion') {
     const program = await buildProgram();
     const shell = argv[1];
-    const script = shell ? completionScript(program, shell, programName()) : undefined;
+    const script = shell
+      ? (await import('./completion.js')).completionScript(program, shell, programName())
+      : undefined;
     if (script === undefined) {
       process.stderr.write(`Error: unsupported shell ${JSON.stringify(shell ?? '')}: use bash, zsh or fish\n`);
       return ExitCode.ErrorGeneric;
@@ -228,7 +229,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // a file nested more deeply than the default stack holds is handled on a large-stack thread
-  if (canDeepen() && argv.some(isDeepFile)) return runDeep<number>(import.meta.url, 'main', [argv]);
+  if (argv.some(isDeepFile) && canDeepen()) return runDeep<number>(import.meta.url, 'main', [argv]);
   // `tsops SUBCOMMAND …` registers just that command; anything else (legacy flags, --help) all of them
   const first = argv[0];
   const direct = first === 'encrypt' || first === 'decrypt' || (first !== undefined && Object.hasOwn(COMMANDS, first));

@@ -162,7 +162,7 @@ export function decryptTask(o: CliOptions): ManyTask<IoPlan> {
         storeOptions: { indent: io.indent },
         dataKeys,
       });
-      const out = await storeFor(io.outFormat, { indent: outputIndent(io, o) });
+      const out = await storeFor(io.outFormat, { indent: await outputIndent(io, o) });
       return renderPlain(opened.tree, out, o.extract !== undefined ? parseTreePath(o.extract) : []);
     },
   };

@@ -9,7 +9,6 @@ import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { ExitCode, SopsError, messageOf } from '../errors.js';
 import type { Metadata } from '../metadata/metadata.js';
-import { applyReuse, reuseFrom } from '../file/reuse.js';
 import type { SealOptions } from '../file/file.js';
 import { formatFromPath } from '../stores/index.js';
 import { decryptionOrder } from './context.js';
@@ -58,6 +57,7 @@ export async function reuseForEncrypt(
   } catch (e) {
     throw new SopsError(`cannot read --reuse-from ${o.reuseFrom}: ${messageOf(e)}`, ExitCode.CouldNotReadInputFile);
   }
+  const { applyReuse, reuseFrom } = await import('../file/reuse.js');
   const r = await reuseFrom(data, target, {
     format: formatFromPath(o.reuseFrom),
     filename: o.reuseFrom,

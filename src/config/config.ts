@@ -19,7 +19,7 @@
  * Regular expressions are Go (RE2) expressions, compiled with ../scope/goregex.ts. Key identifiers are
  * parsed with ../keys/identity.ts. No key SDK is imported.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { ExitCode, SopsError } from '../errors.js';
@@ -48,11 +48,12 @@ import {
   splitKeyList,
 } from '../keys/identity.js';
 import { closest } from './suggest.js';
+import { findConfigFile } from './find.js';
 import { shamirSplitProblem } from '../shamir/threshold.js';
 
-/** The name sops looks for (`.sops.yml` is not read, only warned about). */
-export const CONFIG_FILE_NAME = '.sops.yaml';
-const ALTERNATE_CONFIG_NAME = '.sops.yml';
+// finding the file: ./find.ts (without the YAML parser and the regex engine, for commands that only
+// look for a config)
+export { CONFIG_FILE_NAME, findConfigFile } from './find.js';
 
 /** One `creation_rules` entry (or a destination rule's `recreation_rule`), parsed and checked. */
 export interface CreationRule {
@@ -115,68 +116,6 @@ export interface SopsConfig {
   stores: StoresConfig;
   /** Top-level keys tsops does not know and ignored (typically YAML anchor holders). */
   ignoredKeys: string[];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Finding the file
-
-/**
- * Find the config file: the explicit path if given (`--config`, or the `SOPS_CONFIG` environment
- * variable — the caller chooses), resolved against `cwd` and not checked here; otherwise the first
- * `.sops.yaml` found walking up from `fileDir`, then walking up from `cwd`. Returns undefined when
- * there is none.
- *
- * sops itself walks up from the working directory only (its issue 242 asks for the file's folder);
- * searching the file's folder first finds the same file whenever the file lies under the working
- * directory's config, and the nearest one otherwise. Like sops, `.sops.yml` is never used: `warn`
- * is told about one seen on the way.
- */
-export function findConfigFile(opts: {
-  explicit?: string;
-  fileDir?: string;
-  cwd: string;
-  warn?: (msg: string) => void;
-}): string | undefined {
-  if (opts.explicit) return nodePath.resolve(opts.cwd, opts.explicit);
-  const starts = [
-    opts.fileDir === undefined ? undefined : nodePath.resolve(opts.cwd, opts.fileDir),
-    nodePath.resolve(opts.cwd),
-  ];
-  const seen = new Set<string>();
-  let alternate: string | undefined;
-  for (const start of starts) {
-    if (start === undefined) continue;
-    for (let dir = start; ; dir = nodePath.dirname(dir)) {
-      if (seen.has(dir)) break;
-      seen.add(dir);
-      const candidate = nodePath.join(dir, CONFIG_FILE_NAME);
-      if (isFile(candidate)) {
-        if (alternate) {
-          opts.warn?.(
-            `ignoring ${JSON.stringify(alternate)} when searching for config file; the config file must be called ${JSON.stringify(CONFIG_FILE_NAME)}; using ${JSON.stringify(candidate)} instead`,
-          );
-        }
-        return candidate;
-      }
-      const alt = nodePath.join(dir, ALTERNATE_CONFIG_NAME);
-      if (!alternate && isFile(alt)) alternate = alt;
-      if (nodePath.dirname(dir) === dir) break;
-    }
-  }
-  if (alternate) {
-    opts.warn?.(
-      `ignoring ${JSON.stringify(alternate)} when searching for config file; the config file must be called ${JSON.stringify(CONFIG_FILE_NAME)}`,
-    );
-  }
-  return undefined;
-}
-
-function isFile(p: string): boolean {
-  try {
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,7 +10,19 @@
  * negations, named groups; lookaround and backreferences are refused, as in Go. Matching is on
  * code points, as Go's on UTF-8 text.
  */
-import { RE2JS, RE2JSException } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS } from 're2js';
+
+type Re2js = typeof import('re2js');
+let engine: Re2js | undefined;
+
+/**
+ * re2js, loaded on the first regular expression (its CommonJS build, synchronously): about 190 KB
+ * of code and Unicode tables that most files, which have no regex selector, never need.
+ */
+function re2js(): Re2js {
+  return (engine ??= createRequire(import.meta.url)('re2js') as Re2js);
+}
 
 /** A pattern that is not a valid Go regular expression; the message is the parser's. */
 export class GoRegexError extends Error {
@@ -29,9 +41,10 @@ export interface GoRegex {
 
 /** Compile a Go regular expression. Throws `GoRegexError`. */
 export function goRegex(source: string): GoRegex {
+  const { RE2JS: Engine, RE2JSException } = re2js();
   let re: RE2JS;
   try {
-    re = RE2JS.compile(source);
+    re = Engine.compile(source);
   } catch (e) {
     if (e instanceof RE2JSException) throw new GoRegexError(e.message);
     throw e;

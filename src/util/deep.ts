@@ -5,7 +5,11 @@
  * large stack. Everything else runs as before, on the calling thread.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { isMainThread, Worker } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+
+type WorkerThreads = typeof import('node:worker_threads');
+/** node:worker_threads, loaded on first use: most commands never need it (it costs a start about 1 ms). */
+const workerThreads = (): WorkerThreads => createRequire(import.meta.url)('node:worker_threads') as WorkerThreads;
 
 /** Nesting below this runs on the calling thread (the default stack holds several times more). */
 const DEEP = 200;
@@ -123,7 +127,7 @@ function scanText(data: string, st: ScanState): boolean {
 
 /** Whether a large-stack worker may be started here (not already inside one). */
 export function canDeepen(): boolean {
-  return isMainThread;
+  return workerThreads().isMainThread;
 }
 
 /**
@@ -156,7 +160,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  */
 export async function runDeep<T>(moduleUrl: string, exported: string, args: unknown[]): Promise<T> {
   // (the worker's code is inline so that it also works from the one-file bundle)
-  const worker = new Worker(WORKER_CODE, {
+  const worker = new (workerThreads().Worker)(WORKER_CODE, {
     eval: true,
     workerData: { moduleUrl, exported, args },
     resourceLimits: { stackSizeMb: STACK_MB },

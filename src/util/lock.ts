@@ -12,7 +12,6 @@
  * file can be created (a read-only folder), the command runs without one.
  */
 import { closeSync, lstatSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { ExitCode, SopsError } from '../errors.js';
 
@@ -98,7 +97,7 @@ export async function lockResolved(
   const warn = o.warn ?? ((m: string) => process.stderr.write(`${m}\n`));
   if (held.has(path)) return;
   const lock = lockPathFor(path);
-  const host = hostname();
+  const host = (await import('node:os')).hostname(); // (node:os loads only to take a lock)
   const start = Date.now();
   const limit = start + timeoutSeconds(o.env ?? process.env) * 1000;
   let told = false;

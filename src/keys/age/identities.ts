@@ -26,9 +26,8 @@
  * terminal, or with a wrong passphrase, that key is reported unusable and the others are still
  * tried (sops stops at that key). Nothing here ever puts key material or a passphrase in a message.
  */
-import { spawn } from 'node:child_process';
 import { createHash, scrypt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs';
 import path from 'node:path';
 import type { Identity } from 'age-encryption';
 import { bech32Decode, bech32Encode } from './bech32.js';
@@ -425,6 +424,8 @@ async function runKeyCommand(
     return { problem: `could not parse the command: ${(e as Error).message}` };
   }
   if (argv.length === 0) return { problem: 'empty command' };
+  // (node:child_process loads only for a key command: it costs a decryption's start several ms)
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     const child = spawn(argv[0]!, argv.slice(1), {
       env: { ...env, [ENV.recipient]: recipient },
@@ -489,7 +490,8 @@ function summarizeStderr(s: string): string {
 
 async function readSource(file: string): Promise<{ data?: Buffer; problem?: string }> {
   try {
-    return { data: await readFile(file) };
+    // (node:fs's callback form: loading node:fs/promises costs a decryption's start a few ms)
+    return { data: await new Promise<Buffer>((ok, fail) => readFile(file, (e, d) => (e ? fail(e) : ok(d)))) };
   } catch (e) {
     return { problem: fsProblem(e) };
   }

@@ -50,7 +50,8 @@ function parseDuration(v: string): number | undefined {
   let rest = t;
   if (!rest) return undefined;
   while (rest) {
-    const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/.exec(rest);
+    // (µ written \u00b5: one non-ASCII character makes the whole one-file bundle a two-byte string)
+    const m = /^(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/.exec(rest);
     if (!m) return undefined;
     total += Number(m[1]) * unit[m[2]!]!;
     rest = rest.slice(m[0].length);
