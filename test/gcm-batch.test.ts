@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { decryptParsed, encryptValue, parseEncrypted } from '../src/aes/cipher.js';
-import { decryptValues, encryptValues, GcmKey, Status, type PlainValue } from '../src/aes/gcm-batch.js';
+import { decryptValues, encryptValues, GcmKey, Status, tuning, type PlainValue } from '../src/aes/gcm-batch.js';
 import { encodeGoBytes } from '../src/util/gostring.js';
 
 /** A value encrypted by node's GCM with any IV, in sops's layout. */
@@ -44,6 +44,21 @@ function newOutcomes(key: Buffer, values: string[], aads: string[]): Array<Buffe
   );
 }
 
+/** Each test on the engine (tuning.small 0) and on the small-batch path (node's GCM per value). */
+function both(name: string, fn: () => void): void {
+  for (const small of [0, 1 << 30]) {
+    test(`${name}${small ? ' (small-batch path)' : ''}`, () => {
+      const saved = tuning.small;
+      tuning.small = small;
+      try {
+        fn();
+      } finally {
+        tuning.small = saved;
+      }
+    });
+  }
+}
+
 const IV_LENGTHS = [32, 12, 1, 17, 64, 16, 15, 33];
 const TEXT = 'aé€😀\u0000z';
 
@@ -55,7 +70,7 @@ function randomText(n: number): Buffer {
   return Buffer.from(s).subarray(0, n);
 }
 
-test('gcm-batch: decrypts exactly what node encrypted, all IV/AAD/plaintext lengths, one batch', () => {
+both('gcm-batch: decrypts exactly what node encrypted, all IV/AAD/plaintext lengths, one batch', () => {
   for (let round = 0; round < 3; round++) {
     const key = randomBytes(32);
     const values: string[] = [];
@@ -77,7 +92,7 @@ test('gcm-batch: decrypts exactly what node encrypted, all IV/AAD/plaintext leng
   }
 });
 
-test('gcm-batch: every IV length from 1 to 80 and AAD lengths 0..48 (block boundaries)', () => {
+both('gcm-batch: every IV length from 1 to 80 and AAD lengths 0..48 (block boundaries)', () => {
   const key = randomBytes(32);
   const values: string[] = [];
   const aads: string[] = [];
@@ -99,7 +114,7 @@ test('gcm-batch: every IV length from 1 to 80 and AAD lengths 0..48 (block bound
   }
 });
 
-test('gcm-batch: long values (many GHASH groups) and AAD with raw bytes (Go strings)', () => {
+both('gcm-batch: long values (many GHASH groups) and AAD with raw bytes (Go strings)', () => {
   const key = randomBytes(32);
   const values: string[] = [];
   const aads: string[] = [];
@@ -114,7 +129,7 @@ test('gcm-batch: long values (many GHASH groups) and AAD with raw bytes (Go stri
   assert.deepEqual(newOutcomes(key, values, aads), plains);
 });
 
-test('gcm-batch: batches of 1..N give the same results as one batch', () => {
+both('gcm-batch: batches of 1..N give the same results as one batch', () => {
   const key = randomBytes(32);
   const gk = new GcmKey(key);
   const values: string[] = [];
@@ -140,7 +155,7 @@ test('gcm-batch: batches of 1..N give the same results as one batch', () => {
   assert.equal(decryptValues(gk, values, aads, 5, 5).status.length, 0);
 });
 
-test('gcm-batch: damage of every kind fails as today (same status per value, the others unharmed)', () => {
+both('gcm-batch: damage of every kind fails as today (same status per value, the others unharmed)', () => {
   const key = randomBytes(32);
   const aad = 'db:password:';
   const good = encryptValue('s3cret value, long enough for two blocks', 'str', key, aad);
@@ -184,7 +199,7 @@ test('gcm-batch: damage of every kind fails as today (same status per value, the
   assert.deepEqual(r, [oldOutcome(good, key, aad), Status.AuthFailed, oldOutcome(good, key, aad)]);
 });
 
-test('gcm-batch: encryptValues is node GCM both ways; a given IV gives encryptValue`s exact text', () => {
+both('gcm-batch: encryptValues is node GCM both ways; a given IV gives encryptValue`s exact text', () => {
   for (let round = 0; round < 2; round++) {
     const key = randomBytes(32);
     const gk = new GcmKey(key);
@@ -228,7 +243,7 @@ test('gcm-batch: encryptValues is node GCM both ways; a given IV gives encryptVa
   }
 });
 
-test('gcm-batch: a key that is not 32 bytes, or an empty IV to reuse, is refused', () => {
+both('gcm-batch: a key that is not 32 bytes, or an empty IV to reuse, is refused', () => {
   assert.throws(() => new GcmKey(randomBytes(16)), RangeError);
   assert.throws(
     () => encryptValues(new GcmKey(randomBytes(32)), [{ plain: 'x', type: 'str', aad: ':', iv: Buffer.alloc(0) }]),

@@ -11,18 +11,21 @@
  * Inputs and outputs are strings where the callers have strings: `ENC[...]` texts in, plaintext
  * bytes out in one buffer (no Buffer per value); plaintexts in, `ENC[...]` texts out.
  */
-import { createCipheriv, randomFillSync, timingSafeEqual, type Cipher } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomFillSync, timingSafeEqual, type Cipher } from 'node:crypto';
 import { encodeGoBytes } from '../util/gostring.js';
-import { decodeBase64Into, ENC_DATA_START, IV_SIZE, splitEncrypted } from './cipher.js';
+import { decodeBase64Into, ENC_DATA_START, encryptValue, IV_SIZE, splitEncrypted } from './cipher.js';
 import { ghash, ghashKey, type GhashKey } from './ghash.js';
 
 /** A data key made ready for batches: its AES key schedule and its GHASH key H = E_K(0^128). */
 export class GcmKey {
   private readonly ecb: Cipher;
+  /** The key itself, for small batches (see SMALL). */
+  readonly key: Buffer;
   /** H, prepared for ghash.ts. */
   readonly h: GhashKey;
   constructor(key: Buffer) {
     if (key.length !== 32) throw new RangeError('AES-256-GCM needs a 32-byte key');
+    this.key = key;
     this.ecb = createCipheriv('aes-256-ecb', key, null);
     this.ecb.setAutoPadding(false);
     this.h = ghashKey(this.blocks(Buffer.alloc(16)), 0);
@@ -33,14 +36,15 @@ export class GcmKey {
   }
 }
 
-/** Per-value outcome of decryptValues. */
-export const enum Status {
-  Ok = 0,
+/** Per-value outcome of decryptValues (its `status[i]`). */
+export const Status = {
+  Ok: 0,
   /** Not `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]`, or a field is not canonical base64. */
-  Malformed = 1,
+  Malformed: 1,
   /** Authentication failed: wrong key, changed data or additional data, empty IV, tag not 16 bytes. */
-  AuthFailed = 2,
-}
+  AuthFailed: 2,
+} as const;
+export type Status = (typeof Status)[keyof typeof Status];
 
 /**
  * What decryptValues returns: per value its status and type, and (status Ok) its plaintext, the
@@ -57,6 +61,14 @@ export interface DecryptedBatch {
 }
 
 const TAG = 16;
+
+/**
+ * Below `small` values in a batch, node's aes-256-gcm is used per value (same results): the
+ * engine's JavaScript only pays off once V8 has compiled it, which costs more than a small file's
+ * values take with node. (Tests set it to 0 to run the engine on small batches.) `chunk`: the most
+ * leaves crypt.ts queues before it runs a batch (memory stays flat whatever the file's size).
+ */
+export const tuning = { small: 4096, chunk: 8192 };
 const F = new Int32Array(4);
 
 /** Write `s`'s bytes as sops hashes them (Go string bytes: encodeGoBytes) into `b` at `p`; returns the count. */
@@ -216,6 +228,22 @@ export function decryptValues(
     nBlocks += 1 + ((dLen + 15) >> 4);
   }
 
+  if (n < tuning.small) {
+    for (let i = 0; i < n; i++) {
+      if (status[i] !== Status.Ok) continue;
+      try {
+        const d = createDecipheriv('aes-256-gcm', key.key, buf.subarray(ivStart[i], ivEnd[i]), { authTagLength: TAG });
+        d.setAAD(buf.subarray(aadAt[i], aadEnd[i]));
+        d.setAuthTag(buf.subarray(tagAt[i], tagAt[i]! + TAG));
+        const out = d.update(buf.subarray(start[i], end[i]));
+        d.final();
+        out.copy(buf, start[i]);
+      } catch {
+        status[i] = Status.AuthFailed;
+      }
+    }
+    return { status, types, buf, start, end, ivStart, ivEnd };
+  }
   const k = key.h;
   const s = new Int32Array(4);
   const ctr = Buffer.allocUnsafe(nBlocks * 16);
@@ -253,13 +281,13 @@ export function decryptValues(
 /** One value for encryptValues. */
 export interface PlainValue {
   /** UTF-8 text, or raw bytes. */
-  plain: string | Uint8Array;
+  plain: string | Buffer;
   /** The `type:` written (str, int, float, bool, time, comment). */
   type: string;
   /** The additional data: the key path `a:b:`. */
   aad: string;
   /** An IV to reuse (kept ciphertexts); a fresh random 32-byte IV when absent. */
-  iv?: Uint8Array | undefined;
+  iv?: Buffer | undefined;
 }
 
 /**
@@ -268,6 +296,15 @@ export interface PlainValue {
  */
 export function encryptValues(key: GcmKey, items: readonly PlainValue[], from = 0, to = items.length): string[] {
   const n = to - from;
+  if (n < tuning.small) {
+    const out = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const it = items[from + i]!;
+      if (it.iv?.length === 0) throw new RangeError('an IV cannot be empty');
+      out[i] = encryptValue(it.plain, it.type, key.key, it.aad, it.iv);
+    }
+    return out;
+  }
   let cap = 0;
   let nFresh = 0;
   for (let i = from; i < to; i++) {

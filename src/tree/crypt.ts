@@ -5,10 +5,16 @@
  * The walk mutates the tree in place, as sops's does: encrypting replaces every in-scope leaf by a
  * `str` scalar holding `ENC[...]` (and an in-scope comment by its encrypted text); decrypting does
  * the reverse.
+ *
+ * Encryption and decryption run in two phases over bounded chunks (tuning.chunk leaves): the walk queues
+ * the leaves in document order, then the chunk's values go through the batched AES-GCM engine
+ * (src/aes/gcm-batch.ts) at once, and the leaves are put back, MACed and checked in the same order:
+ * the first failing value in document order is the one reported, as in a one-by-one walk.
  */
 import { isUtf8 } from 'node:buffer';
 import { createHash, type Hash } from 'node:crypto';
-import { decryptParsed, encryptValue, parseEncrypted } from '../aes/cipher.js';
+import { parseEncrypted } from '../aes/cipher.js';
+import { decryptValues, encryptValues, GcmKey, Status, tuning, type PlainValue } from '../aes/gcm-batch.js';
 import { parseGoRfc3339 } from '../util/gotime.js';
 import { ExitCode, SopsError } from '../errors.js';
 import { compileScope, type CompiledScope, type Scope } from '../scope/scope.js';
@@ -17,6 +23,7 @@ import {
   formatFloat,
   type Comment,
   type ListNode,
+  type MapEntry,
   type MapNode,
   type Node,
   type Scalar,
@@ -98,18 +105,25 @@ function macUpdate(hash: Hash, v: Scalar): void {
   else hash.update(v.text, 'utf8');
 }
 
-/** The plaintext sops encrypts for a leaf, and the type tag it writes. */
-function plaintextOf(v: Scalar): { bytes: Buffer; type: string } {
+/**
+ * The plaintext sops encrypts for a leaf (text as its UTF-8 bytes, or raw bytes), and the type tag
+ * it writes.
+ */
+function plaintextOf(v: Scalar): { plain: string | Buffer; type: string } {
   switch (v.type) {
     case 'bool':
-      return { bytes: Buffer.from(v.text === 'true' ? 'True' : 'False'), type: 'bool' };
+      return { plain: v.text === 'true' ? 'True' : 'False', type: 'bool' };
     case 'bytes':
-      return { bytes: v.raw ?? Buffer.from(v.text, 'utf8'), type: 'str' };
+      return { plain: v.raw ?? v.text, type: 'str' };
     case 'int64':
-      return { bytes: Buffer.from(v.text), type: 'int' };
+      return { plain: v.text, type: 'int' };
     default:
-      return { bytes: v.raw ?? Buffer.from(v.text, 'utf8'), type: v.type };
+      return { plain: v.raw ?? v.text, type: v.type };
   }
+}
+
+function bytesOf(plain: string | Buffer): Buffer {
+  return typeof plain === 'string' ? Buffer.from(plain, 'utf8') : plain;
 }
 
 const GO_TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
@@ -119,9 +133,12 @@ const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const GO_FLOAT_RE = /^[+-]?(?:(?:\d[\d_]*)?\.?\d[\d_]*(?:[eE][+-]?\d+)?|\d+\.|inf|infinity|nan)$/i;
 
-/** Turn decrypted bytes of a sops type into a leaf, as sops's cipher does (Atoi, ParseFloat, ParseBool). */
-function leafFromPlaintext(bytes: Buffer, type: string, path: readonly string[]): Scalar {
-  const text = bytes.toString('utf8');
+/**
+ * Turn decrypted bytes (`buf[start..end)`) of a sops type into a leaf, as sops's cipher does (Atoi,
+ * ParseFloat, ParseBool).
+ */
+function leafFromPlaintext(buf: Buffer, start: number, end: number, type: string, path: readonly string[]): Scalar {
+  const text = buf.toString('utf8', start, end);
   const bad = (what: string) =>
     new SopsError(
       `the value at ${describePath(path)} decrypted to ${what}, which is not a valid ${type}`,
@@ -130,7 +147,10 @@ function leafFromPlaintext(bytes: Buffer, type: string, path: readonly string[])
   switch (type) {
     case 'str':
     case 'bytes':
-      return isUtf8(bytes) ? { kind: 'scalar', type: 'str', text } : { kind: 'scalar', type: 'str', text, raw: bytes };
+      // (no U+FFFD in the text: the bytes were valid UTF-8)
+      return !text.includes('\ufffd') || isUtf8(buf.subarray(start, end))
+        ? { kind: 'scalar', type: 'str', text }
+        : { kind: 'scalar', type: 'str', text, raw: Buffer.from(buf.subarray(start, end)) };
     case 'int':
     case 'int64': {
       if (!INT_RE.test(text)) throw bad('text');
@@ -166,7 +186,18 @@ export function describePath(path: readonly string[]): string {
   return path.length ? path.map((p) => `[${JSON.stringify(p)}]`).join('') : 'the top level';
 }
 
-type Visitor = (leaf: Scalar | Comment, path: string[], comments: string[][]) => Scalar | Comment;
+/**
+ * Visits a leaf or comment; returns what replaces it. `holder[idx]` (a list's or map's items, idx >= 0)
+ * or `holder.value` (a map entry, idx -1) is where it sits, for a replacement made later.
+ */
+type Visitor = (
+  leaf: Scalar | Comment,
+  path: string[],
+  comments: string[][],
+  holder: Holder,
+  idx: number,
+) => Scalar | Comment;
+type Holder = Array<Node | MapEntry | Comment> | MapEntry;
 
 /**
  * Walk the items of a map or a list in document order with sops's comment stack: the comments
@@ -177,7 +208,7 @@ function walkItems<T extends { kind: string }>(
   path: string[],
   comments: string[][],
   visit: Visitor,
-  walkItem: (it: T) => T,
+  walkItem: (it: T, i: number) => T,
 ): void {
   const level: string[] = [];
   comments.push(level);
@@ -185,10 +216,10 @@ function walkItems<T extends { kind: string }>(
     const it = items[i]!;
     if (isComment(it)) {
       level.push(it.text);
-      items[i] = visit(it, path, comments) as Comment;
+      items[i] = visit(it, path, comments, items as Holder, i) as Comment;
       continue;
     }
-    items[i] = walkItem(it);
+    items[i] = walkItem(it, i);
     level.length = 0;
   }
   comments.pop();
@@ -201,22 +232,22 @@ function isComment(it: { kind: string }): it is Comment {
 function walkMap(m: MapNode, path: string[], comments: string[][], visit: Visitor): void {
   walkItems(m.items, path, comments, visit, (e) => {
     path.push(e.key);
-    e.value = walkValue(e.value, path, comments, visit);
+    e.value = walkValue(e.value, path, comments, visit, e, -1);
     path.pop();
     return e;
   });
 }
 
 function walkList(l: ListNode, path: string[], comments: string[][], visit: Visitor): void {
-  walkItems(l.items, path, comments, visit, (n) => walkValue(n, path, comments, visit));
+  walkItems(l.items, path, comments, visit, (n, i) => walkValue(n, path, comments, visit, l.items as Holder, i));
 }
 
-function walkValue(n: Node, path: string[], comments: string[][], visit: Visitor): Node {
+function walkValue(n: Node, path: string[], comments: string[][], visit: Visitor, holder: Holder, idx: number): Node {
   switch (n.kind) {
     case 'null':
       return n;
     case 'scalar':
-      return visit(n, path, comments) as Scalar;
+      return visit(n, path, comments, holder, idx) as Scalar;
     case 'map':
       walkMap(n, path, comments, visit);
       return n;
@@ -226,6 +257,12 @@ function walkValue(n: Node, path: string[], comments: string[][], visit: Visitor
   }
 }
 
+/** Put `leaf` where the walk found the one it replaces. */
+function putBack(holder: Holder, idx: number, leaf: Scalar | Comment): void {
+  if (idx < 0) (holder as MapEntry).value = leaf as Scalar;
+  else (holder as Array<Node | Comment>)[idx] = leaf;
+}
+
 function newHash(scope: CompiledScope): Hash {
   const h = createHash('sha512');
   if (scope.macOnlyEncrypted) h.update(MAC_ONLY_ENCRYPTED_INIT);
@@ -233,50 +270,56 @@ function newHash(scope: CompiledScope): Hash {
 }
 
 /**
- * One pass over a tree (encrypt or decrypt): what to do with an in-scope comment that is not empty,
- * with an in-scope value, and whether the MAC hashes the values before (`in`) or after (`out`) the
- * pass — always the plaintext.
- */
-interface TreePass {
-  macOf: 'in' | 'out';
-  comment(leaf: Comment, path: string[]): Comment;
-  value(leaf: Scalar, path: string[]): Scalar;
-}
-
-/** Run `pass` over every leaf and comment of the tree in `scope`; returns the MAC (uppercase hex SHA-512). */
-function runPass(tree: Tree, scope: Scope, pass: TreePass): string {
-  const s = compileScope(scope);
-  const hash = newHash(s);
-  const visit: Visitor = (leaf, path, comments) => {
-    const enc = shouldEncrypt(s, path, comments, leaf.kind === 'comment');
-    if (leaf.kind === 'comment') return !enc || leaf.text === '' ? leaf : pass.comment(leaf, path);
-    const out = enc ? pass.value(leaf, path) : leaf;
-    if (!s.macOnlyEncrypted || enc) macUpdate(hash, pass.macOf === 'in' ? leaf : out);
-    return out;
-  };
-  for (const doc of tree.docs) walkMap(doc, [], [], visit);
-  return hash.digest('hex').toUpperCase();
-}
-
-/**
  * Encrypt every in-scope value of the tree under `key`; returns the MAC (uppercase hex SHA-512) of
  * the plaintext. Values found in `stash` keep their IV.
  */
 export function encryptTree(tree: Tree, key: Buffer, scope: Scope, stash?: IvStash): string {
-  return runPass(tree, scope, {
-    macOf: 'in',
-    comment(leaf, path) {
+  const s = compileScope(scope);
+  const hash = newHash(s);
+  const gk = new GcmKey(key);
+  // the chunk: what to encrypt, and where each leaf goes back
+  const items: PlainValue[] = [];
+  const leaves: Array<Scalar | Comment> = [];
+  const holders: Holder[] = [];
+  const idxs: number[] = [];
+  const flush = () => {
+    const out = encryptValues(gk, items);
+    for (let q = 0; q < out.length; q++) {
+      const leaf = leaves[q]!;
+      const text = out[q]!;
+      putBack(
+        holders[q]!,
+        idxs[q]!,
+        leaf.kind === 'comment' ? { ...leaf, text } : { kind: 'scalar', type: 'str', text },
+      );
+    }
+    items.length = leaves.length = holders.length = idxs.length = 0;
+  };
+  const visit: Visitor = (leaf, path, comments, holder, idx) => {
+    if (items.length >= tuning.chunk) flush();
+    const enc = shouldEncrypt(s, path, comments, leaf.kind === 'comment');
+    let item: PlainValue;
+    if (leaf.kind === 'comment') {
+      if (!enc || leaf.text === '') return leaf;
       const aad = pathAad(path);
-      const bytes = Buffer.from(leaf.text, 'utf8');
-      return { ...leaf, text: encryptValue(bytes, 'comment', key, aad, stash?.get(aad, 'comment', bytes)) };
-    },
-    value(leaf, path) {
-      const { bytes, type } = plaintextOf(leaf);
-      if (bytes.length === 0 && type === 'str') return { kind: 'scalar', type: 'str', text: '' };
+      item = { plain: leaf.text, type: 'comment', aad, iv: stash?.get(aad, 'comment', bytesOf(leaf.text)) };
+    } else {
+      if (!s.macOnlyEncrypted || enc) macUpdate(hash, leaf);
+      if (!enc) return leaf;
+      const { plain, type } = plaintextOf(leaf);
+      if (plain.length === 0 && type === 'str') return { kind: 'scalar', type: 'str', text: '' };
       const aad = pathAad(path);
-      return { kind: 'scalar', type: 'str', text: encryptValue(bytes, type, key, aad, stash?.get(aad, type, bytes)) };
-    },
-  });
+      item = { plain, type, aad, iv: stash?.get(aad, type, bytesOf(plain)) };
+    }
+    items.push(item);
+    leaves.push(leaf);
+    holders.push(holder);
+    idxs.push(idx);
+    return leaf;
+  };
+  for (const doc of tree.docs) walkMap(doc, [], [], visit);
+  flush();
+  return hash.digest('hex').toUpperCase();
 }
 
 /** sops's warning for an in-scope comment that does not decrypt (sops.go), with where it is. */
@@ -287,10 +330,18 @@ export function possiblyUnencryptedComment(path: readonly string[]): string {
   );
 }
 
+/** What a queued leaf of decryptTree is: only MACed (out of scope, or an in-scope empty string). */
+const Q_PLAIN = 0;
+/** An in-scope value to decrypt. */
+const Q_VALUE = 1;
+/** An in-scope comment to decrypt (kept with a warning when it does not). */
+const Q_COMMENT = 2;
+
 /**
  * Decrypt every in-scope value of the tree; returns the MAC of the plaintext (to compare with the
  * stored one). With `stash`, every value's IV is remembered for re-encryption. An in-scope comment
  * that does not decrypt is kept as it stands, with sops's warning through `warn` (default: stderr).
+ * The first value in document order that is not an encrypted value or does not decrypt throws.
  */
 export function decryptTree(
   tree: Tree,
@@ -299,63 +350,105 @@ export function decryptTree(
   stash?: IvStash,
   warn: (msg: string) => void = (m) => process.stderr.write(`${m}\n`),
 ): string {
-  return runPass(tree, scope, {
-    macOf: 'out',
-    comment(leaf, path) {
-      // a comment that does not decrypt was written unencrypted (older sops) or was damaged: keep it
-      // as it is, and warn as sops does
-      try {
-        const v = parseEncrypted(leaf.text);
-        const aad = pathAad(path);
-        const bytes = decryptParsed(v, key, aad);
-        stash?.put(aad, 'comment', bytes, v.iv);
-        return { ...leaf, text: bytes.toString('utf8') };
-      } catch {
-        warn(possiblyUnencryptedComment(path));
-        return leaf;
+  const s = compileScope(scope);
+  const hash = newHash(s);
+  const gk = new GcmKey(key);
+  // the chunk, in document order: every leaf to MAC or decrypt, and the values' texts and AADs
+  const kinds: number[] = [];
+  const leaves: Array<Scalar | Comment> = [];
+  const holders: Holder[] = [];
+  const idxs: number[] = [];
+  const paths: string[][] = [];
+  const texts: string[] = [];
+  const aads: string[] = [];
+  const flush = () => {
+    const r = decryptValues(gk, texts, aads);
+    for (let q = 0, i = 0; q < kinds.length; q++) {
+      const leaf = leaves[q]!;
+      const kind = kinds[q]!;
+      if (kind === Q_PLAIN) {
+        macUpdate(hash, leaf as Scalar);
+        continue;
       }
-    },
-    value(leaf, path) {
-      if (leaf.type !== 'str') {
+      const path = paths[i]!;
+      const st = r.status[i]!;
+      const start = r.start[i]!;
+      const end = r.end[i]!;
+      const ivStart = r.ivStart[i]!;
+      const ivEnd = r.ivEnd[i]!;
+      const iv = () => Buffer.from(r.buf.subarray(ivStart, ivEnd));
+      const aad = aads[i]!;
+      const type = r.types[i]!;
+      i++;
+      if (kind === Q_COMMENT) {
+        // a comment that does not decrypt was written unencrypted (older sops) or was damaged: keep
+        // it as it is, and warn as sops does
+        if (st !== Status.Ok) {
+          warn(possiblyUnencryptedComment(path));
+          continue;
+        }
+        stash?.put(aad, 'comment', Buffer.from(r.buf.subarray(start, end)), iv());
+        putBack(holders[q]!, idxs[q]!, { ...leaf, text: r.buf.toString('utf8', start, end) });
+        continue;
+      }
+      if (st === Status.Malformed) {
         throw new SopsError(
-          `the value at ${describePath(path)} is not encrypted, but the file's settings say it should be`,
+          `the value at ${describePath(path)} is not an encrypted sops value`,
           ExitCode.ErrorDecryptingTree,
         );
       }
-      if (leaf.text === '') return leaf;
-      const aad = pathAad(path);
-      const v = parseEncryptedAt(leaf.text, path);
-      const bytes = decryptParsedAt(v, key, aad, path);
-      const out = leafFromPlaintext(bytes, v.type, path);
+      if (st !== Status.Ok) {
+        throw new SopsError(
+          `could not decrypt the value at ${describePath(path)}: authentication failed (the value or its key path was changed, or the data key is wrong)`,
+          ExitCode.ErrorDecryptingTree,
+        );
+      }
+      const out = leafFromPlaintext(r.buf, start, end, type, path);
       if (stash) {
         const p = plaintextOf(out);
-        stash.put(aad, p.type, p.bytes, v.iv);
+        stash.put(aad, p.type, bytesOf(p.plain), iv());
       }
-      return out;
-    },
-  });
-}
-
-function parseEncryptedAt(text: string, path: string[]): ReturnType<typeof parseEncrypted> {
-  try {
-    return parseEncrypted(text);
-  } catch {
-    throw new SopsError(
-      `the value at ${describePath(path)} is not an encrypted sops value`,
-      ExitCode.ErrorDecryptingTree,
-    );
-  }
-}
-
-function decryptParsedAt(v: ReturnType<typeof parseEncrypted>, key: Buffer, aad: string, path: string[]): Buffer {
-  try {
-    return decryptParsed(v, key, aad);
-  } catch {
-    throw new SopsError(
-      `could not decrypt the value at ${describePath(path)}: authentication failed (the value or its key path was changed, or the data key is wrong)`,
-      ExitCode.ErrorDecryptingTree,
-    );
-  }
+      putBack(holders[q]!, idxs[q]!, out);
+      macUpdate(hash, out);
+    }
+    kinds.length = leaves.length = holders.length = idxs.length = 0;
+    paths.length = texts.length = aads.length = 0;
+  };
+  const queue = (kind: number, leaf: Scalar | Comment, holder: Holder, idx: number, path: string[]) => {
+    kinds.push(kind);
+    leaves.push(leaf);
+    holders.push(holder);
+    idxs.push(idx);
+    if (kind === Q_PLAIN) return;
+    paths.push(path.slice());
+    texts.push(leaf.text);
+    aads.push(pathAad(path));
+  };
+  const visit: Visitor = (leaf, path, comments, holder, idx) => {
+    // (a flush puts back queued leaves; never the one being visited, which the walk stores after this)
+    if (kinds.length >= tuning.chunk) flush();
+    const enc = shouldEncrypt(s, path, comments, leaf.kind === 'comment');
+    if (leaf.kind === 'comment') {
+      if (enc && leaf.text !== '') queue(Q_COMMENT, leaf, holder, idx, path);
+      return leaf;
+    }
+    if (!enc) {
+      if (s.macOnlyEncrypted) return leaf;
+    } else if (leaf.type !== 'str') {
+      flush(); // a value before this one that fails is the error to report
+      throw new SopsError(
+        `the value at ${describePath(path)} is not encrypted, but the file's settings say it should be`,
+        ExitCode.ErrorDecryptingTree,
+      );
+    }
+    const kind = !enc || leaf.text === '' ? Q_PLAIN : Q_VALUE;
+    if (kind === Q_PLAIN && kinds.length === 0) macUpdate(hash, leaf);
+    else queue(kind, leaf, holder, idx, path);
+    return leaf;
+  };
+  for (const doc of tree.docs) walkMap(doc, [], [], visit);
+  flush();
+  return hash.digest('hex').toUpperCase();
 }
 
 /**
@@ -365,10 +458,9 @@ function decryptParsedAt(v: ReturnType<typeof parseEncrypted>, key: Buffer, aad:
  */
 export function unencryptedValues(tree: Tree, scope: Scope): string[][] {
   const found: string[][] = [];
-  runPass(tree, scope, {
-    macOf: 'in',
-    comment: (leaf) => leaf,
-    value(leaf, path) {
+  const s = compileScope(scope);
+  const visit: Visitor = (leaf, path, comments) => {
+    if (leaf.kind === 'scalar' && shouldEncrypt(s, path, comments, false)) {
       let ok = leaf.type === 'str' && leaf.text === '';
       if (!ok && leaf.type === 'str') {
         try {
@@ -379,8 +471,9 @@ export function unencryptedValues(tree: Tree, scope: Scope): string[][] {
         }
       }
       if (!ok) found.push([...path]);
-      return leaf;
-    },
-  });
+    }
+    return leaf;
+  };
+  for (const doc of tree.docs) walkMap(doc, [], [], visit);
   return found;
 }
