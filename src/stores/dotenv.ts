@@ -27,6 +27,8 @@ import {
 import { flattenMetadata, unflattenMetadata } from './flatten.js';
 import { decodeGoBytes, encodeGoBytes, goStringScalar } from '../util/gostring.js';
 import { goTypeName, scalarText } from './scalar-text.js';
+import { OutBuf } from './outbuf.js';
+import { flatCopy, flatSlice } from './strings.js';
 import type { Store, StoreOptions } from './types.js';
 
 /** The prefix of every metadata line. */
@@ -35,20 +37,34 @@ export const SOPS_PREFIX = 'sops_';
 function parse(data: Buffer): MapNode {
   const items: Array<MapEntry | Comment> = [];
   // bytes kept as sops keeps them (Go strings): a value that is not UTF-8 keeps its bytes
-  const lines = decodeGoBytes(data).split('\n');
-  lines.forEach((line, i) => {
-    if (line.length === 0) return;
-    if (line[0] === '#') {
-      items.push({ kind: 'comment', text: line.slice(1).toWellFormed() });
-      return;
+  const s = decodeGoBytes(data);
+  // (a well-formed text holds no such bytes: its values need no look)
+  const plain = s.isWellFormed();
+  const n = s.length;
+  let line = 0;
+  for (let start = 0; start < n;) {
+    let end = s.indexOf('\n', start);
+    if (end < 0) end = n;
+    line++;
+    if (end > start) {
+      if (s.charCodeAt(start) === 35) {
+        items.push({ kind: 'comment', text: flatSlice(s, start + 1, end).toWellFormed() });
+      } else {
+        const eq = s.indexOf('=', start);
+        if (eq < 0 || eq > end) {
+          // (the line itself is not quoted: it may hold a secret)
+          throw new FileError(`invalid dotenv input: line ${line} is neither a comment nor KEY=VALUE (it has no "=")`);
+        }
+        // the value stays a view into the text (the walk replaces it); the key is a copy
+        let value = s.slice(eq + 1, end);
+        if (value.includes('\\n')) value = value.replaceAll('\\n', '\n');
+        items.push(
+          entry(flatSlice(s, start, eq), plain ? { kind: 'scalar', type: 'str', text: value } : goStringScalar(value)),
+        );
+      }
     }
-    const eq = line.indexOf('=');
-    if (eq < 0) {
-      // (the line itself is not quoted: it may hold a secret)
-      throw new FileError(`invalid dotenv input: line ${i + 1} is neither a comment nor KEY=VALUE (it has no "=")`);
-    }
-    items.push(entry(line.slice(0, eq), goStringScalar(line.slice(eq + 1).replaceAll('\\n', '\n'))));
-  });
+    start = end + 1;
+  }
   return map(items);
 }
 
@@ -61,11 +77,18 @@ function badKey(key: string): string | undefined {
 }
 
 function print(items: ReadonlyArray<MapEntry | Comment>): Buffer {
-  let out = '';
+  // an estimate of the size (3 bytes of UTF-8 at most per UTF-16 unit); a longer text only grows the buffer
+  let size = 0;
+  for (const it of items) {
+    if (it.kind === 'comment') size += it.text.length;
+    else if (it.value.kind === 'scalar') size += it.key.length + (it.value.raw?.length ?? it.value.text.length);
+    size += 8;
+  }
+  const out = new OutBuf(3 * size);
   for (const it of items) {
     if (it.kind === 'comment') {
       // one comment line per line of text (a newline would end the comment)
-      for (const line of it.text.split('\n')) out += `#${line.toWellFormed()}\n`;
+      for (const line of it.text.split('\n')) out.add(`#${line.toWellFormed()}\n`);
       continue;
     }
     if (it.value.kind === 'map' || it.value.kind === 'list') {
@@ -82,10 +105,13 @@ function print(items: ReadonlyArray<MapEntry | Comment>): Buffer {
         `cannot write the dotenv key ${JSON.stringify(it.key.toWellFormed())}: it ${why}`,
         ExitCode.ErrorDumpingTree,
       );
-    out += `${it.key}=${goText(it.value).replaceAll('\n', '\\n')}\n`;
+    const text = goText(it.value);
+    const line = `${it.key}=${text.includes('\n') ? text.replaceAll('\n', '\\n') : text}\n`;
+    // keys keep the bytes they were read with, values their raw bytes (util/gostring.ts)
+    if (line.isWellFormed()) out.add(line);
+    else out.addBytes(encodeGoBytes(line));
   }
-  // keys keep the bytes they were read with, values their raw bytes (util/gostring.ts)
-  return encodeGoBytes(out);
+  return out.bytes();
 }
 
 /** A leaf's text: a value's raw bytes kept (as util/gostring.ts strings), any other text as UTF-8. */
@@ -109,7 +135,8 @@ export function createDotenvStore(_opts: StoreOptions = {}): Store {
       const flat: Array<[string, string]> = [];
       for (const it of doc.items) {
         if (it.kind === 'entry' && it.key.startsWith(SOPS_PREFIX)) {
-          flat.push([it.key.slice(SOPS_PREFIX.length), scalarText(it.value)]);
+          // (copies: the metadata outlives the file's text)
+          flat.push([it.key.slice(SOPS_PREFIX.length), flatCopy(scalarText(it.value))]);
         } else {
           kept.push(it);
         }

@@ -19,6 +19,7 @@ import {
 } from '../tree/types.js';
 import { decodeGoBytes, decodeUtf8GoJson } from '../util/gostring.js';
 import { OutBuf } from './outbuf.js';
+import { flatSlice } from './strings.js';
 import type { Store, StoreOptions } from './types.js';
 
 const SOPS_KEY = 'sops';
@@ -49,15 +50,6 @@ const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
 const STRING_BODY = /[^"\\\u0000-\u001f]*/y;
 /** Integers this short are within int64 and are their own canonical text (except `-0`). */
 const SHORT_INT = /^-?[0-9]{1,18}$/;
-
-/**
- * `s.slice(a, b)` as a string of its own: V8 makes a longer slice a view that keeps all of `s`
- * alive, which a key or a metadata value must not do to the whole file's text.
- */
-function flatSlice(s: string, a: number, b: number): string {
-  // (below 13 characters a slice is a copy; above, the concatenation is flattened into a new string)
-  return b - a < 13 ? s.slice(a, b) : (' ' + s.slice(a, b)).slice(1);
-}
 
 /** A small JSON parser that keeps key order, duplicate keys and number text. */
 class JsonParser {
