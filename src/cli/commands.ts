@@ -8,7 +8,16 @@ import { parseTreePath } from '../tree/path.js';
 import { hasSopsMetadata, loadPlain, newMetadata, renderPlain, sealTree } from '../file/file.js';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { makeLog, openPlanned, outputIndent, planEncryption, planIo, readForChange, writeResult } from './context.js';
+import {
+  makeLog,
+  openPlanned,
+  outputIndent,
+  planEncryption,
+  planIo,
+  readerForChange,
+  readForChange,
+  writeResult,
+} from './context.js';
 import type { CliOptions } from './options.js';
 import { reuseForEncrypt } from './reuse.js';
 
@@ -58,7 +67,7 @@ export async function decryptCommand(file: string | undefined, o: CliOptions, le
   refuseConflicts('decrypt', file, o, legacy);
   const log = makeLog(o);
   const io = planIo(file, o);
-  const opened = await openPlanned(io, o, log, await readForChange(io, o), io.path ?? 'standard input', false);
+  const opened = await openPlanned(io, o, log, await readerForChange(io, o), io.path ?? 'standard input', false);
   const out = await storeFor(io.outFormat, { indent: await outputIndent(io, o) });
   const result = renderPlain(opened.tree, out, o.extract !== undefined ? parseTreePath(o.extract) : []);
   writeResult(result, io, o);

@@ -4,6 +4,7 @@
  * matching `.sops.yaml` creation rule.
  */
 import { readSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DecryptionOrderError, ExitCode, SopsError } from '../errors.js';
@@ -13,7 +14,7 @@ import { FORMATS, type Format } from '../stores/types.js';
 import { pickScope, resolveScope, type Scope } from '../scope/scope.js';
 import { parseThresholdFlag } from '../shamir/threshold.js';
 import { parseDecryptionOrder } from '../file/datakey.js';
-import { openEncrypted, type OpenedFile } from '../file/file.js';
+import { openEncrypted, type FileInput, type OpenedFile } from '../file/file.js';
 import { findConfigFile } from '../config/find.js';
 import { lockForUpdate, readInput, writeFileAtomic } from '../util/fs.js';
 import type { CliOptions } from './options.js';
@@ -121,7 +122,33 @@ export function planIo(file: string | undefined, o: CliOptions): IoPlan {
 }
 
 export function readPlanned(p: IoPlan): Buffer {
-  return readInput(p.file);
+  const data = readInput(p.file);
+  if (data.length >= LARGE_INPUT) keepYoungGenerationSmall();
+  return data;
+}
+
+/** From this size on, an input's tree is large enough for the young generation's size to matter. */
+const LARGE_INPUT = 1 << 20;
+let youngKeptSmall = false;
+
+/**
+ * Building a large file's tree makes V8 grow its young generation to the maximum (two 16 MB
+ * semi-spaces, all resident) since most of what it allocates survives. In the CLI's own process
+ * (never in the library: it is a process-wide setting) it stays at its starting size: about 35 MB less
+ * peak RSS on the 17 MB benchmark files at the same CPU time. (The flag is read when the young
+ * generation would grow, so setting it at run time works; node:v8 costs some milliseconds to load,
+ * so only a large input pays for it.)
+ */
+function keepYoungGenerationSmall(): void {
+  if (youngKeptSmall) return;
+  youngKeptSmall = true;
+  try {
+    (createRequire(import.meta.url)('node:v8') as typeof import('node:v8')).setFlagsFromString(
+      '--semi-space-growth-factor=1',
+    );
+  } catch {
+    // only costs memory
+  }
 }
 
 /**
@@ -129,8 +156,13 @@ export function readPlanned(p: IoPlan): Buffer {
  * file's advisory lock (src/util/lock.ts), so that concurrent tsops commands do not lose changes.
  */
 export async function readForChange(p: IoPlan, o: Pick<CliOptions, 'inPlace' | 'verbose'>): Promise<Buffer> {
+  return (await readerForChange(p, o))();
+}
+
+/** readForChange's lock, then a reader for openPlanned, which holds the bytes only while it needs them. */
+export async function readerForChange(p: IoPlan, o: Pick<CliOptions, 'inPlace' | 'verbose'>): Promise<() => Buffer> {
   if (o.inPlace && p.file) await lockForUpdate(p.file, { log: makeLog(o) });
-  return readPlanned(p);
+  return () => readPlanned(p);
 }
 
 /** Write a command's result: in place, to --output, or to standard output. */
@@ -203,7 +235,7 @@ export async function openPlanned(
   io: IoPlan,
   o: CliOptions,
   log: (m: string) => void,
-  data: Buffer = readPlanned(io),
+  data: FileInput = () => readPlanned(io),
   name = io.path ?? 'standard input',
   trackIvs = true,
 ): Promise<OpenedFile> {

@@ -87,12 +87,23 @@ function named(o: CommonOptions, msg: string): string {
   return o.filename ? `${o.filename}: ${msg}` : msg;
 }
 
+/**
+ * A file's bytes, or a function that reads them. Given a function, `openEncrypted` holds the bytes
+ * only while it needs them (for a store without a full syntax check, until they are parsed), so a
+ * large file's bytes are not kept alive beside its parsed text during the decryption.
+ */
+export type FileInput = Buffer | (() => Buffer);
+
 /** Parse an encrypted file into its (still encrypted) tree and metadata. */
 export async function loadEncrypted(
   data: Buffer,
   o: OpenOptions,
 ): Promise<{ tree: Tree; metadata: Metadata; store: Store }> {
   const store = await storeFor(o.format, o.storeOptions);
+  return { ...parseWith(store, data, o), store };
+}
+
+function parseWith(store: Store, data: Buffer, o: OpenOptions): { tree: Tree; metadata: Metadata } {
   let loaded;
   try {
     loaded = store.loadEncrypted(data);
@@ -118,11 +129,12 @@ export async function loadEncrypted(
   } catch (e) {
     throw withPrefix(o.filename, e, (m, c) => new ReadError(m, c));
   }
-  return { tree: loaded.tree, metadata, store };
+  return { tree: loaded.tree, metadata };
 }
 
 /** A store's full syntax check (see Store.check): throws the syntax error, naming the file, if there is one. */
-function syntaxCheck(store: Store, data: Buffer, o: CommonOptions): void {
+function syntaxCheck(store: Store, data: Buffer | undefined, o: CommonOptions): void {
+  if (!data) return;
   try {
     store.check?.(data);
   } catch (e) {
@@ -131,8 +143,12 @@ function syntaxCheck(store: Store, data: Buffer, o: CommonOptions): void {
 }
 
 /** Decrypt and verify an encrypted file. */
-export async function openEncrypted(data: Buffer, o: OpenOptions): Promise<OpenedFile> {
-  const { tree, metadata, store } = await loadEncrypted(data, o);
+export async function openEncrypted(input: FileInput, o: OpenOptions): Promise<OpenedFile> {
+  const store = await storeFor(o.format, o.storeOptions);
+  let data: Buffer | undefined = typeof input === 'function' ? input() : input;
+  const { tree, metadata } = parseWith(store, data, o);
+  // (the store's full check, after a failure below, is the only later use of the bytes)
+  if (!store.check) data = undefined;
   let dataKey: Buffer;
   try {
     const recover = () => recoverDataKey(metadata, keyContext(o), o.decryptionOrder);
