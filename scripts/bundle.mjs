@@ -125,8 +125,8 @@ const options = {
 };
 
 /**
- * The one-file CommonJS bundle bin/tsops runs. `import.meta.url` (runDeep's worker, the gcpkms
- * client's package lookup) becomes this file's URL. Imports of the external packages (static or
+ * The one-file CommonJS bundle bin/tsops runs. `import.meta.url` (runDeep's worker, the lazy loads
+ * through createRequire, the gcpkms client's package lookup) becomes this file's URL. Imports of the external packages (static or
  * dynamic) become require() calls that run when the module that needs them first runs: every one
  * of them has a CommonJS build. No import() is left in the file: on Node 20, code compiled from a
  * V8 code cache cannot run import() (no loader callback is restored with it).
@@ -143,8 +143,9 @@ const cjsOptions = {
   external: EXTERNAL,
   supported: { 'dynamic-import': false },
   plugins: [readAllWithoutFetch, commanderLazyChildProcess],
-  define: { 'import.meta.url': '__tsopsUrl' },
-  banner: { js: "var __tsopsUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // (a getter: the URL is built only when used)
+  define: { 'import.meta': '__tsopsMeta' },
+  banner: { js: "var __tsopsMeta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };" },
   legalComments: 'none',
   minifySyntax: true,
   minifyWhitespace: true,
