@@ -1,22 +1,27 @@
 /**
  * The fast YAML reader: one pass over the lines of a file written in the shapes sops files have —
  * block maps and sequences (also `- key: value` items and sequences at their key's indentation),
- * one-line plain, single- and double-quoted scalars — straight into the tree, without the `yaml`
- * package's CST. Anything else (comments, anchors, aliases, tags, flow collections, block scalars,
- * multi-line scalars, several documents, directives, tabs, unusual escapes, any structure it is not
- * sure of, and every error) makes it give up, and the file is read by the full reader (load.ts),
- * which decides. So it only ever returns the tree the full reader would build; the go-yaml
- * differential test runs its corpus through both readers to keep it so.
+ * one-line plain, single- and double-quoted scalars, block scalars, comments — straight into the
+ * tree, without the `yaml` package's CST. Comments are placed by the full reader's rules
+ * (comments.ts), from the same marks the full reader's builder records. Anything else (anchors,
+ * aliases, tags, flow collections, multi-line scalars, block scalars in a file with comments,
+ * several documents, directives, tabs, unusual escapes, any structure it is not sure of, and every
+ * error) makes it give up, and the file is read by the full reader (load.ts), which decides. So it
+ * only ever returns the tree the full reader would build; the go-yaml differential test runs its
+ * corpus through both readers to keep it so.
  */
 import type { ListNode, MapNode, Node, Tree } from '../../tree/types.js';
+import { applyInserts, Placer } from './comments.js';
+import { Lines } from './lines.js';
+import { type Container, type Mark, MarkKind, type Seq } from './marks.js';
 import { resolvePlain } from './resolve.js';
 import { blockScalarValue } from './scan.js';
 
 /** Thrown when the fast reader is not sure: the caller reads the file with the full reader. */
 const GIVE_UP = Symbol('give up');
 
-/** Characters that send the whole file to the full reader (comments, tabs, CR, YAML 1.1 breaks). */
-const WHOLE_FILE = /[#\t\r\u0085\u2028\u2029]/;
+/** Characters that send the whole file to the full reader (tabs, CR, YAML 1.1 breaks). */
+const WHOLE_FILE = /[\t\r\u0085\u2028\u2029]/;
 
 interface Frame {
   /** the column of its keys or dashes */
@@ -27,6 +32,8 @@ interface Frame {
   indentless: boolean;
   /** keys seen (duplicates go to the full reader, which reports them) */
   seen: Set<string> | null;
+  /** the container of the map or list, for comment placement (files with comments) */
+  c: Container | null;
 }
 
 /** Nesting the fast reader takes; deeper files go to the full reader. */
@@ -81,10 +88,46 @@ function isIndicator(c: number): boolean {
 class FastReader {
   private pos = 0;
   private readonly stack: Frame[] = [];
-  /** a map entry or list item whose value is on the following lines */
-  private pending: { frame: Frame; index: number; col: number } | null = null;
+  /** a map entry or list item whose value is on the following lines (and its mark, with comments) */
+  private pending: { frame: Frame; index: number; col: number; mark: Mark | null } | null = null;
+  /** with comments: the marks of keys, values and dashes and the comments, in document order */
+  private readonly seq: Seq | null;
+  private comments = 0;
+  private rootC: Container | null = null;
 
-  constructor(private readonly src: string) {}
+  constructor(private readonly src: string) {
+    this.seq = src.includes('#') ? [] : null;
+  }
+
+  /** A new container (files with comments). */
+  private container(node: MapNode | ListNode, parent: Frame | null, index: number): Container | null {
+    if (!this.seq) return null;
+    return { node, parent: parent ? parent.c : null, parentIndex: index, firstOff: -1, flow: false };
+  }
+
+  private mark(kind: MarkKind, off: number, end: number, frame: Frame, i: number, empty?: boolean): Mark | null {
+    const seq = this.seq;
+    if (!seq) return null;
+    const c = frame.c!;
+    if (c.firstOff < 0 && (kind === MarkKind.Key || kind === MarkKind.Dash)) c.firstOff = off;
+    const m: Mark = empty === undefined ? { kind, off, end, c, i } : { kind, off, end, c, i, empty };
+    seq.push(m);
+    return m;
+  }
+
+  /** A comment from `#` at `off` to the line's end. */
+  private comment(off: number, end: number): void {
+    if (!this.seq) giveUp(); // (a `#` in a file without one: cannot be)
+    this.seq.push({ off, text: this.src.slice(off + 1, end) });
+    this.comments++;
+  }
+
+  /** Where a comment starts in `[i, end)` of a plain scalar (a `#` after a space), or `end`. */
+  private commentStart(i: number, end: number): number {
+    if (!this.seq) return end;
+    const h = this.src.indexOf(' #', i);
+    return h >= 0 && h < end ? h + 1 : end;
+  }
 
   read(): Tree {
     const src = this.src;
@@ -98,6 +141,10 @@ class FastReader {
       let i = start;
       while (i < end && src.charCodeAt(i) === 0x20) i++;
       if (i === end) continue; // a blank line
+      if (src.charCodeAt(i) === 0x23) {
+        this.comment(i, end); // a comment line: no part of the structure
+        continue;
+      }
       const col = i - start;
       if (col === 0) {
         const c = src.charCodeAt(i);
@@ -108,7 +155,8 @@ class FastReader {
       if (root === null) {
         if (this.isDash(i, end)) giveUp(); // a sequence document: the full reader refuses it
         root = { kind: 'map', items: [] };
-        this.stack.push({ col, map: root, list: null, indentless: false, seen: new Set() });
+        this.rootC = this.container(root, null, 0);
+        this.stack.push({ col, map: root, list: null, indentless: false, seen: new Set(), c: this.rootC });
         this.keyLine(this.stack[0]!, i, end);
         continue;
       }
@@ -116,6 +164,12 @@ class FastReader {
     }
     if (root === null) giveUp();
     this.resolvePending(-1, false);
+    if (this.comments > 0) {
+      // placed as the full reader places them (load.ts)
+      const placer = new Placer(new Lines(src), this.rootC!);
+      placer.place(this.seq!);
+      for (const [c, ins] of placer.inserts) applyInserts(c, ins);
+    }
     return { docs: [root] };
   }
 
@@ -134,13 +188,16 @@ class FastReader {
       if (this.stack.length >= MAX_FRAMES) giveUp();
       if (dash) {
         const list: ListNode = { kind: 'list', items: [] };
-        this.stack.push({ col, map: null, list, indentless: col === p.col, seen: null });
+        const c = this.container(list, p.frame, p.index);
+        this.stack.push({ col, map: null, list, indentless: col === p.col, seen: null, c });
         value = list;
       } else {
         const map: MapNode = { kind: 'map', items: [] };
-        this.stack.push({ col, map, list: null, indentless: false, seen: new Set() });
+        const c = this.container(map, p.frame, p.index);
+        this.stack.push({ col, map, list: null, indentless: false, seen: new Set(), c });
         value = map;
       }
+      if (p.mark) p.mark.empty = false;
     } else value = { kind: 'null' };
     if (p.frame.map) (p.frame.map.items[p.index] as { value: Node }).value = value;
     else p.frame.list!.items[p.index] = value;
@@ -172,9 +229,13 @@ class FastReader {
     const list = frame.list!;
     let j = i + 1;
     while (j < end && src.charCodeAt(j) === 0x20) j++;
-    if (j === end) {
+    const index = list.items.length;
+    if (j === end || (src.charCodeAt(j) === 0x23 && j > i + 1)) {
+      // `-` with its value below (or none), maybe a comment after it
       list.items.push({ kind: 'null' });
-      this.pending = { frame, index: list.items.length - 1, col: frame.col };
+      const mark = this.mark(MarkKind.Dash, i, i + 1, frame, index, true);
+      if (j < end) this.comment(j, end);
+      this.pending = { frame, index, col: frame.col, mark };
       return;
     }
     if (this.isDash(j, end)) giveUp(); // `- - a`
@@ -191,12 +252,21 @@ class FastReader {
       if (this.stack.length >= MAX_FRAMES) giveUp();
       const map: MapNode = { kind: 'map', items: [] };
       list.items.push(map);
-      const f: Frame = { col: j - (i - frame.col), map, list: null, indentless: false, seen: new Set() };
+      this.mark(MarkKind.Dash, i, i + 1, frame, index, false);
+      const f: Frame = {
+        col: j - (i - frame.col),
+        map,
+        list: null,
+        indentless: false,
+        seen: new Set(),
+        c: this.container(map, frame, index),
+      };
       this.stack.push(f);
       this.keyLine(f, j, end);
       return;
     }
-    list.items.push(this.value(j, end, frame.col));
+    this.mark(MarkKind.Dash, i, i + 1, frame, index, false);
+    list.items.push(this.value(j, end, frame.col, frame, index, MarkKind.Item));
   }
 
   /** The offset of the `:` ending a plain key that starts at `i` (followed by a space or the line's end), or -1. */
@@ -217,19 +287,24 @@ class FastReader {
     const c = src.charCodeAt(i);
     let key: string;
     let k: number; // the offset of the `:`
+    let keyEndOff: number; // the offset after the key's text
     if (c === 0x22 || c === 0x27) {
       const q = this.quoted(i, end);
       key = q.text;
       k = q.end;
       while (k < end && src.charCodeAt(k) === 0x20) k++;
       if (k >= end || src.charCodeAt(k) !== 0x3a || (k + 1 < end && src.charCodeAt(k + 1) !== 0x20)) giveUp();
+      keyEndOff = q.end;
     } else {
       if (isIndicator(c)) giveUp();
       k = this.keyEnd(i, end);
       if (k < 0) giveUp();
+      // (a ` #` before the `:` starts a comment: not a key line)
+      if (this.commentStart(i, k) < k) giveUp();
       let e = k;
       while (src.charCodeAt(e - 1) === 0x20) e--;
       key = src.slice(i, e);
+      keyEndOff = e;
       // the merge key, and keys go-yaml refuses as too long for a simple key
       if (key === '<<' || k - i > 1000) giveUp();
     }
@@ -238,45 +313,62 @@ class FastReader {
     seen.add(key);
     let v = k + 1;
     while (v < end && src.charCodeAt(v) === 0x20) v++;
-    if (v === end) {
+    const index = map.items.length;
+    if (v === end || (src.charCodeAt(v) === 0x23 && v > k + 1)) {
+      // `key:` with its value below (or none), maybe a comment after it
       map.items.push({ kind: 'entry', key, value: { kind: 'null' } });
-      this.pending = { frame, index: map.items.length - 1, col: frame.col };
+      const mark = this.mark(MarkKind.Key, i, keyEndOff, frame, index, true);
+      if (v < end) this.comment(v, end);
+      this.pending = { frame, index, col: frame.col, mark };
       return;
     }
-    map.items.push({ kind: 'entry', key, value: this.value(v, end, frame.col) });
+    this.mark(MarkKind.Key, i, keyEndOff, frame, index, false);
+    map.items.push({ kind: 'entry', key, value: this.value(v, end, frame.col, frame, index, MarkKind.Val) });
   }
 
-  /** A scalar value from `i` to the line's end (a block scalar: on the lines below, deeper than `col`). */
-  private value(i: number, end: number, col: number): Node {
+  /**
+   * A scalar value from `i` to the line's end or a comment (a block scalar: on the lines below,
+   * deeper than `col`), the value of item `index` of `frame`, marked as `kind`.
+   */
+  private value(i: number, end: number, col: number, frame: Frame, index: number, kind: MarkKind): Node {
     const src = this.src;
     const c = src.charCodeAt(i);
-    if (c === 0x7c || c === 0x3e) return this.block(i, end, col);
+    if (c === 0x7c || c === 0x3e) return this.block(i, end, col, frame, index, kind);
     if (c === 0x22 || c === 0x27) {
       const q = this.quoted(i, end);
       let k = q.end;
       while (k < end && src.charCodeAt(k) === 0x20) k++;
-      if (k !== end) giveUp();
+      this.mark(kind, i, q.end, frame, index);
+      if (k !== end) {
+        if (src.charCodeAt(k) !== 0x23 || k === q.end) giveUp();
+        this.comment(k, end);
+      }
       return { kind: 'scalar', type: 'str', text: q.text };
     }
     if (isIndicator(c)) {
       // `-`, `?` and `:` start a plain scalar when a non-space follows
       if (!(c === 0x2d || c === 0x3f || c === 0x3a) || i + 1 >= end || src.charCodeAt(i + 1) === 0x20) giveUp();
     }
-    let e = end;
+    const h = this.commentStart(i, end);
+    let e = h;
     while (src.charCodeAt(e - 1) === 0x20) e--;
     // `a: b: c` and `a: b:` are errors (the full reader reports them)
     const colon = src.indexOf(':', i);
     if (colon >= 0 && colon < e && (colon + 1 === e || this.keyEnd(i, e) >= 0)) giveUp();
+    this.mark(kind, i, e, frame, index);
+    if (h < end) this.comment(h, end);
     return resolvePlain(src.slice(i, e));
   }
 
   /**
-   * A block scalar (`|`, `>`, with `-` or `+`): its content runs to the first line that is not blank
-   * and less indented than its first line, which must be below the header and deeper than `col`.
+   * A block scalar (`|`, `>`, with `-` or `+`, maybe a comment after): its content runs to the first
+   * line that is not blank and less indented than its first line, which must be below the header and
+   * deeper than `col`.
    */
-  private block(i: number, end: number, col: number): Node {
+  private block(i: number, end: number, col: number, frame: Frame, index: number, kind: MarkKind): Node {
     const src = this.src;
-    let e = end;
+    const h = this.commentStart(i, end);
+    let e = h;
     while (src.charCodeAt(e - 1) === 0x20) e--;
     const header = src.slice(i, e);
     if (!/^[|>][+-]?$/.test(header)) giveUp();
@@ -300,6 +392,15 @@ class FastReader {
     const r = blockScalarValue(src, header, start, col);
     if ('error' in r) giveUp();
     this.pos = line;
+    if (this.seq) {
+      // marked as the full reader marks it: from the header to the content's last character, the
+      // header's line for a comment after it
+      let t = line;
+      while (t > start && /\s/.test(src[t - 1]!)) t--;
+      const m = this.mark(kind, i, t > start ? t - 1 : i, frame, index);
+      m!.lineEnd = i;
+      if (h < end) this.comment(h, end);
+    }
     return { kind: 'scalar', type: 'str', text: r.value };
   }
 
