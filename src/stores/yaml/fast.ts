@@ -16,6 +16,7 @@ import { Lines } from './lines.js';
 import { type Container, type Mark, MarkKind, type Seq } from './marks.js';
 import { resolvePlain } from './resolve.js';
 import { blockScalarValue } from './scan.js';
+import { flatCopy } from '../strings.js';
 
 /** Thrown when the fast reader is not sure: the caller reads the file with the full reader. */
 const GIVE_UP = Symbol('give up');
@@ -94,6 +95,8 @@ class FastReader {
   private readonly seq: Seq | null;
   private comments = 0;
   private rootC: Container | null = null;
+  /** each key once, as a string of its own (keys repeat across maps; a view would keep the text alive) */
+  private readonly keys = new Map<string, string>();
 
   constructor(private readonly src: string) {
     this.seq = src.includes('#') ? [] : null;
@@ -308,6 +311,9 @@ class FastReader {
       // the merge key, and keys go-yaml refuses as too long for a simple key
       if (key === '<<' || k - i > 1000) giveUp();
     }
+    let own = this.keys.get(key);
+    if (own === undefined) this.keys.set(key, (own = flatCopy(key)));
+    key = own;
     const seen = frame.seen!;
     if (seen.has(key)) giveUp(); // the full reader reports the duplicate
     seen.add(key);
