@@ -103,7 +103,7 @@ export async function loadEncrypted(
   return { ...parseWith(store, data, o), store };
 }
 
-function parseWith(store: Store, data: Buffer, o: OpenOptions): { tree: Tree; metadata: Metadata } {
+function parseWith(store: Store, data: Buffer, o: OpenOptions): { tree: Tree; metadata: Metadata; check?: () => void } {
   let loaded;
   try {
     loaded = store.loadEncrypted(data);
@@ -129,14 +129,18 @@ function parseWith(store: Store, data: Buffer, o: OpenOptions): { tree: Tree; me
   } catch (e) {
     throw withPrefix(o.filename, e, (m, c) => new ReadError(m, c));
   }
-  return { tree: loaded.tree, metadata };
+  return loaded.check ? { tree: loaded.tree, metadata, check: loaded.check } : { tree: loaded.tree, metadata };
 }
 
-/** A store's full syntax check (see Store.check): throws the syntax error, naming the file, if there is one. */
-function syntaxCheck(store: Store, data: Buffer | undefined, o: CommonOptions): void {
-  if (!data) return;
+/**
+ * A store's full syntax check (see Store.check; `check` when loadEncrypted gave one): throws the
+ * syntax error, naming the file, if there is one.
+ */
+function syntaxCheck(store: Store, data: Buffer | undefined, o: CommonOptions, check?: () => void): void {
+  if (!data && !check) return;
   try {
-    store.check?.(data);
+    if (check) check();
+    else store.check?.(data!);
   } catch (e) {
     throw new FileError(named(o, `could not parse the ${store.format} file: ${messageOf(e)}`), undefined, { cause: e });
   }
@@ -146,9 +150,10 @@ function syntaxCheck(store: Store, data: Buffer | undefined, o: CommonOptions): 
 export async function openEncrypted(input: FileInput, o: OpenOptions): Promise<OpenedFile> {
   const store = await storeFor(o.format, o.storeOptions);
   let data: Buffer | undefined = typeof input === 'function' ? input() : input;
-  const { tree, metadata } = parseWith(store, data, o);
-  // (the store's full check, after a failure below, is the only later use of the bytes)
-  if (!store.check) data = undefined;
+  const { tree, metadata, check } = parseWith(store, data, o);
+  // (the store's full check, after a failure below, is the only later use of the bytes; a store
+  // that checks the text it parsed needs them no more)
+  if (!store.check || check) data = undefined;
   let dataKey: Buffer;
   try {
     const recover = () => recoverDataKey(metadata, keyContext(o), o.decryptionOrder);
@@ -161,14 +166,14 @@ export async function openEncrypted(input: FileInput, o: OpenOptions): Promise<O
   try {
     computed = decryptTree(tree, dataKey, metadata.scope, o.trackIvs === false ? undefined : stash);
   } catch (e) {
-    syntaxCheck(store, data, o);
+    syntaxCheck(store, data, o, check);
     throw withPrefix(o.filename, e, (m, c) => new DecryptionError(m, c));
   }
   if (!o.ignoreMac) {
     try {
       verifyMac(metadata, dataKey, computed, o);
     } catch (e) {
-      syntaxCheck(store, data, o);
+      syntaxCheck(store, data, o, check);
       throw e;
     }
   }

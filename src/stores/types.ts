@@ -21,9 +21,10 @@ export interface Store {
   loadPlain(data: Buffer): Tree;
   /**
    * Parse an encrypted file: its tree without the metadata, and the metadata. Returns
-   * `metadata: undefined` when the file has no `sops` metadata (the caller reports it).
+   * `metadata: undefined` when the file has no `sops` metadata (the caller reports it). `check`,
+   * when given, is `check(data)` on the text already parsed: the caller may then let go of the bytes.
    */
-  loadEncrypted(data: Buffer): { tree: Tree; metadata: Plain | undefined };
+  loadEncrypted(data: Buffer): { tree: Tree; metadata: Plain | undefined; check?: () => void };
   /**
    * The full syntax check, for a store whose `loadEncrypted` skips part of it for speed (files
    * written by sops/tsops are well-formed, and their MAC catches damage). Called when opening a file

@@ -28,6 +28,12 @@ function yamlIndent(opts: StoreOptions | undefined): number {
   return n;
 }
 
+/** The full syntax check of a YAML text (the yaml Composer's). */
+function checkText(src: string): void {
+  if (src.charCodeAt(0) === 0xfeff) src = src.slice(1);
+  composeCheck(src, new Lines(src), new Parser().parse(src));
+}
+
 /** The YAML store (sops's `stores/yaml`). */
 export function createYamlStore(opts?: StoreOptions): Store {
   const indent = () => yamlIndent(opts);
@@ -36,8 +42,9 @@ export function createYamlStore(opts?: StoreOptions): Store {
     loadPlain(data: Buffer): Tree {
       return parseYaml(decode(data));
     },
-    loadEncrypted(data: Buffer): { tree: Tree; metadata: Plain | undefined } {
-      const tree = parseYaml(decode(data), false);
+    loadEncrypted(data: Buffer): { tree: Tree; metadata: Plain | undefined; check: () => void } {
+      const src = decode(data);
+      const tree = parseYaml(src, false);
       let metadata: Plain | undefined;
       tree.docs.forEach((doc, di) => {
         if (di === 0) {
@@ -49,12 +56,11 @@ export function createYamlStore(opts?: StoreOptions): Store {
         }
         doc.items = doc.items.filter((it) => it.kind !== 'entry' || it.key !== SOPS_KEY);
       });
-      return { tree, metadata };
+      // (the text's check: the caller need not keep the bytes for it)
+      return { tree, metadata, check: () => checkText(src) };
     },
     check(data: Buffer): void {
-      let src = decode(data);
-      if (src.charCodeAt(0) === 0xfeff) src = src.slice(1);
-      composeCheck(src, new Lines(src), new Parser().parse(src));
+      checkText(decode(data));
     },
     emitPlain(tree: Tree): Buffer {
       return printYamlBytes(tree.docs, { indent: indent() });
