@@ -3,9 +3,9 @@
  *
  * Node's GCM needs a cipher object (and a key schedule) per value: ~10 us each. Here the key
  * schedule is made once (one aes-256-ecb cipher), all counter blocks of a batch (J0 and its inc32
- * successors, per value) are encrypted by ONE ecb update, the keystream is XORed in JavaScript and
- * GHASH runs in constant-time JavaScript (ghash.ts). The tags are compared with
- * crypto.timingSafeEqual. The result is byte for byte what node's aes-256-gcm (and Go's
+ * successors, per value) are encrypted by ONE ecb update; GHASH, the counters and the XOR run in a
+ * small constant-time WebAssembly module (ghash-wasm.ts) whose memory holds the batch. The tags are
+ * compared with crypto.timingSafeEqual. The result is byte for byte what node's aes-256-gcm (and Go's
  * crypto/cipher GCM with any nonce size, as sops uses it) computes: test/gcm-batch.test.ts.
  *
  * Inputs and outputs are strings where the callers have strings: `ENC[...]` texts in, plaintext
@@ -14,21 +14,21 @@
 import { createCipheriv, createDecipheriv, randomFillSync, timingSafeEqual, type Cipher } from 'node:crypto';
 import { encodeGoBytes } from '../util/gostring.js';
 import { decodeBase64Into, ENC_DATA_START, encryptValue, IV_SIZE, splitEncrypted } from './cipher.js';
-import { ghash, ghashKey, type GhashKey } from './ghash.js';
+import { ghashWasm, type GhashWasm } from './ghash-wasm.js';
 
 /** A data key made ready for batches: its AES key schedule and its GHASH key H = E_K(0^128). */
 export class GcmKey {
   private readonly ecb: Cipher;
   /** The key itself, for small batches (see SMALL). */
   readonly key: Buffer;
-  /** H, prepared for ghash.ts. */
-  readonly h: GhashKey;
+  /** H = E_K(0^128), for the GHASH module. */
+  readonly h: Buffer;
   constructor(key: Buffer) {
     if (key.length !== 32) throw new RangeError('AES-256-GCM needs a 32-byte key');
     this.key = key;
     this.ecb = createCipheriv('aes-256-ecb', key, null);
     this.ecb.setAutoPadding(false);
-    this.h = ghashKey(this.blocks(Buffer.alloc(16)), 0);
+    this.h = this.blocks(Buffer.alloc(16));
   }
   /** E_K of each 16-byte block (length a multiple of 16). */
   blocks(b: Buffer): Buffer {
@@ -68,7 +68,7 @@ const TAG = 16;
  * values take with node. (Tests set it to 0 to run the engine on small batches.) `chunk`: the most
  * leaves crypt.ts queues before it runs a batch (memory stays flat whatever the file's size).
  */
-export const tuning = { small: 4096, chunk: 8192 };
+export const tuning = { small: 256, chunk: 8192 };
 const F = new Int32Array(4);
 
 /** Write `s`'s bytes as sops hashes them (Go string bytes: encodeGoBytes) into `b` at `p`; returns the count. */
@@ -106,64 +106,41 @@ function typeOf(v: string, from: number, to: number): string {
   return v.slice(from, to);
 }
 
-const readU32 = (b: Uint8Array, p: number) => (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
+let wasm: GhashWasm | undefined;
+/** Where a batch starts in the module's memory (H is at 0). */
+const ARENA = 64;
 
-/** Write J0 (from the IV at `b[iv..iv+ivLen)`) and its `n` inc32 successors at `ctr[c..]`. */
-function counters(
-  k: GhashKey,
-  s: Int32Array,
-  b: Buffer,
-  iv: number,
-  ivLen: number,
-  ctr: Buffer,
-  c: number,
-  n: number,
-): void {
-  let w3: number, w2: number, w1: number, w0: number;
+/**
+ * The module's memory as a Buffer of at least `size` bytes (it grows as needed; a grown memory
+ * detaches older views), with H loaded.
+ */
+function memory(key: GcmKey, size: number): Buffer {
+  const w = (wasm ??= ghashWasm());
+  const have = w.m.buffer.byteLength;
+  if (size > have) w.m.grow(Math.ceil((size - have) / 65536));
+  const mem = Buffer.from(w.m.buffer);
+  key.h.copy(mem, 0);
+  w.init(0);
+  return mem;
+}
+
+/** Zeros from q to the next multiple of 16 (GHASH's padding); returns that. */
+function pad(b: Buffer, q: number): number {
+  while (q & 15) b[q++] = 0;
+  return q;
+}
+
+/**
+ * J0 of the IV at mem[iv..iv+ivLen) (zero-padded) and the `blocks` counter blocks after it, at c.
+ */
+function counters(w: GhashWasm, mem: Buffer, iv: number, ivLen: number, c: number, blocks: number): void {
   if (ivLen === 12) {
-    w3 = readU32(b, iv);
-    w2 = readU32(b, iv + 4);
-    w1 = readU32(b, iv + 8);
-    w0 = 1;
+    mem.copy(mem, c, iv, iv + 12);
+    mem.writeUInt32BE(1, c + 12);
   } else {
-    ghash(k, s, b, 0, 0, iv, ivLen);
-    w3 = s[3]!;
-    w2 = s[2]!;
-    w1 = s[1]!;
-    w0 = s[0]!;
+    w.ghash(0, 0, iv, (ivLen + 15) >> 4, 0, ivLen, c);
   }
-  for (let j = 0; j <= n; j++, c += 16) {
-    ctr.writeInt32BE(w3, c);
-    ctr.writeInt32BE(w2, c + 4);
-    ctr.writeInt32BE(w1, c + 8);
-    ctr.writeInt32BE((w0 + j) | 0, c + 12);
-  }
-}
-
-/** The tag: GHASH(aad, data) XOR E_K(J0) (at `ks[j0]`), into `out` at `o`. */
-function tagInto(
-  k: GhashKey,
-  s: Int32Array,
-  b: Buffer,
-  a: number,
-  aLen: number,
-  d: number,
-  dLen: number,
-  ks: Buffer,
-  j0: number,
-  out: Buffer,
-  o: number,
-): void {
-  ghash(k, s, b, a, aLen, d, dLen);
-  out.writeInt32BE(s[3]! ^ readU32(ks, j0), o);
-  out.writeInt32BE(s[2]! ^ readU32(ks, j0 + 4), o + 4);
-  out.writeInt32BE(s[1]! ^ readU32(ks, j0 + 8), o + 8);
-  out.writeInt32BE(s[0]! ^ readU32(ks, j0 + 12), o + 12);
-}
-
-/** b[p..p+n) ^= ks[q..q+n). */
-function xorInto(b: Buffer, p: number, ks: Buffer, q: number, n: number): void {
-  for (let i = 0; i < n; i++) b[p + i] = b[p + i]! ^ ks[q + i]!;
+  w.ctr(c, c, blocks);
 }
 
 /**
@@ -180,9 +157,10 @@ export function decryptValues(
   to = values.length,
 ): DecryptedBatch {
   const n = to - from;
-  let cap = 0;
-  for (let i = from; i < to; i++) cap += values[i]!.length + 3 * aads[i]!.length;
-  const buf = Buffer.allocUnsafe(cap);
+  let cap = ARENA;
+  for (let i = from; i < to; i++) cap += values[i]!.length + 3 * aads[i]!.length + 64;
+  if (n < tuning.small) return decryptSmall(key, values, aads, from, n, Buffer.allocUnsafe(cap), 0);
+  let mem = memory(key, cap);
   const status = new Uint8Array(n);
   const types: string[] = new Array<string>(n);
   const start = new Int32Array(n);
@@ -192,7 +170,7 @@ export function decryptValues(
   const tagAt = new Int32Array(n);
   const aadAt = new Int32Array(n);
   const aadEnd = new Int32Array(n);
-  let p = 0;
+  let p = ARENA;
   let nBlocks = 0;
   for (let i = 0; i < n; i++) {
     const v = values[from + i]!;
@@ -201,79 +179,135 @@ export function decryptValues(
       status[i] = Status.Malformed;
       continue;
     }
-    const iv = F[0]!;
-    const tag = F[1]!;
-    const type = F[2]!;
-    const dLen = decodeBase64Into(v, ENC_DATA_START, iv, buf, p);
-    const ivLen = dLen < 0 ? -1 : decodeBase64Into(v, iv + 4, tag, buf, p + dLen);
-    const tLen = ivLen < 0 ? -1 : decodeBase64Into(v, tag + 5, type, buf, p + dLen + ivLen);
+    // each field at a multiple of 16, zero-padded: GHASH reads whole blocks
+    const dLen = decodeBase64Into(v, ENC_DATA_START, F[0]!, mem, p);
+    const iv = dLen < 0 ? 0 : pad(mem, p + dLen);
+    const ivLen = dLen < 0 ? -1 : decodeBase64Into(v, F[0]! + 4, F[1]!, mem, iv);
+    const tag = ivLen < 0 ? 0 : pad(mem, iv + ivLen);
+    const tLen = ivLen < 0 ? -1 : decodeBase64Into(v, F[1]! + 5, F[2]!, mem, tag);
     if (tLen < 0) {
       status[i] = Status.Malformed;
       continue;
     }
-    types[i] = typeOf(v, type + 6, F[3]!);
+    types[i] = typeOf(v, F[2]! + 6, F[3]!);
     if (ivLen === 0 || tLen !== TAG) {
       status[i] = Status.AuthFailed;
       continue;
     }
     start[i] = p;
     end[i] = p + dLen;
-    ivStart[i] = p + dLen;
-    ivEnd[i] = p + dLen + ivLen;
-    tagAt[i] = p + dLen + ivLen;
-    p += dLen + ivLen + TAG;
-    aadAt[i] = p;
-    p += writeAad(buf, p, aads[from + i]!);
-    aadEnd[i] = p;
+    ivStart[i] = iv;
+    ivEnd[i] = iv + ivLen;
+    tagAt[i] = tag;
+    aadAt[i] = tag + TAG;
+    const aEnd = tag + TAG + writeAad(mem, tag + TAG, aads[from + i]!);
+    aadEnd[i] = aEnd;
+    p = pad(mem, aEnd);
     nBlocks += 1 + ((dLen + 15) >> 4);
   }
 
-  if (n < tuning.small) {
-    for (let i = 0; i < n; i++) {
-      if (status[i] !== Status.Ok) continue;
-      try {
-        const d = createDecipheriv('aes-256-gcm', key.key, buf.subarray(ivStart[i], ivEnd[i]), { authTagLength: TAG });
-        d.setAAD(buf.subarray(aadAt[i], aadEnd[i]));
-        d.setAuthTag(buf.subarray(tagAt[i], tagAt[i]! + TAG));
-        const out = d.update(buf.subarray(start[i], end[i]));
-        d.final();
-        out.copy(buf, start[i]);
-      } catch {
-        status[i] = Status.AuthFailed;
-      }
-    }
-    return { status, types, buf, start, end, ivStart, ivEnd };
-  }
-  const k = key.h;
-  const s = new Int32Array(4);
-  const ctr = Buffer.allocUnsafe(nBlocks * 16);
+  // J0 and the counter blocks of every value, then their keystream from one ecb call
+  const arenaEnd = p;
+  const want = arenaEnd + 16 * nBlocks;
+  const got = want + TAG * n;
+  mem = memory(key, got + TAG * n);
+  const w = wasm!;
   const j0 = new Int32Array(n);
-  let c = 0;
+  let c = arenaEnd;
   for (let i = 0; i < n; i++) {
     if (status[i] !== Status.Ok) continue;
     const blocks = (end[i]! - start[i]! + 15) >> 4;
     j0[i] = c;
-    counters(k, s, buf, ivStart[i]!, ivEnd[i]! - ivStart[i]!, ctr, c, blocks);
+    counters(w, mem, ivStart[i]!, ivEnd[i]! - ivStart[i]!, c, blocks);
     c += 16 * (blocks + 1);
   }
-  const ks = key.blocks(ctr);
+  key.blocks(mem.subarray(arenaEnd, c)).copy(mem, arenaEnd);
 
-  const want = Buffer.alloc(n * TAG);
-  const got = Buffer.alloc(n * TAG);
+  // tags: GHASH(aad, data) ^ E(J0), all compared at once
+  mem.fill(0, want, got + TAG * n);
   for (let i = 0; i < n; i++) {
     if (status[i] !== Status.Ok) continue;
-    tagInto(k, s, buf, aadAt[i]!, aadEnd[i]! - aadAt[i]!, start[i]!, end[i]! - start[i]!, ks, j0[i]!, want, i * TAG);
-    buf.copy(got, i * TAG, tagAt[i], tagAt[i]! + TAG);
+    const a = aadAt[i]!;
+    const aLen = aadEnd[i]! - a;
+    const d = start[i]!;
+    const dLen = end[i]! - d;
+    const o = want + i * TAG;
+    w.ghash(a, (aLen + 15) >> 4, d, (dLen + 15) >> 4, aLen, dLen, o);
+    w.xor(o, j0[i]!, TAG);
+    mem.copy(mem, got + i * TAG, tagAt[i], tagAt[i]! + TAG);
   }
-  if (!timingSafeEqual(want, got)) {
+  if (!timingSafeEqual(mem.subarray(want, got), mem.subarray(got, got + TAG * n))) {
     for (let i = 0; i < n; i++) {
       const o = i * TAG;
-      if (status[i] === Status.Ok && !timingSafeEqual(want.subarray(o, o + TAG), got.subarray(o, o + TAG)))
+      if (
+        status[i] === Status.Ok &&
+        !timingSafeEqual(mem.subarray(want + o, want + o + TAG), mem.subarray(got + o, got + o + TAG))
+      )
         status[i] = Status.AuthFailed;
     }
   }
   for (let i = 0; i < n; i++) {
-    if (status[i] === Status.Ok) xorInto(buf, start[i]!, ks, j0[i]! + 16, end[i]! - start[i]!);
+    if (status[i] === Status.Ok) w.xor(start[i]!, j0[i]! + 16, end[i]! - start[i]!);
+  }
+  // the results leave the module's memory (reused by the next batch), which is cleared
+  const buf = Buffer.from(mem.subarray(ARENA, arenaEnd));
+  mem.fill(0, ARENA, got + TAG * n);
+  for (const a of [start, end, ivStart, ivEnd]) for (let i = 0; i < n; i++) a[i] = a[i]! - ARENA;
+  return { status, types, buf, start, end, ivStart, ivEnd };
+}
+
+/** decryptValues for a small batch: node's aes-256-gcm per value. */
+function decryptSmall(
+  key: GcmKey,
+  values: readonly string[],
+  aads: readonly string[],
+  from: number,
+  n: number,
+  buf: Buffer,
+  p: number,
+): DecryptedBatch {
+  const status = new Uint8Array(n);
+  const types: string[] = new Array<string>(n);
+  const start = new Int32Array(n);
+  const end = new Int32Array(n);
+  const ivStart = new Int32Array(n);
+  const ivEnd = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = values[from + i]!;
+    types[i] = '';
+    if (!splitEncrypted(v, F)) {
+      status[i] = Status.Malformed;
+      continue;
+    }
+    const dLen = decodeBase64Into(v, ENC_DATA_START, F[0]!, buf, p);
+    const ivLen = dLen < 0 ? -1 : decodeBase64Into(v, F[0]! + 4, F[1]!, buf, p + dLen);
+    const tag = p + dLen + ivLen;
+    const tLen = ivLen < 0 ? -1 : decodeBase64Into(v, F[1]! + 5, F[2]!, buf, tag);
+    if (tLen < 0) {
+      status[i] = Status.Malformed;
+      continue;
+    }
+    types[i] = typeOf(v, F[2]! + 6, F[3]!);
+    if (ivLen === 0 || tLen !== TAG) {
+      status[i] = Status.AuthFailed;
+      continue;
+    }
+    try {
+      const d = createDecipheriv('aes-256-gcm', key.key, buf.subarray(p + dLen, tag), { authTagLength: TAG });
+      d.setAAD(encodeGoBytes(aads[from + i]!));
+      d.setAuthTag(buf.subarray(tag, tag + TAG));
+      const out = d.update(buf.subarray(p, p + dLen));
+      d.final();
+      out.copy(buf, p);
+    } catch {
+      status[i] = Status.AuthFailed;
+      continue;
+    }
+    start[i] = p;
+    end[i] = p + dLen;
+    ivStart[i] = p + dLen;
+    ivEnd[i] = tag;
+    p = tag + TAG;
   }
   return { status, types, buf, start, end, ivStart, ivEnd };
 }
@@ -305,11 +339,11 @@ export function encryptValues(key: GcmKey, items: readonly PlainValue[], from = 
     }
     return out;
   }
-  let cap = 0;
+  let cap = ARENA;
   let nFresh = 0;
   for (let i = from; i < to; i++) {
     const it = items[i]!;
-    cap += (typeof it.plain === 'string' ? 3 * it.plain.length : it.plain.length) + 3 * it.aad.length;
+    cap += (typeof it.plain === 'string' ? 3 * it.plain.length : it.plain.length) + 3 * it.aad.length + 64;
     if (it.iv) {
       if (it.iv.length === 0) throw new RangeError('an IV cannot be empty');
       cap += it.iv.length;
@@ -319,60 +353,64 @@ export function encryptValues(key: GcmKey, items: readonly PlainValue[], from = 
   // the fresh IVs of the batch come from one call to the random generator
   const rnd = nFresh ? randomFillSync(Buffer.allocUnsafe(nFresh * IV_SIZE)) : undefined;
   let r = 0;
-  const buf = Buffer.allocUnsafe(cap);
+  let mem = memory(key, cap);
   const start = new Int32Array(n);
   const end = new Int32Array(n);
   const ivStart = new Int32Array(n);
   const ivEnd = new Int32Array(n);
+  const aadAt = new Int32Array(n);
   const aadEnd = new Int32Array(n);
-  let p = 0;
+  let p = ARENA;
   let nBlocks = 0;
   for (let i = 0; i < n; i++) {
     const it = items[from + i]!;
     start[i] = p;
-    if (typeof it.plain === 'string') p += buf.write(it.plain, p, 'utf8');
-    else {
-      buf.set(it.plain, p);
-      p += it.plain.length;
-    }
+    if (typeof it.plain === 'string') p += mem.write(it.plain, p, 'utf8');
+    else p += it.plain.copy(mem, p);
     end[i] = p;
+    p = pad(mem, p);
     ivStart[i] = p;
-    if (it.iv) {
-      buf.set(it.iv, p);
-      p += it.iv.length;
-    } else {
-      rnd!.copy(buf, p, r, r + IV_SIZE);
+    if (it.iv) p += it.iv.copy(mem, p);
+    else {
+      p += rnd!.copy(mem, p, r, r + IV_SIZE);
       r += IV_SIZE;
-      p += IV_SIZE;
     }
     ivEnd[i] = p;
-    p += writeAad(buf, p, it.aad);
+    p = pad(mem, p);
+    aadAt[i] = p;
+    p += writeAad(mem, p, it.aad);
     aadEnd[i] = p;
+    p = pad(mem, p);
     nBlocks += 1 + ((end[i]! - start[i]! + 15) >> 4);
   }
 
-  const k = key.h;
-  const s = new Int32Array(4);
-  const ctr = Buffer.allocUnsafe(nBlocks * 16);
+  const arenaEnd = p;
+  const tags = arenaEnd + 16 * nBlocks;
+  mem = memory(key, tags + TAG * n);
+  const w = wasm!;
   const j0 = new Int32Array(n);
-  let c = 0;
+  let c = arenaEnd;
   for (let i = 0; i < n; i++) {
     const blocks = (end[i]! - start[i]! + 15) >> 4;
     j0[i] = c;
-    counters(k, s, buf, ivStart[i]!, ivEnd[i]! - ivStart[i]!, ctr, c, blocks);
+    counters(w, mem, ivStart[i]!, ivEnd[i]! - ivStart[i]!, c, blocks);
     c += 16 * (blocks + 1);
   }
-  const ks = key.blocks(ctr);
-  const tags = Buffer.allocUnsafe(n * TAG);
+  key.blocks(mem.subarray(arenaEnd, c)).copy(mem, arenaEnd);
   const out = new Array<string>(n);
   for (let i = 0; i < n; i++) {
     const d = start[i]!;
     const dLen = end[i]! - d;
-    xorInto(buf, d, ks, j0[i]! + 16, dLen);
-    tagInto(k, s, buf, ivEnd[i]!, aadEnd[i]! - ivEnd[i]!, d, dLen, ks, j0[i]!, tags, i * TAG);
+    const a = aadAt[i]!;
+    const aLen = aadEnd[i]! - a;
+    const o = tags + i * TAG;
+    w.xor(d, j0[i]! + 16, dLen);
+    w.ghash(a, (aLen + 15) >> 4, d, (dLen + 15) >> 4, aLen, dLen, o);
+    w.xor(o, j0[i]!, TAG);
     out[i] =
-      `ENC[AES256_GCM,data:${buf.toString('base64', d, end[i])},iv:${buf.toString('base64', ivStart[i], ivEnd[i])},` +
-      `tag:${tags.toString('base64', i * TAG, i * TAG + TAG)},type:${items[from + i]!.type}]`;
+      `ENC[AES256_GCM,data:${mem.toString('base64', d, end[i])},iv:${mem.toString('base64', ivStart[i], ivEnd[i])},` +
+      `tag:${mem.toString('base64', o, o + TAG)},type:${items[from + i]!.type}]`;
   }
+  mem.fill(0, ARENA, tags + TAG * n);
   return out;
 }
