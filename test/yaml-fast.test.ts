@@ -183,7 +183,22 @@ test('fast YAML reader: files it must leave to the full reader', () => {
 test('YAML printer: the analysis of an encrypted value is the one go-yaml computes character by character', () => {
   const r = rng(7);
   const b64 = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256))).toString('base64');
-  const values = ['ENC[AES256_GCM,data:,iv:,tag:,type:str]'];
+  const values = [
+    'ENC[AES256_GCM,data:,iv:,tag:,type:str]',
+    // what the quick check takes beyond sops's own values, and what it leaves to the full analysis
+    'ENC[',
+    'ENC[]',
+    'ENC[a:b,c]',
+    'ENC[a:',
+    'ENC[a: b]',
+    'ENC[a #b]',
+    'ENC[a,b]]]',
+    'ENC[_x_]',
+    'ENC[a]\n',
+    'ENC[é]',
+    'ENC[a] ',
+    'ENC[a\tb]',
+  ];
   for (let i = 0; i < 200; i++)
     values.push(
       `ENC[AES256_GCM,data:${b64(i)},iv:${b64(32)},tag:${b64(16)},type:${['str', 'int', 'float', 'bool', 'comment'][i % 5]}]`,

@@ -34,11 +34,25 @@ export const SIMPLE_ANALYSIS: Analysis = {
   block: true,
 };
 
+/** The characters of an encrypted value as sops writes it (`ENC[AES256_GCM,data:…,type:str]`, base64 fields). */
+const ENC_CHAR = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=,:[]_') ENC_CHAR[c.charCodeAt(0)] = 1;
+
 /**
- * An encrypted value as sops writes it: base64 fields, a lower-case type. Its analysis is always
- * ENC_ANALYSIS (its `[`, `,` and `]` are flow indicators; no `: `, ` #`, space or special character).
+ * Whether `value` is `ENC[` and then only the characters of an encrypted value, not ending in `:`
+ * (every encrypted value sops writes is). Its analysis is always ENC_ANALYSIS: its `[` is a flow
+ * indicator, and it has no space, `: `, `#`, line break or special character. (A character loop:
+ * several times faster than a regular expression over the ~170 characters of a value.)
  */
-const ENC_VALUE = /^ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]*,tag:[A-Za-z0-9+/=]*,type:[a-z]+\]$/;
+function isEncLike(value: string): boolean {
+  const n = value.length;
+  if (!value.startsWith('ENC[') || value.charCodeAt(n - 1) === 0x3a) return false;
+  for (let i = 4; i < n; i++) {
+    const c = value.charCodeAt(i);
+    if (c > 127 || ENC_CHAR[c] === 0) return false;
+  }
+  return true;
+}
 
 const ENC_ANALYSIS: Analysis = {
   multiline: false,
@@ -52,7 +66,7 @@ export function analyze(value: string): Analysis {
   if (value.length === 0) return { multiline: false, flowPlain: false, blockPlain: true, single: true, block: false };
   if (SIMPLE.test(value) && value.charCodeAt(value.length - 1) !== 32 && !value.startsWith('...'))
     return SIMPLE_ANALYSIS;
-  if (value.charCodeAt(0) === 0x45 && ENC_VALUE.test(value)) return ENC_ANALYSIS;
+  if (value.charCodeAt(0) === 0x45 && isEncLike(value)) return ENC_ANALYSIS;
   return analyzeChars(value);
 }
 
