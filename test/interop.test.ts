@@ -14,6 +14,7 @@ import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { decrypt, decryptData, encrypt, type EncryptOptions } from '../src/api.js';
 import type { Format } from '../src/stores/types.js';
 import { SopsError } from '../src/errors.js';
+import { tuning } from '../src/aes/gcm-batch.js';
 import {
   closeOracle,
   oracleAvailable,
@@ -232,6 +233,27 @@ describe('files tsops encrypts decrypt with the real sops', () => {
       });
     }
   }
+
+  test('a file of 600 values (the batched AES-GCM engine path, in chunks) decrypts with real sops, MAC verified', async (t) => {
+    let yaml = '# a leading comment\n';
+    for (let i = 0; i < 100; i++) {
+      yaml += `s${i}:\n    str: "v\u00e9${i}"\n    int: ${i}\n    float: ${i}.25\n    bool: ${i % 2 ? 'true' : 'false'}\n`;
+      yaml += `    # comment ${i}\n    list: [a${i}, '']\n`;
+    }
+    const saved = { ...tuning };
+    Object.assign(tuning, { small: 0, chunk: 97 });
+    let enc: string;
+    try {
+      enc = await encrypt(yaml, { format: 'yaml', env: env(), age: [AGE_R] });
+    } finally {
+      Object.assign(tuning, saved);
+    }
+    const mine = norm(await decryptData(enc, { format: 'yaml', env: env({ SOPS_AGE_KEY: AGE_ID }) }));
+    if (!haveOracle) return t.skip(`real sops unavailable: ${oracleUnavailableReason()}`);
+    const real = await realSops(enc, 'yaml', env({ SOPS_AGE_KEY: AGE_ID }));
+    assert.ok(real.ok, real.error);
+    assert.deepEqual(JSON.parse(real.output), mine);
+  });
 
   const scopes: Array<[string, EncryptOptions['scope'], (enc: string) => void]> = [
     [
