@@ -42,10 +42,10 @@ const MAX_FRAMES = 500;
 
 /**
  * The tree of `src` (without a BOM), or null when the file needs the full reader. One document,
- * a map at its root.
+ * a map at its root. `ascii`: the text is all ASCII (only a tab or CR can send it away whole).
  */
-export function fastParse(src: string): Tree | null {
-  if (WHOLE_FILE.test(src)) return null;
+export function fastParse(src: string, ascii = false): Tree | null {
+  if (ascii ? src.includes('\t') || src.includes('\r') : WHOLE_FILE.test(src)) return null;
   try {
     return new FastReader(src).read();
   } catch (e) {

@@ -3,6 +3,7 @@
  * their comments placed; the full syntax check of the `yaml` Composer is optional (the fast path
  * for encrypted files skips it).
  */
+import { isAscii } from 'node:buffer';
 import { Composer, CST, Parser } from 'yaml';
 import { FileError } from '../../errors.js';
 import type { MapNode, Node, Tree } from '../../tree/types.js';
@@ -29,10 +30,10 @@ function errorAt(lines: Lines, off: number, message: string): FileError {
  * `fast` first tries the fast reader (fast.ts), which reads the shapes sops writes in one pass and
  * leaves every other file to the full reader; `false` forces the full reader (for tests).
  */
-export function parseYaml(src: string, validate = true, fast = true): Tree {
+export function parseYaml(src: string, validate = true, fast = true, ascii = false): Tree {
   if (fast) {
     // files in the shapes sops writes: one pass, no CST (anything else gives null)
-    const tree = fastParse(src.charCodeAt(0) === 0xfeff ? src.slice(1) : src);
+    const tree = fastParse(src.charCodeAt(0) === 0xfeff ? src.slice(1) : src, ascii);
     if (tree) return tree;
   }
   try {
@@ -202,15 +203,24 @@ const NOT_PRINTABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x84\x86-\x9F\uFFFE\uFFFF
  * and control characters.
  */
 export function decode(data: Buffer): string {
+  return decodeText(data).src;
+}
+
+/** decode(), and whether the file is all ASCII (then read byte for character, its quickest way). */
+export function decodeText(data: Buffer): { src: string; ascii: boolean } {
   let src: string;
-  try {
-    src = UTF8.decode(data);
-  } catch {
-    throw new FileError(`Error unmarshaling input YAML: ${utf8Problem(data)}`);
+  const ascii = isAscii(data);
+  if (ascii) src = data.toString('latin1');
+  else {
+    try {
+      src = UTF8.decode(data);
+    } catch {
+      throw new FileError(`Error unmarshaling input YAML: ${utf8Problem(data)}`);
+    }
   }
   const bad = NOT_PRINTABLE.exec(src);
   if (bad) throw errorAt(new Lines(src), bad.index, 'control characters are not allowed');
-  return src;
+  return { src, ascii };
 }
 
 /** go-yaml's reader message (and byte offset) for the first invalid UTF-8 sequence. */

@@ -15,7 +15,7 @@ import {
 } from '../../tree/types.js';
 import type { Store, StoreOptions } from '../types.js';
 import { Lines } from './lines.js';
-import { composeCheck, decode, parseYaml } from './load.js';
+import { composeCheck, decode, decodeText, parseYaml } from './load.js';
 import { printYamlBytes, printYamlValue } from './print.js';
 
 /** The metadata key of every sops document. */
@@ -40,11 +40,12 @@ export function createYamlStore(opts?: StoreOptions): Store {
   return {
     format: 'yaml',
     loadPlain(data: Buffer): Tree {
-      return parseYaml(decode(data));
+      const { src, ascii } = decodeText(data);
+      return parseYaml(src, true, true, ascii);
     },
     loadEncrypted(data: Buffer): { tree: Tree; metadata: Plain | undefined; check: () => void } {
-      const src = decode(data);
-      const tree = parseYaml(src, false);
+      const { src, ascii } = decodeText(data);
+      const tree = parseYaml(src, false, true, ascii);
       let metadata: Plain | undefined;
       tree.docs.forEach((doc, di) => {
         if (di === 0) {
