@@ -174,6 +174,17 @@ try {
 }
 for (const w of [...result.warnings, ...cjs.warnings]) console.warn(`bundle: warning: ${w.text}`);
 
+// One non-ASCII character makes V8 hold the whole source as a two-byte string: twice the memory,
+// and garbage collection during every start. esbuild escapes them except in regular expressions.
+{
+  const text = readFileSync(cjsOptions.outfile, 'latin1');
+  const at = text.search(/[\u0080-\uffff]/);
+  if (at >= 0)
+    console.warn(
+      `bundle: warning: non-ASCII text in tsops.cjs (slower start): ${JSON.stringify(text.slice(at - 40, at + 10))}`,
+    );
+}
+
 /**
  * The code cache: a child process loads dist/tsops.cjs exactly as bin/tsops does (same wrapper
  * text, same V8 flags), runs a few small decryptions and encryptions (the demo files, no secret),
