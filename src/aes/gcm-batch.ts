@@ -223,7 +223,7 @@ export function decryptValues(
   }
   key.blocks(mem.subarray(arenaEnd, c)).copy(mem, arenaEnd);
 
-  // tags: GHASH(aad, data) ^ E(J0), all compared at once
+  // tags: GHASH(aad, data) ^ E(J0) ^ the stored tag, all compared with zeros at once
   mem.fill(0, want, got + TAG * n);
   for (let i = 0; i < n; i++) {
     if (status[i] !== Status.Ok) continue;
@@ -234,16 +234,13 @@ export function decryptValues(
     const o = want + i * TAG;
     w.ghash(a, (aLen + 15) >> 4, d, (dLen + 15) >> 4, aLen, dLen, o);
     w.xor(o, j0[i]!, TAG);
-    mem.copy(mem, got + i * TAG, tagAt[i], tagAt[i]! + TAG);
+    w.xor(o, tagAt[i]!, TAG);
   }
   if (!timingSafeEqual(mem.subarray(want, got), mem.subarray(got, got + TAG * n))) {
+    const zero = mem.subarray(got, got + TAG);
     for (let i = 0; i < n; i++) {
-      const o = i * TAG;
-      if (
-        status[i] === Status.Ok &&
-        !timingSafeEqual(mem.subarray(want + o, want + o + TAG), mem.subarray(got + o, got + o + TAG))
-      )
-        status[i] = Status.AuthFailed;
+      const o = want + i * TAG;
+      if (status[i] === Status.Ok && !timingSafeEqual(mem.subarray(o, o + TAG), zero)) status[i] = Status.AuthFailed;
     }
   }
   for (let i = 0; i < n; i++) {

@@ -363,10 +363,24 @@ export function decryptTree(
   const aads: string[] = [];
   const flush = () => {
     const r = decryptValues(gk, texts, aads);
+    // decrypted text leaves are MACed as one string per chunk (their text came from UTF-8 bytes:
+    // no lone surrogate that could pair up across leaves), the others one by one, in order
+    let macText = '';
+    const mac = (leaf: Scalar) => {
+      if (leaf.type === 'str' && !leaf.raw) {
+        macText += leaf.text;
+        return;
+      }
+      if (macText) hash.update(macText, 'utf8');
+      macText = '';
+      macUpdate(hash, leaf);
+    };
     for (let q = 0, i = 0; q < kinds.length; q++) {
       const leaf = leaves[q]!;
       const kind = kinds[q]!;
       if (kind === Q_PLAIN) {
+        if (macText) hash.update(macText, 'utf8');
+        macText = '';
         macUpdate(hash, leaf as Scalar);
         continue;
       }
@@ -409,8 +423,9 @@ export function decryptTree(
         stash.put(aad, p.type, bytesOf(p.plain), iv());
       }
       putBack(holders[q]!, idxs[q]!, out);
-      macUpdate(hash, out);
+      mac(out);
     }
+    if (macText) hash.update(macText, 'utf8');
     kinds.length = leaves.length = holders.length = idxs.length = 0;
     paths.length = texts.length = aads.length = 0;
   };
