@@ -4,7 +4,7 @@
  * description of the machine, to BENCHMARKS.md.
  *
  *   npm run bench                       the suite (about 3–5 minutes on 2 cores)
- *   npm run bench -- --scale            also the scale check: a 1M-value (~50 MB) YAML file (slow)
+ *   npm run bench -- --no-scale         without the scale check (the 1M-value, ~50 MB YAML file: slow)
  *   npm run bench -- --scale-only       only the scale check (prints, leaves BENCHMARKS.md alone)
  *   npm run bench -- --profile          also CPU profiles of start-up and the large-file paths
  *   npm run bench -- --runs 5           runs per large-file figure (default 3; start-up: 5× that)
@@ -83,10 +83,11 @@ interface Options {
 const SECTIONS = ['startup', 'yaml', 'json', 'dotenv', 'sops', 'inproc', 'edit', 'scale'];
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { scale: false, scaleOnly: false, profile: false, runs: 3, write: true };
+  const o: Options = { scale: true, scaleOnly: false, profile: false, runs: 3, write: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--scale') o.scale = true;
+    else if (a === '--no-scale') o.scale = false;
     else if (a === '--scale-only') o.scale = o.scaleOnly = true;
     else if (a === '--profile') o.profile = true;
     else if (a === '--no-write') o.write = false;
@@ -95,7 +96,7 @@ function parseArgs(argv: string[]): Options {
       const bad = v.filter((x) => !SECTIONS.includes(x));
       if (!v.length || bad.length) throw new Error(`--only takes a list of: ${SECTIONS.join(', ')}`);
       o.only = new Set(v);
-      if (o.only.has('scale')) o.scale = true;
+      o.scale = o.only.has('scale');
     } else if (a === '--runs' || a.startsWith('--runs=')) {
       const v = Number(a.includes('=') ? a.slice(7) : argv[++i]);
       if (!Number.isInteger(v) || v < 1) throw new Error('--runs needs a positive integer');
@@ -252,10 +253,10 @@ function snapshot(): void {
       return -1;
     }
   };
-  const b = mtime(join(DIST, 'tsops.mjs'));
+  const b = mtime(join(DIST, 'tsops.cjs'));
   entryUsed =
     b >= 0 && b >= mtime(join(DIST, 'src', 'cli', 'main.js'))
-      ? '`bin/tsops` → the bundle `dist/tsops.mjs`'
+      ? '`bin/tsops` → the one-file bundle `dist/tsops.cjs` (with its V8 code cache)'
       : '`bin/tsops` → the compiled sources `dist/src/cli/main.js` (no up-to-date bundle: run `node scripts/bundle.mjs`)';
   console.log(`measuring ${entryUsed.replace(/`/g, '')}`);
 }
@@ -599,7 +600,7 @@ async function main(): Promise<void> {
 
     // --- scale
     if (o.scale) await scale(o, baseRss, yamlRes);
-    else naRow(`scale: ${SCALE_VALUES / 1e6}M values (~50 MB YAML) encrypt + decrypt`, 'skipped (run with `--scale`)');
+    else naRow(`scale: ${SCALE_VALUES / 1e6}M values (~50 MB YAML) encrypt + decrypt`, 'skipped (`--no-scale`)');
 
     if (o.profile) profiles = await profile(files);
   } finally {
@@ -905,7 +906,7 @@ function report(o: Options, totalS: number, profiles: string): string {
     '# Benchmarks',
     '',
     'Written by `npm run bench` (bench/run.ts); do not edit by hand. Re-run on your machine with',
-    '`npm run bench` (add `--scale` for the 1M-value file, `--profile` for CPU profiles, `--runs N`).',
+    '`npm run bench` (`--no-scale` skips the 1M-value file, `--profile` adds CPU profiles, `--runs N`).',
     '',
     '## Machine',
     '',
