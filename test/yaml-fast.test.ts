@@ -5,8 +5,6 @@
 // reader's (and go-yaml's), and it must never take a document either of them refuses.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { isAscii } from 'node:buffer';
 import { isDeepStrictEqual } from 'node:util';
 import { fastParse } from '../src/stores/yaml/fast.js';
@@ -15,7 +13,7 @@ import { analyze, analyzeChars } from '../src/stores/yaml/style.js';
 import type { Tree } from '../src/tree/types.js';
 import { generateCorpus, MALFORMED, PLAIN_SCALARS, rng } from './goyaml/corpus.js';
 import { closeGoyaml, firstDifference, goyaml, goyamlUnavailableReason, typedDocs } from './goyaml/oracle.js';
-import { FIXTURES } from './helpers/fixtures.js';
+import { fixtureYamlTexts } from './helpers/fixtures.js';
 
 after(() => closeGoyaml());
 
@@ -101,18 +99,6 @@ function sopsShaped(seed: number, count: number, comments = false): string[] {
   );
 }
 
-function fixtureTexts(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(join(dir, e.name));
-      else if (/\.ya?ml$/.test(e.name)) out.push(readFileSync(join(dir, e.name), 'utf8'));
-    }
-  };
-  walk(FIXTURES);
-  return out;
-}
-
 test('fast YAML reader: whatever it takes reads exactly as the full reader and go-yaml read it', () => {
   const corpus = generateCorpus(20261205, 2500);
   const uncommented = corpus.map((t) =>
@@ -123,7 +109,7 @@ test('fast YAML reader: whatever it takes reads exactly as the full reader and g
   );
   const shaped = sopsShaped(14, 1500);
   const commented = sopsShaped(15, 1500, true);
-  const texts = [...corpus, ...uncommented, ...MALFORMED, ...shaped, ...commented, ...fixtureTexts()];
+  const texts = [...corpus, ...uncommented, ...MALFORMED, ...shaped, ...commented, ...fixtureYamlTexts()];
   const taken: Array<{ text: string; tree: Tree }> = [];
   const problems: string[] = [];
   for (const text of texts) {

@@ -5,15 +5,13 @@
 // the fast printer takes nearly all comment-free documents.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ByteSink, fastPrintDocument } from '../src/stores/yaml/fastprint.js';
 import { parseYaml } from '../src/stores/yaml/load.js';
 import { printYamlBytes, printYamlDocuments } from '../src/stores/yaml/print.js';
 import { createYamlStore } from '../src/stores/yaml.js';
 import { entry, fromPlain, type ListNode, type MapNode, type Node, type Scalar, type Tree } from '../src/tree/types.js';
 import { generateCorpus, PLAIN_SCALARS, rng } from './goyaml/corpus.js';
-import { FIXTURES } from './helpers/fixtures.js';
+import { fixtureYamlTexts } from './helpers/fixtures.js';
 
 function withoutComments(n: Node): Node {
   if (n.kind === 'map')
@@ -30,7 +28,7 @@ function withoutComments(n: Node): Node {
 
 function trees(): Tree[] {
   const out: Tree[] = [];
-  const texts = [...generateCorpus(20261206, 1500), ...fixtureTexts()];
+  const texts = [...generateCorpus(20261206, 1500), ...fixtureYamlTexts()];
   for (const text of texts) {
     let t: Tree;
     try {
@@ -40,18 +38,6 @@ function trees(): Tree[] {
     }
     out.push(t, { docs: t.docs.map((d) => withoutComments(d) as MapNode) });
   }
-  return out;
-}
-
-function fixtureTexts(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(join(dir, e.name));
-      else if (/\.ya?ml$/.test(e.name)) out.push(readFileSync(join(dir, e.name), 'utf8'));
-    }
-  };
-  walk(FIXTURES);
   return out;
 }
 
