@@ -237,8 +237,9 @@ function step(what: string): void {
  */
 function snapshot(): void {
   const snap = join(TMP, 'build');
-  cpSync(join(ROOT, 'dist'), join(snap, 'dist'), { recursive: true });
-  cpSync(join(ROOT, 'bin'), join(snap, 'bin'), { recursive: true });
+  // timestamps kept: bin/tsops uses the code cache only when it is at least as new as the bundle
+  cpSync(join(ROOT, 'dist'), join(snap, 'dist'), { recursive: true, preserveTimestamps: true });
+  cpSync(join(ROOT, 'bin'), join(snap, 'bin'), { recursive: true, preserveTimestamps: true });
   copyFileSync(join(ROOT, 'package.json'), join(snap, 'package.json'));
   symlinkSync(join(ROOT, 'node_modules'), join(snap, 'node_modules'), 'dir');
   DIST = join(snap, 'dist');
