@@ -5,7 +5,7 @@
  * is more than one group.
  */
 import { ExitCode, SopsError } from '../errors.js';
-import { conflictMessage, scopeFromKeys, scopeToKeys, selectorsSet, type Scope } from '../scope/scope.js';
+import { conflictMessage, SCOPE_KEYS, scopeFromKeys, scopeToKeys, selectorsSet, type Scope } from '../scope/scope.js';
 import type { Plain } from '../tree/types.js';
 import { KEY_TYPES, type KeyGroup, type MasterKey } from '../keys/types.js';
 import { keyFromMap, keyToMap } from '../keys/identity.js';
@@ -30,20 +30,7 @@ export interface Metadata {
 const KEY_LISTS = KEY_TYPES;
 
 /** Fields of the `sops` section that are not key lists (anything else holding a list of entries is one). */
-const NOT_KEY_LISTS = new Set([
-  'key_groups',
-  'shamir_threshold',
-  'lastmodified',
-  'mac',
-  'version',
-  'mac_only_encrypted',
-  'unencrypted_suffix',
-  'encrypted_suffix',
-  'unencrypted_regex',
-  'encrypted_regex',
-  'unencrypted_comment_regex',
-  'encrypted_comment_regex',
-]);
+const NOT_KEY_LISTS = new Set(['key_groups', 'shamir_threshold', 'lastmodified', 'mac', 'version', ...SCOPE_KEYS]);
 
 type Obj = { [k: string]: Plain };
 
